@@ -1,0 +1,59 @@
+"""The `openrlb` command line: a thin shell that parses, calls the library, and prints.
+
+Every command module registers itself on `app`. `run(argv)` returns an exit code instead of
+exiting so tests can call it in-process; `main()` is the console script.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from openrlb_cli.cli import context
+from openrlb_cli.cli.context import app
+from openrlb_cli.errors import OpenrlbError
+
+# Command modules register their commands on `app` when imported.
+from openrlb_cli.cli import runs_cmd as _runs_cmd  # noqa: E402,F401  isort: skip
+from openrlb_cli.cli import ingest_cmd as _ingest_cmd  # noqa: E402,F401  isort: skip
+from openrlb_cli.cli import plugins as _plugins  # noqa: E402,F401  isort: skip
+
+__all__ = ["app", "main", "run"]
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI on `argv` and return its exit code; errors become one line on stderr."""
+    command = typer.main.get_command(app)
+    context.reset()
+    try:
+        result = command.main(args=argv, prog_name="openrlb", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.exceptions.Abort:
+        context.error("aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except OpenrlbError as exc:
+        if context.state.debug:
+            raise
+        context.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        context.error("interrupted; what was committed is kept, rerun to continue")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: still one line unless --debug
+        if context.state.debug:
+            raise
+        context.error(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        return 1
+    return int(result or 0)
+
+
+def main() -> None:
+    sys.exit(run())

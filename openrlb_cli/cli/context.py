@@ -1,0 +1,108 @@
+"""Global options, shared consoles and output helpers for every command."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from openrlb_cli.store import Store
+
+app = typer.Typer(
+    name="openrlb",
+    help="Track, fetch, plot and aggregate reinforcement-learning learning curves, local-first.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class State:
+    db: Path | None = None
+    quiet: bool = False
+    debug: bool = False
+
+
+state = State()
+
+
+def reset() -> None:
+    state.db, state.quiet, state.debug = None, False, bool(os.environ.get("OPENRLB_DEBUG"))
+
+
+def out() -> Console:
+    return Console(soft_wrap=True)
+
+
+def err() -> Console:
+    return Console(stderr=True, soft_wrap=True)
+
+
+def error(message: str) -> None:
+    """One clear line on stderr."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    if not state.quiet:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def info(message: str) -> None:
+    if not state.quiet:
+        err().print(message, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, allow_nan=False if False else True) + "\n")
+    sys.stdout.flush()
+
+
+def open_store(create: bool = True) -> Store:
+    return Store(state.db, create=create)
+
+
+def show_progress() -> bool:
+    return not state.quiet and sys.stderr.isatty()
+
+
+@contextmanager
+def progress(kind: str = "items") -> Iterator[Progress]:
+    """A rich progress bar on stderr, disabled when quiet or stderr is not a terminal."""
+    columns: list[Any] = [TextColumn("[progress.description]{task.description}"), BarColumn()]
+    columns += [DownloadColumn()] if kind == "bytes" else [MofNCompleteColumn()]
+    columns += [TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err(), disable=not show_progress(), transient=False) as bar:
+        yield bar
+
+
+@app.callback()
+def _global(
+    db: Path | None = typer.Option(
+        None, "--db", envvar="OPENRLB_DB", help="Store file (default: $XDG_DATA_HOME/openrlb/openrlb.db)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or informational output."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    state.db = db
+    state.quiet = quiet
+    state.debug = debug or state.debug

@@ -1,0 +1,158 @@
+"""Reading the store back: info, runs, show, rm, export."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from openrlb_cli.api import frame_for_runs
+from openrlb_cli.cli.context import app, info, open_store, out, print_json
+from openrlb_cli.errors import InputError, SelectionError
+from openrlb_cli.store import parse_filters
+
+FILTERS_HELP = "Filters key=value: project, experiment, env, seed, tag, user, state, source, run, or a config key."
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+@app.command("info")
+def info_cmd(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Where the store is, its schema version and what it holds."""
+    with open_store() as store:
+        data = store.info()
+    if json_out:
+        print_json(data)
+        return
+    for key, value in data.items():
+        out().print(f"[bold]{key}[/bold]: {value}", highlight=False)
+
+
+@app.command("runs")
+def runs_cmd(
+    filters: list[str] = typer.Argument(None, help=FILTERS_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    limit: int = typer.Option(0, "--limit", help="Show at most this many runs (0 = all)."),
+) -> None:
+    """List runs."""
+    with open_store() as store:
+        runs = store.runs(parse_filters(filters))
+        counts = {}
+        for s in store.series_info([r.id for r in runs]):
+            counts.setdefault(s.run_id, [0, 0])
+            counts[s.run_id][0] += 1
+            counts[s.run_id][1] += s.n_points
+    if limit:
+        runs = runs[:limit]
+    if json_out:
+        print_json([{**r.to_dict(), "n_series": counts.get(r.id, [0, 0])[0],
+                     "n_points": counts.get(r.id, [0, 0])[1]} for r in runs])
+        return
+    table = Table(title=f"{len(runs)} runs", title_justify="left")
+    for col in ("run", "project", "experiment", "env", "seed", "state", "series", "points", "tags", "created"):
+        table.add_column(col, justify="right" if col in ("seed", "series", "points") else "left")
+    for r in runs:
+        n_series, n_points = counts.get(r.id, [0, 0])
+        table.add_row(r.uid, r.project, r.experiment or "", r.env or "", "" if r.seed is None else str(r.seed),
+                      r.state or "", str(n_series), f"{n_points:,}", ",".join(r.tags), _when(r.created_at))
+    out().print(table)
+
+
+@app.command("show")
+def show_cmd(
+    run: str = typer.Argument(..., help="Run uid (or unique prefix), id or name."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """A run's metadata, config, tags and series (point counts and step ranges)."""
+    with open_store() as store:
+        r = store.get_run(run)
+        series = store.series_info([r.id])
+    if json_out:
+        print_json({**r.to_dict(), "series": [s.__dict__ for s in series]})
+        return
+    console = out()
+    for key in ("uid", "project", "name", "experiment", "env", "seed", "state", "user", "source",
+                "external_id", "url"):
+        value = getattr(r, key)
+        if value is not None:
+            console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+    console.print(f"[bold]tags[/bold]: {', '.join(r.tags)}", highlight=False)
+    console.print(f"[bold]created[/bold]: {_when(r.created_at)}  [bold]updated[/bold]: {_when(r.updated_at)}")
+    if r.config:
+        cfg = Table(title="config", title_justify="left")
+        cfg.add_column("key")
+        cfg.add_column("value")
+        for k in sorted(r.config):
+            cfg.add_row(k, str(r.config[k]))
+        console.print(cfg)
+    table = Table(title="series", title_justify="left")
+    for col in ("key", "points", "first step", "last step", "last value"):
+        table.add_column(col, justify="left" if col == "key" else "right")
+    for s in series:
+        table.add_row(s.key, f"{s.n_points:,}", _num(s.step_min), _num(s.step_max), _num(s.last_value))
+    console.print(table)
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return ""
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:.6g}"
+
+
+@app.command("rm")
+def rm_cmd(
+    targets: list[str] = typer.Argument(..., help="Run uids, or filters key=value (" + FILTERS_HELP + ")"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete runs (and their points)."""
+    with open_store() as store:
+        if all("=" in t for t in targets):
+            runs = store.runs(parse_filters(targets))
+        elif any("=" in t for t in targets):
+            raise InputError("give either run ids or key=value filters, not both")
+        else:
+            runs = [store.get_run(t) for t in targets]
+        if not runs:
+            raise SelectionError(f"no runs match {' '.join(targets)}")
+        if not yes:
+            if not sys.stdin.isatty():
+                raise InputError(f"would delete {len(runs)} runs; pass --yes to confirm when not interactive")
+            typer.confirm(f"Delete {len(runs)} runs?", abort=True)
+        n = store.delete_runs([r.id for r in runs])
+    info(f"deleted {n} runs")
+
+
+@app.command("export")
+def export_cmd(
+    filters: list[str] = typer.Argument(None, help=FILTERS_HELP),
+    metric: str = typer.Option(..., "--metric", "-m", help="Metric key to export."),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv or jsonl."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="File to write (default stdout)."),
+) -> None:
+    """Export one metric in long format: project, experiment, env, seed, run, step, value, wall_time."""
+    if fmt not in ("csv", "jsonl"):
+        raise InputError(f"--format must be csv or jsonl, not {fmt!r}")
+    with open_store() as store:
+        runs = store.runs(parse_filters(filters))
+        if not runs:
+            raise SelectionError(f"no runs match {' '.join(filters or []) or 'the store'}")
+        df = frame_for_runs(store, runs, metric)
+    if df.empty:
+        raise SelectionError(f"none of the {len(runs)} selected runs has metric {metric!r}")
+    target = sys.stdout if output is None else output
+    try:
+        if fmt == "csv":
+            df.to_csv(target, index=False)
+        else:
+            df.to_json(target, orient="records", lines=True)
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror}") from exc
+    if output is not None:
+        info(f"wrote {len(df):,} points of {df['run'].nunique()} runs to {output}")

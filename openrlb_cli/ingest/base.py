@@ -1,0 +1,50 @@
+"""The contract between log readers and the ingest pipeline.
+
+A reader turns one *unit* (a file, or for MLflow a run directory, or for SB3 monitors the set of
+monitor files of one directory) into `RunRecord`s. It is told where it stopped last time
+(`offset` + its own JSON `state`) and returns only the points after that, plus the new offset and
+state; the pipeline commits points and state in one transaction, so a crash never loses or doubles
+points. Readers raise `InputError` with a reason for bad input; they never write to the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from openrlb_cli.model import RunRecord
+
+
+@dataclass
+class ReadOptions:
+    """Options from the command line that readers of tabular formats need."""
+
+    step_column: str | None = None  # CSV/JSONL: the x-axis column
+    value_columns: list[str] | None = None  # CSV/JSONL: which columns are metrics (default: all numeric)
+    run_column: str | None = None  # long format: column naming the run
+    experiment_column: str | None = None
+    env_column: str | None = None
+    seed_column: str | None = None
+    wall_time_column: str | None = None
+    metric: str | None = None  # wide-by-seed files: the metric name to store the columns under
+
+
+@dataclass
+class ReadResult:
+    runs: list[RunRecord]  # what the unit contributes; series hold only the new points
+    offset: int = 0  # bytes consumed (where the next read starts)
+    state: dict[str, Any] = field(default_factory=dict)  # reader-specific, JSON-serialisable
+    replace: bool = False  # series are complete and replace what is stored (small re-read formats)
+    warnings: list[str] = field(default_factory=list)
+    complete: bool = True  # False when a torn tail was left for later (file still being written)
+
+
+class Reader(Protocol):
+    name: str
+
+    def detect(self, path: Path) -> bool:
+        """Cheap check (name, first bytes) that `path` is this format."""
+
+    def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions) -> ReadResult:
+        """Read `path` from `offset`; raise InputError for bad input."""

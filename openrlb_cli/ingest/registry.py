@@ -1,0 +1,52 @@
+"""Format names -> readers, and how a file's format is recognised."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from openrlb_cli.errors import InputError
+from openrlb_cli.ingest.base import Reader
+
+FORMATS = ("tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "csv", "jsonl",
+           "mlflow-files", "wandb-csv")
+
+
+@cache
+def readers() -> dict[str, Reader]:
+    """Imported on first use so commands that never ingest do not pay for pandas."""
+    from openrlb_cli.ingest import mlflow_files, sb3, tabular, wandb_csv
+    from openrlb_cli.ingest.tensorboard import TENSORBOARD
+
+    found: tuple[Reader, ...] = (
+        TENSORBOARD, sb3.MONITOR, sb3.PROGRESS_CSV, sb3.PROGRESS_JSON, wandb_csv.WANDB_CSV,
+        tabular.CSV, tabular.JSONL, mlflow_files.MLFLOW_RUN,
+    )
+    return {r.name: r for r in found}
+
+# Checked in this order; the generic tabular readers come last.
+DETECT_ORDER = ("tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "wandb-csv", "csv", "jsonl")
+
+# When one run directory holds several formats carrying the same keys (SB3 writes progress.csv,
+# progress.json and an event file side by side), a key is taken from the first format here.
+KEY_PRIORITY = ("sb3-progress-csv", "sb3-progress-json", "tensorboard")
+
+
+def reader(name: str) -> Reader:
+    if name not in FORMATS:
+        raise InputError(f"unknown format {name!r}; known: {', '.join(FORMATS)}")
+    return readers()[name]
+
+
+def detect(path: Path) -> str | None:
+    for name in DETECT_ORDER:
+        try:
+            if readers()[name].detect(path):
+                return name
+        except OSError:
+            return None
+    return None
+
+
+def is_mlflow_run_dir(path: Path) -> bool:
+    return (path / "meta.yaml").is_file() and (path / "metrics").is_dir()

@@ -1,0 +1,50 @@
+"""TensorBoard event files as a `Reader`: streams batches so huge files keep memory bounded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from openrlb_cli.errors import InputError
+from openrlb_cli.ingest import tfevents
+from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.model import RunRecord, Series
+
+HPARAM_TAGS = ("hyperparameters/text_summary", "hyperparameters")
+
+
+class TensorBoardReader:
+    name = "tensorboard"
+
+    def detect(self, path: Path) -> bool:
+        return tfevents.is_event_file(path)
+
+    def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions) -> ReadResult:
+        results = list(self.iter_read(path, offset, state, options))
+        runs = [r for res in results for r in res.runs]
+        merged = RunRecord(source="local", external_id="")
+        for rec in runs:
+            merged.config.update(rec.config)
+            for key, s in rec.series.items():
+                merged.add_points(key, s)
+        last = results[-1]
+        return ReadResult([merged], offset=last.offset, state=last.state, complete=last.complete)
+
+    def iter_read(
+        self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions
+    ) -> Iterator[ReadResult]:
+        try:
+            for batch in tfevents.iter_scalar_batches(path, start_offset=offset):
+                rec = RunRecord(source="local", external_id="")
+                for tag, (steps, values, walls) in batch.tags.items():
+                    rec.series[tag] = Series(steps, values, walls)
+                for tag in HPARAM_TAGS:
+                    if tag in batch.texts:
+                        rec.config.update(tfevents.parse_hparams_markdown(batch.texts[tag]))
+                yield ReadResult([rec], offset=batch.end_offset, state={}, complete=not batch.torn_tail)
+        except tfevents.CorruptEventFile as exc:
+            raise InputError(f"{path}: corrupt event file: {exc}") from exc
+
+
+TENSORBOARD = TensorBoardReader()

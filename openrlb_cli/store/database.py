@@ -1,0 +1,161 @@
+"""Opening a store: the SQLite file, its pragmas, and schema migrations applied from SQL files.
+
+The schema is data: numbered `NNNN_name.sql` files in `migrations/` (shipped inside the package as
+`openrlb_cli/migrations`). Each file becomes one sqlite-utils migration, applied in order inside a
+transaction and recorded in `_sqlite_migrations`. A store that has a migration this build does not
+know was written by a newer openrlb and is refused rather than silently misread.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from openrlb_cli.errors import StoreError
+
+MIGRATION_SET = "openrlb"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
+BUSY_TIMEOUT_MS = 30_000
+
+
+def migrations_dir() -> Path:
+    """The migrations shipped in the wheel, or the repository's top-level folder in a checkout."""
+    packaged = Path(__file__).resolve().parent.parent / "migrations"
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "migrations"
+    if checkout.is_dir():
+        return checkout
+    raise StoreError("openrlb is installed without its migrations/ folder; reinstall the package")
+
+
+def migration_files() -> list[Path]:
+    files = sorted(p for p in migrations_dir().iterdir() if _MIGRATION_NAME.match(p.name))
+    numbers = [int(p.name[:4]) for p in files]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise StoreError(f"migrations must be numbered 0001, 0002, ... without gaps, found {numbers}")
+    return files
+
+
+def split_sql(script: str) -> list[str]:
+    """Split a SQL script into complete statements (executescript would commit mid-transaction)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in current.splitlines()
+    ):
+        raise StoreError("migration ends with an incomplete SQL statement")
+    return statements
+
+
+def build_migrations() -> Migrations:
+    migrations = Migrations(MIGRATION_SET)
+    for path in migration_files():
+        statements = split_sql(path.read_text(encoding="utf-8"))
+
+        def apply(db: sqlite_utils.Database, _statements: list[str] = statements) -> None:
+            for statement in _statements:
+                db.execute(statement)
+
+        migrations(name=path.stem)(apply)
+    return migrations
+
+
+def default_db_path() -> Path:
+    """`$OPENRLB_DB`, else `$XDG_DATA_HOME/openrlb/openrlb.db` (~/.local/share by default)."""
+    env = os.environ.get("OPENRLB_DB")
+    if env:
+        return Path(env).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "openrlb" / "openrlb.db"
+
+
+def connect(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
+    """Open (and if needed create and migrate) the store at `path`."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        if not create:
+            raise StoreError(f"no store at {path} (run `openrlb ingest` or `openrlb fetch` first)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store's folder {path.parent}: {exc.strerror}") from exc
+    elif path.is_dir():
+        raise StoreError(f"{path} is a directory, not a store file")
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            # e.g. a read-only directory; still usable for reading
+            pass
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        db = sqlite_utils.Database(conn, execute_plugins=False)
+        _migrate(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open the store {path}: {exc}") from exc
+    return db
+
+
+def _migrate(db: sqlite_utils.Database) -> None:
+    migrations = build_migrations()
+    known = {m.name for m in migrations._migrations}
+    applied = [m.name for m in migrations.applied(db)]
+    unknown = [name for name in applied if name not in known]
+    if unknown:
+        raise StoreError(
+            f"this store was written by a newer openrlb (schema migration {unknown[-1]} is unknown "
+            f"to this version); upgrade openrlb to use it"
+        )
+    if not migrations.pending(db):
+        return
+    # One writer migrates; others wait on the lock and then find nothing pending.
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        migrations.apply(db)
+        db.conn.commit()
+    except BaseException:
+        db.conn.rollback()
+        raise
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    applied = Migrations(MIGRATION_SET).applied(db)
+    return max((int(m.name[:4]) for m in applied if m.name[:4].isdigit()), default=0)
+
+
+@contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front so WAL readers never block us and
+    two writers queue on the busy timeout instead of failing on a lock upgrade."""
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"the store is busy (another openrlb is writing): {exc}") from exc
+    try:
+        yield db
+        conn.commit()
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.rollback()
+        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+            raise StoreError(f"the disk is full: nothing of this write was kept ({exc})") from exc
+        raise

@@ -1,0 +1,329 @@
+"""The store's typed API: write runs and points, query runs and series. All SQL lives here.
+
+Writes go through `write_run`, one transaction per call, so a run is either fully updated or not at
+all. Readers (plots) and writers (ingest, sync) may run at the same time thanks to WAL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+from openrlb_cli.errors import SelectionError, StoreError
+from openrlb_cli.model import RUN_FIELDS, RunInfo, RunRecord, Series, SeriesInfo
+from openrlb_cli.store import codec
+from openrlb_cli.store.database import connect, default_db_path, schema_version, write_transaction
+from openrlb_cli.store.filters import RunFilter
+
+_RUN_COLUMNS = (
+    "id, uid, project, name, experiment, env, seed, state, user, url, source, external_id, "
+    "created_at, updated_at, config, summary"
+)
+
+
+def run_uid(source: str, external_id: str) -> str:
+    return hashlib.sha256(f"{source}\0{external_id}".encode()).hexdigest()[:10]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, sort_keys=True, allow_nan=True)
+
+
+class Store:
+    """A handle on one store file. Cheap to open; close when done (or use as a context manager)."""
+
+    def __init__(self, path: str | Path | None = None, *, create: bool = True):
+        self.path = Path(path).expanduser() if path is not None else default_db_path()
+        self.db: sqlite_utils.Database = connect(self.path, create=create)
+        self.conn: sqlite3.Connection = self.db.conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        with write_transaction(self.db):
+            yield self
+
+    # ---------------------------------------------------------------- writing
+    def write_run(self, rec: RunRecord, *, replace: bool = False) -> int:
+        """Upsert the run and append (or with `replace`, replace) its series, atomically."""
+        with self.transaction():
+            run_id = self.upsert_run(rec)
+            for key, series in rec.series.items():
+                if replace:
+                    self.replace_series(run_id, key, series)
+                else:
+                    self.append_points(run_id, key, series)
+        return run_id
+
+    def upsert_run(self, rec: RunRecord) -> int:
+        """Create the run or update the fields the record sets; tags are added, config/summary merged."""
+        row = self.conn.execute(
+            "SELECT id, config, summary FROM runs WHERE source = ? AND external_id = ?",
+            (rec.source, rec.external_id),
+        ).fetchone()
+        now = time.time()
+        fields = {f: getattr(rec, f) for f in RUN_FIELDS if getattr(rec, f) is not None}
+        if row is None:
+            fields.setdefault("project", "local")
+            fields.update(
+                uid=run_uid(rec.source, rec.external_id),
+                source=rec.source,
+                external_id=rec.external_id,
+                config=dumps(rec.config),
+                summary=dumps(rec.summary),
+                ingested_at=now,
+            )
+            cols = ", ".join(fields)
+            cur = self.conn.execute(
+                f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(fields))})", list(fields.values())
+            )
+            run_id = int(cur.lastrowid)
+        else:
+            run_id = int(row[0])
+            config = {**json.loads(row[1]), **rec.config}
+            summary = {**json.loads(row[2]), **rec.summary}
+            fields.update(config=dumps(config), summary=dumps(summary), ingested_at=now)
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*fields.values(), run_id])
+        if rec.tags:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
+                [(run_id, t) for t in dict.fromkeys(rec.tags)],
+            )
+        return run_id
+
+    def _series_row(self, run_id: int, key: str) -> tuple[int, int, int]:
+        row = self.conn.execute(
+            "SELECT id, n_chunks, n_points FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+        ).fetchone()
+        if row is None:
+            cur = self.conn.execute("INSERT INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
+            return int(cur.lastrowid), 0, 0
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def append_points(self, run_id: int, key: str, series: Series) -> None:
+        series_id, n_chunks, _ = self._series_row(run_id, key)
+        n = len(series)
+        if n == 0:
+            return
+        rows = []
+        for seq, start in enumerate(range(0, n, codec.CHUNK_POINTS), start=n_chunks):
+            sl = slice(start, start + codec.CHUNK_POINTS)
+            steps, vals, walls = series.steps[sl], series.values[sl], series.wall_times[sl]
+            lo, hi = codec.finite_min_max(steps)
+            rows.append(
+                (series_id, seq, len(steps), lo, hi, codec.encode(steps), codec.encode(vals),
+                 codec.encode_walls(walls))
+            )
+        self.conn.executemany(
+            "INSERT INTO chunks (series_id, seq, n, step_min, step_max, steps, vals, walls) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        lo, hi = codec.finite_min_max(series.steps)
+        self.conn.execute(
+            "UPDATE series SET n_points = n_points + ?, n_chunks = n_chunks + ?, "
+            "step_min = min(coalesce(step_min, ?), ?), step_max = max(coalesce(step_max, ?), ?), "
+            "last_value = ?, last_wall_time = ? WHERE id = ?",
+            (n, len(rows), lo, lo, hi, hi, float(series.values[-1]), _opt(series.wall_times[-1]), series_id),
+        )
+
+    def replace_series(self, run_id: int, key: str, series: Series) -> None:
+        self.conn.execute(
+            "DELETE FROM chunks WHERE series_id IN (SELECT id FROM series WHERE run_id = ? AND key = ?)",
+            (run_id, key),
+        )
+        self.conn.execute("DELETE FROM series WHERE run_id = ? AND key = ?", (run_id, key))
+        self.append_points(run_id, key, series)
+
+    def delete_runs(self, run_ids: Iterable[int]) -> int:
+        ids = list(run_ids)
+        with self.transaction():
+            self.conn.execute(
+                "DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
+            )
+        return len(ids)
+
+    # ---------------------------------------------------------------- reading runs
+    def runs(self, flt: RunFilter | None = None) -> list[RunInfo]:
+        flt = flt or RunFilter()
+        where, params = flt.sql()
+        rows = self.conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} ORDER BY project, experiment, env, seed, id",
+            params,
+        ).fetchall()
+        tags = self._tags([r[0] for r in rows])
+        out = []
+        for r in rows:
+            info = _run_info(r, tags.get(r[0], []))
+            if flt.matches_config(info.config):
+                out.append(info)
+        return out
+
+    def _tags(self, run_ids: list[int]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        if not run_ids:
+            return out
+        for run_id, tag in self.conn.execute(
+            "SELECT run_id, tag FROM run_tags WHERE run_id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY run_id, tag",
+            (json.dumps(run_ids),),
+        ):
+            out.setdefault(run_id, []).append(tag)
+        return out
+
+    def get_run(self, ref: str) -> RunInfo:
+        """A run by uid (or unique uid prefix), numeric id, or exact name."""
+        rows = self.conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE uid LIKE ? OR name = ? OR CAST(id AS TEXT) = ?",
+            (ref + "%", ref, ref),
+        ).fetchall()
+        if not rows:
+            raise SelectionError(f"no run matches {ref!r} (use a uid from `openrlb runs`)")
+        if len(rows) > 1:
+            uids = ", ".join(r[1] for r in rows[:5])
+            raise SelectionError(f"{ref!r} matches {len(rows)} runs ({uids}...); give more of the uid")
+        return _run_info(rows[0], self._tags([rows[0][0]]).get(rows[0][0], []))
+
+    def run_id_for(self, source: str, external_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM runs WHERE source = ? AND external_id = ?", (source, external_id)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    # ---------------------------------------------------------------- reading series
+    def series_info(self, run_ids: Iterable[int] | None = None, key: str | None = None) -> list[SeriesInfo]:
+        clauses, params = [], []
+        if run_ids is not None:
+            clauses.append("run_id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(run_ids)))
+        if key is not None:
+            clauses.append("key = ?")
+            params.append(key)
+        where = " AND ".join(clauses) or "1"
+        return [
+            SeriesInfo(*row)
+            for row in self.conn.execute(
+                "SELECT run_id, key, n_points, step_min, step_max, last_value, last_wall_time "
+                f"FROM series WHERE {where} ORDER BY run_id, key",
+                params,
+            )
+        ]
+
+    def keys(self, run_ids: Iterable[int] | None = None) -> dict[str, int]:
+        """Metric keys and how many of the given runs have each."""
+        return {
+            s_key: n
+            for s_key, n in self.conn.execute(
+                "SELECT key, count(*) FROM series "
+                + ("WHERE run_id IN (SELECT value FROM json_each(?)) " if run_ids is not None else "")
+                + "GROUP BY key ORDER BY key",
+                [json.dumps(list(run_ids))] if run_ids is not None else [],
+            )
+        }
+
+    def load_series(self, run_id: int, key: str) -> Series:
+        return self.load_many([run_id], key).get(run_id, Series.empty())
+
+    def load_many(self, run_ids: Iterable[int], key: str) -> dict[int, Series]:
+        """One metric for many runs, decoded straight from the chunk BLOBs into numpy."""
+        parts: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        cur = self.conn.execute(
+            "SELECT s.run_id, c.n, c.steps, c.vals, c.walls FROM series s JOIN chunks c ON c.series_id = s.id "
+            "WHERE s.key = ? AND s.run_id IN (SELECT value FROM json_each(?)) ORDER BY s.run_id, c.seq",
+            (key, json.dumps(list(run_ids))),
+        )
+        for run_id, n, steps, vals, walls in cur:
+            parts.setdefault(run_id, []).append(
+                (codec.decode(steps), codec.decode(vals), codec.decode_walls(walls, n))
+            )
+        out = {}
+        for run_id, chunks in parts.items():
+            if len(chunks) == 1:
+                s, v, w = chunks[0]
+            else:
+                s, v, w = (np.concatenate([c[i] for c in chunks]) for i in range(3))
+            out[run_id] = Series(s, v, w)
+        return out
+
+    # ---------------------------------------------------------------- ingest bookkeeping
+    def file_state(self, path: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT run_id, format, size, mtime, offset, state FROM ingest_files WHERE path = ?", (path,)
+        ).fetchone()
+        if row is None:
+            return None
+        return {"run_id": row[0], "format": row[1], "size": row[2], "mtime": row[3], "offset": row[4],
+                "state": json.loads(row[5])}
+
+    def set_file_state(self, path: str, *, run_id: int | None, fmt: str, size: int, mtime: float,
+                       offset: int, state: dict[str, Any] | None = None) -> None:
+        self.conn.execute(
+            "INSERT INTO ingest_files (path, run_id, format, size, mtime, offset, state, ingested_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET run_id = excluded.run_id, "
+            "format = excluded.format, size = excluded.size, mtime = excluded.mtime, "
+            "offset = excluded.offset, state = excluded.state, ingested_at = excluded.ingested_at",
+            (path, run_id, fmt, size, mtime, offset, dumps(state or {}), time.time()),
+        )
+
+    # ---------------------------------------------------------------- summary
+    def info(self) -> dict[str, Any]:
+        count = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "path": str(self.path),
+            "schema_version": schema_version(self.db),
+            "runs": count("SELECT count(*) FROM runs"),
+            "projects": count("SELECT count(DISTINCT project) FROM runs"),
+            "series": count("SELECT count(*) FROM series"),
+            "points": count("SELECT coalesce(sum(n_points), 0) FROM series"),
+            "files_tracked": count("SELECT count(*) FROM ingest_files"),
+            "size_bytes": self.path.stat().st_size if self.path.exists() else 0,
+        }
+
+
+def _opt(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def _run_info(r: tuple, tags: list[str]) -> RunInfo:
+    return RunInfo(
+        id=r[0], uid=r[1], project=r[2], name=r[3], experiment=r[4], env=r[5], seed=r[6], state=r[7],
+        user=r[8], url=r[9], source=r[10], external_id=r[11], created_at=r[12], updated_at=r[13],
+        tags=tags, config=json.loads(r[14]), summary=json.loads(r[15]),
+    )
+
+
+def require_runs(runs: list[RunInfo], what: str) -> list[RunInfo]:
+    if not runs:
+        raise SelectionError(f"no runs match {what}")
+    return runs
+
+
+__all__ = ["Store", "StoreError", "run_uid", "require_runs"]

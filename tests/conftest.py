@@ -1,0 +1,38 @@
+"""Shared fixtures: a fresh store path, the CLI runner, and the location of ../shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "store.db"
+
+
+@pytest.fixture
+def cli(db_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Run the CLI in-process against the test store: returns (exit_code, stdout, stderr)."""
+    from openrlb_cli.cli import run
+
+    def invoke(*args: str, db: Path | None = None) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = run(["--db", str(db or db_path), *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return invoke
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED
