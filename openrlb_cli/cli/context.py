@@ -50,7 +50,8 @@ def reset() -> None:
 
 
 def out() -> Console:
-    return Console(soft_wrap=True)
+    """stdout; tables are not squeezed to 80 columns when piped (e.g. into grep)."""
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 
 
 def err() -> Console:

@@ -1,0 +1,1 @@
+"""Sources that turn local log files into the common run/curve model."""

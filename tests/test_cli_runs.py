@@ -1,0 +1,127 @@
+"""Reading the store back through the CLI: info, runs, show, rm, export, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from openrlb_cli.model import RunRecord, Series
+from openrlb_cli.store import Store
+
+
+@pytest.fixture
+def populated(db_path):
+    with Store(db_path) as store:
+        for exp in ("ppo", "sac"):
+            for seed in (1, 2):
+                rec = RunRecord("test", f"{exp}-{seed}", project="p", experiment=exp, env="Hopper-v3", seed=seed,
+                                tags=["v1"], config={"lr": 0.1 * seed})
+                rec.add_points("charts/episodic_return", Series(np.arange(0, 50, 10), np.arange(5) * seed))
+                rec.add_points("losses/value", Series([0, 10], [1.0, 0.5]))
+                store.write_run(rec)
+    return db_path
+
+
+def test_info_json(cli, populated):
+    code, out, _ = cli("info", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["runs"] == 4 and data["series"] == 8 and data["points"] == 4 * 7
+    assert data["schema_version"] >= 1 and data["path"] == str(populated)
+
+
+def test_runs_filters_and_json(cli, populated):
+    code, out, _ = cli("runs", "experiment=ppo", "--json")
+    runs = json.loads(out)
+    assert code == 0
+    assert [(r["experiment"], r["seed"], r["n_points"]) for r in runs] == [("ppo", 1, 7), ("ppo", 2, 7)]
+    code, out, _ = cli("runs", "lr=0.2", "--json")
+    assert [r["external_id"] for r in json.loads(out)] == ["ppo-2", "sac-2"]
+
+
+def test_runs_table_lists_uids(cli, populated):
+    code, out, _ = cli("runs")
+    assert code == 0 and "4 runs" in out and "Hopper-v3" in out
+
+
+def test_show_run(cli, populated):
+    with Store(populated) as store:
+        uid = store.runs()[0].uid
+    code, out, _ = cli("show", uid[:6], "--json")
+    data = json.loads(out)
+    assert code == 0 and data["uid"] == uid
+    keys = {s["key"]: s["n_points"] for s in data["series"]}
+    assert keys == {"charts/episodic_return": 5, "losses/value": 2}
+
+
+def test_unknown_run_is_one_line_error(cli, populated):
+    code, out, err = cli("show", "doesnotexist")
+    assert code == 1 and out == ""
+    assert err.strip().startswith("error: no run matches") and len(err.strip().splitlines()) == 1
+
+
+def test_bad_filter_word(cli, populated):
+    code, _, err = cli("runs", "experiment")
+    assert code == 1 and "not key=value" in err
+
+
+def test_export_csv_matches_store(cli, populated, tmp_path):
+    target = tmp_path / "out.csv"
+    code, _, _ = cli("export", "experiment=sac", "--metric", "charts/episodic_return", "-o", str(target))
+    df = pd.read_csv(target)
+    assert code == 0
+    assert list(df.columns) == ["project", "experiment", "env", "seed", "run", "step", "value", "wall_time"]
+    assert len(df) == 10 and set(df["seed"]) == {1, 2}
+    assert df[df.seed == 2]["value"].tolist() == [0, 2, 4, 6, 8]
+
+
+def test_export_jsonl_stdout(cli, populated):
+    code, out, _ = cli("export", "seed=1", "--metric", "losses/value", "--format", "jsonl")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == 4 and {r["value"] for r in rows} == {1.0, 0.5}
+
+
+def test_export_unknown_metric(cli, populated):
+    code, _, err = cli("export", "--metric", "nope")
+    assert code == 1 and "has metric 'nope'" in err
+
+
+def test_rm_needs_confirmation_when_not_interactive(cli, populated):
+    code, _, err = cli("rm", "experiment=ppo")
+    assert code == 1 and "--yes" in err
+    code, _, _ = cli("rm", "experiment=ppo", "--yes")
+    assert code == 0
+    code, out, _ = cli("runs", "--json")
+    assert {r["experiment"] for r in json.loads(out)} == {"sac"}
+
+
+def test_console_script_and_module_entry_point(populated, tmp_path):
+    """`python -m openrlb_cli` runs the CLI from any directory."""
+    proc = subprocess.run([sys.executable, "-m", "openrlb_cli", "--db", str(populated), "info", "--json"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["runs"] == 4
+
+
+def test_store_path_from_environment(populated, tmp_path, monkeypatch, capsys):
+    from openrlb_cli.cli import run
+
+    monkeypatch.setenv("OPENRLB_DB", str(populated))
+    assert run(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == 4
+
+
+def test_newer_store_refused_via_cli(cli, populated):
+    import sqlite3
+
+    conn = sqlite3.connect(populated)
+    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('openrlb', '0999_x', 'x')")
+    conn.commit()
+    conn.close()
+    code, _, err = cli("runs")
+    assert code == 1 and "newer openrlb" in err
