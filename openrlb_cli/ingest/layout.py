@@ -46,6 +46,18 @@ def infer_from_path(run_dir: Path) -> dict[str, Any]:
     return found
 
 
+def run_identity_dir(run_dir: Path) -> Path:
+    """The directory that identifies a run. RL Zoo writes TensorBoard logs apart from the run
+    (`logs/tensorboard/{Env}/{ALGO}_{n}/` beside `logs/{algo}/{Env}_{n}/`): map them together so the
+    monitor files and the event file of one Zoo run are one run."""
+    m = _ZOO_TB.match(run_dir.name)
+    if m and _ENV_ID.match(run_dir.parent.name) and run_dir.parent.parent.name == "tensorboard":
+        twin = run_dir.parent.parent.parent / m["algo"].lower() / f"{run_dir.parent.name}_{m['n']}"
+        if twin.is_dir():
+            return twin
+    return run_dir
+
+
 def _read_zoo(run_dir: Path, env_id: str) -> dict[str, Any]:
     from openrlb_cli.ingest import yamlish  # written beside the readers
 

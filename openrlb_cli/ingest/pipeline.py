@@ -154,7 +154,7 @@ def _monitor_units(files: list[Path]) -> list[Unit]:
 def _read(unit: Unit, offset: int, state: dict[str, Any], options: ReadOptions) -> Iterator[ReadResult]:
     reader: Any = registry.reader(unit.fmt)
     if unit.fmt == "sb3-monitor":
-        yield reader.read_group(unit.paths, offset, state, options)
+        yield reader.read_group(unit.paths, options)
     elif hasattr(reader, "iter_read"):
         yield from reader.iter_read(unit.paths[0], offset, state, options)
     else:
@@ -189,17 +189,16 @@ def sibling_keys(run_dir: Path, fmt: str) -> set[str]:
 
 def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[str]) -> RunRecord:
     """Give a reader's record its identity and metadata: layout, config keys, then overrides."""
-    if unit.fmt in PER_DIRECTORY and not rec.external_id:
-        rec.external_id = str(unit.run_dir)
-    elif unit.fmt == "mlflow-files":
-        rec.external_id = str(unit.run_dir)
+    run_dir = layout.run_identity_dir(unit.run_dir)
+    if unit.fmt in PER_DIRECTORY and (not rec.external_id or unit.fmt == "mlflow-files"):
+        rec.external_id = str(run_dir)
     else:
         rec.external_id = f"{unit.paths[0]}#{rec.external_id}" if rec.external_id else str(unit.paths[0])
     rec.source = "local"
     if unit.fmt in PER_DIRECTORY:
-        layout.apply_path_fields(rec, unit.run_dir)
+        layout.apply_path_fields(rec, run_dir)
         if rec.name is None:
-            rec.name = unit.run_dir.name
+            rec.name = run_dir.name
     layout.apply_config_fields(rec)
     for key in ("project", "experiment", "env", "seed"):
         value = getattr(overrides, key)
