@@ -294,3 +294,15 @@ def test_ingest_api_summary(db_path, tmp_path):
     with Store(db_path) as store:
         summary = ingest(store, [tmp_path])
     assert summary.units == 2 and len(summary.runs) == 1 and summary.points == 24
+
+
+def test_credentials_in_logged_config_are_not_stored(cli, db_path, tmp_path):
+    csv = tmp_path / "run.csv"
+    csv.write_text("step,ret\n0,1\n1,2\n")
+    code, _, _ = cli("ingest", str(csv), "--set", "wandb_api_key=abcd1234", "--set", "commit=" + "a" * 40,
+                     "--set", "note=sk-" + "x" * 30)
+    assert code == 0
+    (run,) = _runs(db_path)
+    assert run.config["wandb_api_key"] == "[REDACTED]" and run.config["commit"] == "a" * 40
+    assert "x" * 30 not in run.config["note"]
+    assert b"abcd1234" not in db_path.read_bytes()

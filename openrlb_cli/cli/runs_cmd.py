@@ -69,10 +69,19 @@ def runs_cmd(
 def show_cmd(
     run: str = typer.Argument(..., help="Run uid (or unique prefix), id or name."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    reproduce: bool = typer.Option(False, "--reproduce", help="Print how to rerun a tracked run."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="With --reproduce: write the pinned requirements to this file."
+    ),
 ) -> None:
     """A run's metadata, config, tags and series (point counts and step ranges)."""
     with open_store() as store:
         r = store.get_run(run)
+        if reproduce:
+            from openrlb_cli.track.reproduce import write_reproduce
+
+            sys.stdout.write(write_reproduce(store, r, output))
+            return
         series = store.series_info([r.id])
     if json_out:
         print_json({**r.to_dict(), "series": [s.__dict__ for s in series]})

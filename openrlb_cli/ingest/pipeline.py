@@ -25,6 +25,7 @@ from openrlb_cli.ingest import layout, registry
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.model import RunRecord
 from openrlb_cli.store import Store
+from openrlb_cli.track.redact import scrub_config
 
 SKIP_DIRS = {"__pycache__", "node_modules", ".git", "artifacts", ".trash", "tmp"}
 PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "mlflow-files"}
@@ -208,6 +209,7 @@ def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[st
         rec.project = "local"
     rec.tags = [*rec.tags, *overrides.tags]
     rec.config.update(overrides.config)
+    rec.config = scrub_config(rec.config)
     if drop_keys:
         rec.series = {k: s for k, s in rec.series.items() if k not in drop_keys}
     return rec

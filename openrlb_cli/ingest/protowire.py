@@ -195,6 +195,8 @@ def parse_summary_value(b: bytes, start: int, end: int) -> ParsedValue:
         return tag, NONE, None, None, meta, None
     dtype, value, loc, strings = tensor_scalar(b, *tensor)
     if dtype == DT_STRING:
+        if meta is not None and meta[0] != "text":  # images, audio, ...: not worth decoding
+            return tag, NONE, None, None, meta, None
         return tag, TEXT, None, None, meta, "\n".join(s.decode("utf-8", "replace") for s in strings)
     return tag, (NONE if value is None else TENSOR), value, loc, meta, None
 

@@ -5,13 +5,17 @@ TF2), and the official readers are slow (per-event protobuf objects, per-byte pu
 drag in TensorFlow-sized dependencies.  This module reads the TFRecord framing and the few
 ``tensorflow.Event`` fields we need directly:
 
-* record framing is walked with one tight loop, then checked and decoded with numpy over all
-  records of a chunk at once (CRC32C included, see :mod:`.crc32c`);
+* record framing is walked with one tight loop, then checked and decoded with numpy over up to
+  2^18 records at once (CRC32C included, see :mod:`.crc32c`);
 * the overwhelmingly common record ``Event{wall_time, step, summary{value{tag, simple_value}}}``
-  is decoded by vectorised byte-offset arithmetic; every other record takes the generic
-  :mod:`.protowire` path (TF2 tensor scalars, text summaries, multi-value summaries, ...);
+  is decoded by vectorised byte-offset arithmetic.  Other one-value events (TF2 tensor scalars)
+  are grouped by tag and size; one per group is parsed to learn where its scalar's bytes are, and
+  every record byte-identical to it elsewhere is read from there.  The rest (multi-value summaries,
+  text, images, ...) go through the per-record :mod:`.protowire` parser;
+* as in TensorBoard, the first metadata seen for a tag decides whether its tensors are scalars;
 * a file still being written ends in a torn record: that is not an error, ``end_offset`` tells
-  where to resume.  Checksum or framing errors raise :class:`CorruptEventFile` with the offset.
+  where to resume.  Checksum, framing or protobuf errors raise :class:`CorruptEventFile` with the
+  byte offset of the record.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ _U32 = struct.Struct("<I")
 _I64 = np.dtype("<i8")
 Curve = tuple[np.ndarray, np.ndarray, np.ndarray]
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+_SLICE = 1 << 18  # records checked and decoded per numpy pass
 
 
 @dataclass
@@ -123,18 +128,22 @@ def _read_chunk(f, path, start: int, check_crc: bool, max_bytes: int | None, sta
     arr = np.frombuffer(data, dtype=np.uint8)
     starts, lengths, stop = _frame(data, arr)
     torn, error = _check_tail(data, stop, at_eof, size - start)
-    if check_crc and len(starts):
-        hdr, body = masked_record_crcs(data, starts, lengths)
-        bad_hdr = hdr != _u32_at(arr, starts + 8)
-        bad = bad_hdr | (body != _u32_at(arr, starts + 12 + lengths))
-        if bad.any():
-            i = int(np.argmax(bad))
-            what = "length checksum mismatch" if bad_hdr[i] else "data checksum mismatch"
-            raise CorruptEventFile(what, start + int(starts[i]), path)
+    out = _Collector()
+    for lo in range(0, len(starts), _SLICE):  # bounded temporaries: a few hundred bytes per record
+        s, ln = starts[lo : lo + _SLICE], lengths[lo : lo + _SLICE]
+        bad_at, what = len(s), ""
+        if check_crc:
+            hdr, body = masked_record_crcs(data, s, ln)
+            bad_hdr = hdr != _u32_at(arr, s + 8)
+            bad = bad_hdr | (body != _u32_at(arr, s + 12 + ln))
+            if bad.any():
+                bad_at = int(np.argmax(bad))
+                what = "length checksum mismatch" if bad_hdr[bad_at] else "data checksum mismatch"
+        _decode(data, arr, s[:bad_at] + 12, ln[:bad_at], lo, state, out, start, path)
+        if bad_at < len(s):
+            raise CorruptEventFile(what, start + int(s[bad_at]), path)
     if error:
         raise CorruptEventFile(error, start + stop, path)
-    out = _Collector()
-    _decode(data, arr, starts + 12, lengths, state, out, start, path)
     tags, texts = out.finish(state)
     return ScalarBatch(tags, texts, start + stop, len(starts), torn, state.file_version)
 
@@ -255,7 +264,7 @@ class _Collector:
         merged: list[tuple[int, str, Curve]] = []
         for tag, pieces in parts.items():
             rec, steps, values, walls = (np.concatenate(c) for c in zip(*pieces, strict=True))
-            if len(pieces) > 1:
+            if len(pieces) > 1 and not (rec[1:] > rec[:-1]).all():
                 order = np.argsort(rec, kind="stable")
                 rec, steps, values, walls = rec[order], steps[order], values[order], walls[order]
             merged.append((int(rec[0]), tag, (steps, values, walls)))
@@ -264,20 +273,21 @@ class _Collector:
         return {tag: curve for _, tag, curve in merged}, texts
 
 
-def _decode(b: bytes, arr: np.ndarray, d: np.ndarray, lens: np.ndarray, state: _State, out: _Collector,
-            base: int, path) -> None:  # fmt: skip
-    """Decode the Event protos at offsets ``d`` (lengths ``lens``): vectorised first, then the rest."""
+def _decode(b: bytes, arr: np.ndarray, d: np.ndarray, lens: np.ndarray, first: int, state: _State,
+            out: _Collector, base: int, path) -> None:  # fmt: skip
+    """Decode the Event protos at offsets ``d`` (lengths ``lens``), records number ``first`` on:
+    vectorised first, then the rest one by one."""
     with np.errstate(invalid="ignore", over="ignore"):  # float32 -> float64 of signalling NaNs
-        done = _vectorised(b, arr, d, lens, out) if len(d) else np.zeros(0, dtype=bool)
+        done = _vectorised(b, arr, d, lens, first, out) if len(d) else np.zeros(0, dtype=bool)
     for i in np.flatnonzero(~done).tolist():
         a = int(d[i])
         try:
-            _slow_event(b, a, a + int(lens[i]), i, state, out)
+            _slow_event(b, a, a + int(lens[i]), first + i, state, out)
         except pw.ProtoError as e:
             raise CorruptEventFile(f"malformed Event protobuf ({e.reason})", base + a - 12, path) from None
 
 
-def _vectorised(b: bytes, arr: np.ndarray, d: np.ndarray, lens: np.ndarray, out: _Collector) -> np.ndarray:
+def _vectorised(b: bytes, arr: np.ndarray, d: np.ndarray, lens: np.ndarray, first: int, out: _Collector) -> np.ndarray:
     """Decode, all at once, records laid out as ``Event{1: wall_time, [2: step], 5: {1: Value}}``.
 
     ``Value{1: tag, 2: simple_value}`` is read at fixed offsets.  Other one-value records are grouped
@@ -300,7 +310,7 @@ def _vectorised(b: bytes, arr: np.ndarray, d: np.ndarray, lens: np.ndarray, out:
             break
     ok &= ~going
     q = d + 9 + np.where(has_step, 1 + nstep, 0)  # the summary field's key byte
-    summ = _rows(arr, q, 6).astype(np.int64)
+    summ = _rows(arr, q, 6).astype(np.int16)
     slen, vlen, tlen = summ[:, 1], summ[:, 3], summ[:, 5]
     ok &= (summ[:, 0] == 0x2A) & (slen < 0x80) & (q + 2 + slen == d + lens) & (summ[:, 2] == 0x0A)
     ok &= (vlen + 2 == slen) & (summ[:, 4] == 0x0A) & (tlen < 0x80) & (tlen + 2 <= vlen)
@@ -314,10 +324,10 @@ def _vectorised(b: bytes, arr: np.ndarray, d: np.ndarray, lens: np.ndarray, out:
         for tag, sel in _group_by_tag(arr, n, q[idx] + 6, tlen[idx], np.where(is_simple, 0, vlen[idx])):
             sel = idx[sel]
             if is_simple:
-                out.add(True, tag, sel, steps[sel], values[sel], walls[sel])
+                out.add(True, tag, first + sel, steps[sel], values[sel], walls[sel])
                 done[sel] = True
             else:
-                _template(b, arr, sel, q[sel] + 4, int(vlen[sel[0]]), steps, walls, out, done)
+                _template(b, arr, sel, q[sel] + 4, int(vlen[sel[0]]), first, steps, walls, out, done)
     return done
 
 
@@ -348,8 +358,8 @@ def _group_by_tag(arr: np.ndarray, n: int, start: np.ndarray, tlen: np.ndarray, 
         yield bytes(rows[first[g], : tlen[fits[first[g]]]]).decode("utf-8", "replace"), fits[members]
 
 
-def _template(b: bytes, arr: np.ndarray, sel: np.ndarray, vs: np.ndarray, vlen: int, steps: np.ndarray,
-              walls: np.ndarray, out: _Collector, done: np.ndarray) -> None:  # fmt: skip
+def _template(b: bytes, arr: np.ndarray, sel: np.ndarray, vs: np.ndarray, vlen: int, first: int,
+              steps: np.ndarray, walls: np.ndarray, out: _Collector, done: np.ndarray) -> None:  # fmt: skip
     """Records ``sel`` share a tag and Value size (Values at ``vs``): parse the first, read the rest alike."""
     try:
         tag, kind, _, loc, meta, _ = pw.parse_summary_value(b, int(vs[0]), int(vs[0]) + vlen)
@@ -363,9 +373,9 @@ def _template(b: bytes, arr: np.ndarray, sel: np.ndarray, vs: np.ndarray, vlen: 
     same = (rows[:, :off] == rows[0, :off]).all(axis=1) & (rows[:, stop:] == rows[0, stop:]).all(axis=1)
     good = sel[same]
     values = rows[same, off:stop].copy().view(dt).ravel().astype(np.float64)
-    out.add(kind == _SIMPLE, tag, good, steps[good], values, walls[good])
+    out.add(kind == _SIMPLE, tag, first + good, steps[good], values, walls[good])
     if meta is not None:
-        out.add_meta(tag, int(good[0]), meta)
+        out.add_meta(tag, first + int(good[0]), meta)
     done[good] = True
 
 
