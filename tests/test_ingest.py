@@ -306,3 +306,15 @@ def test_credentials_in_logged_config_are_not_stored(cli, db_path, tmp_path):
     assert run.config["wandb_api_key"] == "[REDACTED]" and run.config["commit"] == "a" * 40
     assert "x" * 30 not in run.config["note"]
     assert b"abcd1234" not in db_path.read_bytes()
+
+
+def test_wall_time_column_is_detected_in_csv_and_jsonl(cli, db_path, tmp_path):
+    (tmp_path / "a.csv").write_text("step,ret,wall_time\n0,1,1700000000\n10,2,1700000005\n")
+    (tmp_path / "b.jsonl").write_text('{"step": 0, "ret": 3, "wall_time": 1700000000}\n'
+                                      '{"step": 10, "ret": 4, "wall_time": 1700000009}\n')
+    code, _, err = cli("ingest", str(tmp_path))
+    assert code == 0, err
+    for run in _runs(db_path):
+        assert set(_keys(db_path, run.id)) == {"ret"}
+        s = _series(db_path, run.id, "ret")
+        assert s.wall_times[0] == 1700000000 and s.wall_times[1] in (1700000005, 1700000009)

@@ -483,7 +483,7 @@ def test_property_round_trip(points, encoding):
 
 def _read_per_record(path: Path) -> ScalarBatch:
     saved = tfe._vectorised
-    tfe._vectorised = lambda b, arr, d, lens, out: np.zeros(len(d), dtype=bool)
+    tfe._vectorised = lambda b, arr, d, lens, first, out: np.zeros(len(d), dtype=bool)
     try:
         return read_scalars(path)
     finally:
@@ -676,3 +676,36 @@ def test_absurd_lengths(tmp_path):
     with pytest.raises(CorruptEventFile, match="length checksum") as err:
         read_scalars(path)
     assert err.value.offset == second
+
+
+def test_small_slices_give_the_same_answer(tmp_path, monkeypatch):
+    path = tmp_path / "events.out.tfevents.slices"
+    for i in range(60):
+        write_scalars(path, [(f"m{i % 3}", i, float(i), float(i))], encoding=ENCODINGS[(i // 7) % 4], append=i > 0)
+    whole = read_scalars(path)
+    monkeypatch.setattr(tfe, "_SLICE", 4)
+    sliced = read_scalars(path)
+    assert list(sliced.tags) == list(whole.tags) == ["m0", "m1", "m2"]
+    for tag in whole.tags:
+        assert all(np.array_equal(a, b) for a, b in zip(whole.tags[tag], sliced.tags[tag], strict=True))
+        assert sliced.tags[tag][0].tolist() == list(range(int(tag[1]), 60, 3))
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 1  # the last record's data checksum
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptEventFile, match="data checksum"):
+        read_scalars(path)
+
+
+def test_memory_stays_bounded_by_the_chunk(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "events.out.tfevents.mem"
+    write_scalars(path, [(f"t{i % 10}", i, float(i), 1.0) for i in range(60_000)])
+    assert path.stat().st_size > 2_000_000
+    tracemalloc.start()
+    try:
+        total = sum(len(c[0]) for b in iter_scalar_batches(path, chunk_bytes=256 << 10) for c in b.tags.values())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == 60_000 and peak < 16 * (256 << 10) + (2 << 20)

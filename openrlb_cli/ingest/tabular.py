@@ -44,6 +44,8 @@ SNIFF_BYTES = 256 << 10  # rows used to decide which columns are numeric
 
 STEP_CANDIDATES = ("step", "global_step", "env_step", "_step", "timestep", "timesteps", "total_timesteps",
                    "time/total_timesteps", "Step", "frame", "frames", "iteration", "epoch")
+# absolute wall-clock columns (unix seconds or dates) taken as wall time when none is named
+WALL_CANDIDATES = ("wall_time", "walltime", "_timestamp", "timestamp")
 ID_CANDIDATES = {
     "run": ("run", "run_id", "run_name", "runid"),
     "experiment": ("experiment", "algo", "algorithm", "agent", "method"),
@@ -144,7 +146,9 @@ def _generic_plan(path: Path, header: list[str], sniff: pd.DataFrame, numeric: s
     """Layout of a generic table. Keys: step, wall, ids {role: col} (long), columns [[col, run, key]],
     runs {run: fields}, keep_step (store the step column as a series too), warnings."""
     step = _need(path, header, options.step_column) or match_column(header, STEP_CANDIDATES)
-    wall = _need(path, header, options.wall_time_column)
+    wall = _need(path, header, options.wall_time_column) or match_column(header, WALL_CANDIDATES)
+    if wall is not None and wall not in numeric and options.wall_time_column is None:
+        wall = None  # a text column under that name: leave it alone
     ids = {role: _need(path, header, getattr(options, f"{role}_column")) for role in ID_CANDIDATES}
     ids = {r: c for r, c in ids.items() if c}
     axes = {step, wall}
@@ -566,7 +570,7 @@ def _json_points(path: Path, rows: list[dict[str, Any]], st: dict[str, Any], opt
         row = _flatten(obj)
         if "step" not in st:
             st["step"] = options.step_column or match_column(list(row), step_candidates)
-            st["wall"] = options.wall_time_column
+            st["wall"] = options.wall_time_column or match_column(list(row), WALL_CANDIDATES)
             ids = {r: getattr(options, f"{r}_column") for r in ID_CANDIDATES}
             ids = {r: c for r, c in ids.items() if c}
             if not ids and guess_ids:
