@@ -318,3 +318,35 @@ def test_wall_time_column_is_detected_in_csv_and_jsonl(cli, db_path, tmp_path):
         assert set(_keys(db_path, run.id)) == {"ret"}
         s = _series(db_path, run.id, "ret")
         assert s.wall_times[0] == 1700000000 and s.wall_times[1] in (1700000005, 1700000009)
+
+
+def test_watch_tails_growing_logs_until_interrupted(tmp_path):
+    run_dir = tmp_path / "runs" / "CartPole-v1__ppo__1__1700000000"
+    run_dir.mkdir(parents=True)
+    ev = run_dir / "events.out.tfevents.1700000000.h.1.0"
+    _write_events(ev, 10)
+    db = tmp_path / "w.db"
+    proc = subprocess.Popen([sys.executable, "-m", "openrlb_cli", "--db", str(db), "ingest", "--watch",
+                             "--interval", "0.2", str(tmp_path / "runs")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def points() -> int:
+        try:
+            with sqlite3.connect(db, timeout=5) as con:
+                return con.execute("SELECT coalesce(sum(n_points), 0) FROM series").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    try:
+        deadline = time.time() + 30
+        while points() < 10 and time.time() < deadline:
+            time.sleep(0.1)
+        _write_events(ev, 40, start=10, append=True)
+        while points() < 40 and time.time() < deadline:
+            time.sleep(0.1)
+        assert points() == 40
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
