@@ -1,0 +1,361 @@
+"""The selection language every analysis command shares: which runs, which panels, which metric.
+
+Why one module: `plot`, `table`, `report` and `aggregate` must agree exactly on what
+`'sac?project=tianshou&cl=SAC' --env-ids Hopper-v3` means, and fail the same way when it means
+nothing. The grammar follows Open RL Benchmark's filters:
+
+    EXPERIMENT?key=value&key=value
+
+* `EXPERIMENT` matches the run's experiment (algorithm / exp_name) exactly. Left empty
+  (`'?project=tianshou'`) it selects every experiment that the filters match, one line each.
+* `project`, `seed`, `user` (and the other run fields `state`, `source`, `name`, `env`) filter on
+  run fields; `tag` filters on tags, and repeated tags are all required; any other key filters on
+  a config key, and repeated values of one key mean any of them. Values may be %-escaped.
+* `cl=LABEL` sets the legend label (default: the experiment name, or the whole spec when two
+  specs would otherwise share a label).
+
+Metric rule: with `--metric KEY` every selected run must have KEY (runs without it are left out
+with a warning; an experiment × env with none is an error). Without `--metric`, each run uses the
+first key of `METRIC_FALLBACKS` it has: CleanRL's `charts/episodic_return`, then SB3's
+`rollout/ep_rew_mean`, SB3 monitor `r`, plain `episodic_return`, Tianshou's `test/reward`, `rew`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+import numpy as np
+
+from openrlb_cli.analysis.curves import clean, truncate
+from openrlb_cli.errors import OpenrlbError, SelectionError
+from openrlb_cli.model import RunInfo
+from openrlb_cli.store import RunFilter, Store
+
+DEFAULT_METRIC = "charts/episodic_return"
+METRIC_FALLBACKS: tuple[str, ...] = (
+    "charts/episodic_return",  # CleanRL
+    "rollout/ep_rew_mean",  # Stable-Baselines3 progress / TensorBoard
+    "r",  # SB3 monitor.csv episode return
+    "episodic_return",  # MLflow / generic
+    "test/reward",  # Tianshou
+    "rew",  # Tianshou benchmark CSVs
+)
+NO_ENV = "(no env)"
+NO_EXPERIMENT = "(no experiment)"
+
+
+@dataclass
+class Spec:
+    """One parsed positional spec."""
+
+    text: str
+    experiment: str  # "" = every experiment the filters match
+    filter: RunFilter
+    label: str | None = None
+
+
+@dataclass
+class ExperimentSel:
+    """One line of the comparison: a label and its runs per environment (panel)."""
+
+    label: str
+    spec: str
+    runs_by_env: dict[str, list[RunInfo]]
+
+    @property
+    def runs(self) -> list[RunInfo]:
+        return [r for runs in self.runs_by_env.values() for r in runs]
+
+
+@dataclass
+class Selection:
+    experiments: list[ExperimentSel]
+    env_ids: list[str]
+    metric: str | None  # as requested; None = automatic (METRIC_FALLBACKS)
+    keys: dict[int, str] = field(default_factory=dict)  # run id -> metric key used
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        return [e.label for e in self.experiments]
+
+    @property
+    def metric_label(self) -> str:
+        """The metric key(s) actually used, for axis labels."""
+        used = list(dict.fromkeys(self.keys.values()))
+        if not used:
+            return self.metric or DEFAULT_METRIC
+        return " | ".join(used)
+
+
+def _close(word: str, vocab: Iterable[str | None], n: int = 3) -> str:
+    options = sorted({v for v in vocab if v})
+    matches = difflib.get_close_matches(word, options, n=n, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(m) for m in matches)}?)" if matches else ""
+
+
+def parse_spec(text: str) -> Spec:
+    """`'sac?project=tianshou&tag=v1&cl=SAC'` -> Spec; malformed parts are a SelectionError."""
+    experiment, _, query = text.partition("?")
+    flt = RunFilter()
+    label = None
+    for part in query.split("&") if query else []:
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        key, value = unquote(key).strip(), unquote(value)
+        if not eq or not key or value == "":
+            raise SelectionError(f"spec {text!r}: {part!r} is not key=value (e.g. project=tianshou, cl=SAC)")
+        if key == "cl":
+            label = value
+            continue
+        if key in ("experiment", "exp", "exp_name", "algo"):
+            raise SelectionError(f"spec {text!r}: put the experiment before '?' instead of {key}=")
+        try:
+            flt.add(key, value)
+        except OpenrlbError as exc:  # RunFilter raises InputError for empty keys
+            raise SelectionError(f"spec {text!r}: {exc}") from exc
+    experiment = unquote(experiment).strip()
+    if not experiment and flt.is_empty():
+        raise SelectionError(f"spec {text!r} selects nothing: give an experiment name or filters")
+    return Spec(text, experiment, flt, label)
+
+
+def _spec_filter(spec: Spec, envs: Sequence[str] | None) -> RunFilter:
+    flt = RunFilter(
+        columns={k: list(v) for k, v in spec.filter.columns.items()},
+        tags=list(spec.filter.tags),
+        config={k: list(v) for k, v in spec.filter.config.items()},
+    )
+    if spec.experiment:
+        flt.columns["experiment"] = [spec.experiment]
+    if envs:
+        flt.columns["env"] = list(envs)
+    return flt
+
+
+class _Vocab:
+    """What the store holds, read once and only when an error message needs suggestions."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._runs: list[RunInfo] | None = None
+
+    @property
+    def runs(self) -> list[RunInfo]:
+        if self._runs is None:
+            self._runs = self.store.runs()
+        return self._runs
+
+    def values(self, attr: str) -> set[str]:
+        return {str(getattr(r, attr)) for r in self.runs if getattr(r, attr) is not None}
+
+
+def _explain_no_match(vocab: _Vocab, spec: Spec) -> str:
+    if not vocab.runs:
+        return f"spec {spec.text!r} matches no run: the store {str(vocab.store.path)!r} is empty"
+    hints = []
+    if spec.experiment and spec.experiment not in vocab.values("experiment"):
+        hints.append(f"no experiment {spec.experiment!r}{_close(spec.experiment, vocab.values('experiment'))}")
+    for column, values in spec.filter.columns.items():
+        known = vocab.values(column if column != "uid" else "uid")
+        for v in values:
+            if column not in ("uid", "seed") and v not in known:
+                hints.append(f"no {column} {v!r}{_close(v, known)}")
+    tags = {t for r in vocab.runs for t in r.tags}
+    hints += [f"no tag {t!r}{_close(t, tags)}" for t in spec.filter.tags if t not in tags]
+    reason = "; ".join(hints) if hints else "no run has all of these fields"
+    return f"spec {spec.text!r} matches no run: {reason}"
+
+
+def resolve(store: Store, specs: Sequence[str], env_ids: Sequence[str] | None = None,
+            metric: str | None = None, *, allow_missing: bool = False) -> Selection:
+    """Resolve specs × env ids × metric into runs. Raises SelectionError naming spec and env."""
+    if not specs:
+        raise SelectionError("no experiment specs given (e.g. 'sac?project=tianshou&cl=SAC' or '?project=tianshou')")
+    env_ids = list(dict.fromkeys(e for e in (env_ids or []) if e))
+    parsed = [parse_spec(s) for s in specs]
+    experiments: list[ExperimentSel] = []
+    warnings: list[str] = []
+    missing: list[tuple[Spec, str | None, list[str]]] = []  # (spec, expanded experiment, envs)
+    vocab = _Vocab(store)
+    for spec in parsed:
+        runs = _query(store, spec, env_ids)
+        if not runs:
+            if env_ids and _query(store, spec, None):
+                missing.append((spec, None, list(env_ids)))
+                if allow_missing:
+                    experiments.append(ExperimentSel(spec.label or spec.experiment or spec.text, spec.text, {}))
+                continue
+            raise SelectionError(_explain_no_match(vocab, spec))
+        groups: dict[str, list[RunInfo]] = {}
+        for r in runs:
+            name = spec.experiment or r.experiment or NO_EXPERIMENT
+            groups.setdefault(name, []).append(r)
+        if not spec.experiment and spec.label and len(groups) > 1:
+            raise SelectionError(f"spec {spec.text!r}: cl= needs one experiment, but it matches {len(groups)}")
+        for exp_name, exp_runs in groups.items():
+            by_env: dict[str, list[RunInfo]] = {}
+            for r in exp_runs:
+                by_env.setdefault(r.env or NO_ENV, []).append(r)
+            absent = [e for e in env_ids if e not in by_env]
+            if absent:
+                missing.append((spec, None if spec.experiment else exp_name, absent))
+            experiments.append(ExperimentSel(spec.label or exp_name, spec.text, by_env))
+    if missing:
+        messages = _missing_messages(vocab, missing)
+        if not allow_missing:
+            raise SelectionError("; ".join(messages) + " (pass --allow-missing to plot what exists)")
+        warnings += messages
+    _dedupe_labels(experiments, parsed)
+    if not env_ids:
+        env_ids = sorted({env for e in experiments for env in e.runs_by_env})
+    selection = Selection(experiments, env_ids, metric, warnings=warnings)
+    _resolve_metric(store, selection)
+    return selection
+
+
+def _query(store: Store, spec: Spec, envs: Sequence[str] | None) -> list[RunInfo]:
+    try:
+        return store.runs(_spec_filter(spec, envs))
+    except OpenrlbError as exc:  # e.g. seed=abc
+        raise SelectionError(f"spec {spec.text!r}: {exc}") from exc
+
+
+def _missing_messages(vocab: _Vocab, missing: list[tuple[Spec, str | None, list[str]]]) -> list[str]:
+    """Envs the store has never seen get one message each (with suggestions); others name the spec."""
+    known = vocab.values("env")
+    unknown = list(dict.fromkeys(e for _, _, envs in missing for e in envs if e not in known))
+    texts = list(dict.fromkeys(sp.text for sp, _, _ in missing))
+    specs = ("specs " if len(texts) > 1 else "spec ") + ", ".join(repr(t) for t in texts)
+    out = [f"env {e!r} (for {specs}) has no run in the store{_close(e, known) or ' (see `openrlb runs`)'}"
+           for e in unknown]
+    for spec, experiment, envs in missing:
+        envs = [e for e in envs if e in known]
+        if envs:
+            who = f"spec {spec.text!r}" + (f" (experiment {experiment!r})" if experiment else "")
+            out.append(f"{who} has no run in env {', '.join(repr(e) for e in envs)}")
+    return out
+
+
+def _dedupe_labels(experiments: list[ExperimentSel], parsed: list[Spec]) -> None:
+    explicit = {p.text for p in parsed if p.label}
+    seen: dict[str, int] = {}
+    for e in experiments:
+        seen[e.label] = seen.get(e.label, 0) + 1
+    for e in experiments:
+        if seen[e.label] > 1:
+            if e.spec in explicit:
+                raise SelectionError(f"two lines are labelled {e.label!r}; give each spec its own cl=")
+            e.label = e.spec if not e.spec.startswith("?") else f"{e.label} ({e.spec})"
+    labels = [e.label for e in experiments]
+    if len(set(labels)) != len(labels):
+        dup = next(lbl for lbl in labels if labels.count(lbl) > 1)
+        raise SelectionError(f"two lines are labelled {dup!r}; give each spec its own cl=")
+
+
+def _resolve_metric(store: Store, selection: Selection) -> None:
+    run_ids = [r.id for e in selection.experiments for r in e.runs]
+    keys_of: dict[int, set[str]] = {}
+    for info in store.series_info(run_ids):
+        if info.n_points > 0:
+            keys_of.setdefault(info.run_id, set()).add(info.key)
+    wanted = [selection.metric] if selection.metric else list(METRIC_FALLBACKS)
+    for exp in selection.experiments:
+        for env in list(exp.runs_by_env):
+            kept = []
+            for r in exp.runs_by_env[env]:
+                key = next((k for k in wanted if k in keys_of.get(r.id, ())), None)
+                if key is None:
+                    continue
+                selection.keys[r.id] = key
+                kept.append(r)
+            if not kept:
+                present = sorted({k for r in exp.runs_by_env[env] for k in keys_of.get(r.id, ())})
+                raise SelectionError(_metric_msg(selection.metric, exp, env, present))
+            if len(kept) < len(exp.runs_by_env[env]):
+                selection.warnings.append(
+                    f"{exp.label} / {env}: {len(exp.runs_by_env[env]) - len(kept)} run(s) without "
+                    f"{selection.metric or 'an episodic-return key'} left out"
+                )
+            exp.runs_by_env[env] = kept
+
+
+def _metric_msg(metric: str | None, exp: ExperimentSel, env: str, present: list[str]) -> str:
+    where = f"spec {exp.spec!r} ({exp.label}) in env {env!r}"
+    shown = ", ".join(present[:8]) + (", ..." if len(present) > 8 else "") if present else "none"
+    if metric:
+        return f"metric {metric!r} not found for {where}{_close(metric, present)}; keys there: {shown}"
+    return (f"no episodic-return key ({', '.join(METRIC_FALLBACKS)}) for {where}; "
+            f"pass --metric KEY (keys there: {shown})")
+
+
+# ---------------------------------------------------------------------------- loading curves
+@dataclass
+class RunCurve:
+    """One run's points of the selected metric: finite, sorted by step, as float64 arrays."""
+
+    run: RunInfo
+    key: str
+    steps: np.ndarray
+    values: np.ndarray
+    walls: np.ndarray  # unix seconds, NaN where unknown
+
+
+@dataclass
+class Curves:
+    selection: Selection
+    by_cell: dict[tuple[str, str], list[RunCurve]]  # (label, env) -> runs with points
+    warnings: list[str] = field(default_factory=list)
+
+    def get(self, label: str, env: str) -> list[RunCurve]:
+        return self.by_cell.get((label, env), [])
+
+
+def load_curves(store: Store, selection: Selection, *, max_steps: float | None = None) -> Curves:
+    """Load the selected metric of every selected run (one query per metric key) into numpy.
+
+    NaN/inf points are dropped (documented handling), points are sorted by step, and with
+    `max_steps` only points at step <= max_steps are kept. Runs left without points are dropped
+    with a warning; a selection with no points at all is a SelectionError.
+    """
+    by_key: dict[str, list[int]] = {}
+    for run_id, key in selection.keys.items():
+        by_key.setdefault(key, []).append(run_id)
+    loaded = {}
+    for key, ids in by_key.items():
+        loaded.update(store.load_many(ids, key))
+    curves = Curves(selection, {}, list(selection.warnings))
+    dropped_nan = 0
+    for exp in selection.experiments:
+        for env, runs in exp.runs_by_env.items():
+            cell = []
+            for r in runs:
+                series = loaded.get(r.id)
+                if series is None:
+                    continue
+                steps, values, walls = clean(series.steps, series.values, series.wall_times)
+                dropped_nan += len(series) - len(steps)
+                steps, values, walls = truncate(steps, values, walls, max_steps)
+                if steps.size == 0:
+                    curves.warnings.append(f"{exp.label} / {env}: run {r.uid} has no finite points"
+                                           + (f" up to step {max_steps:g}" if max_steps is not None else ""))
+                    continue
+                cell.append(RunCurve(r, selection.keys[r.id], steps, values, walls))
+            if cell:
+                curves.by_cell[(exp.label, env)] = cell
+    if dropped_nan:
+        curves.warnings.append(f"{dropped_nan} NaN/inf point(s) left out")
+    if not curves.by_cell:
+        raise SelectionError("the selection has no finite points" + (
+            f" up to step {max_steps:g}" if max_steps is not None else ""))
+    return curves
+
+
+__all__ = [
+    "DEFAULT_METRIC", "METRIC_FALLBACKS", "Curves", "ExperimentSel", "RunCurve", "Selection", "Spec",
+    "load_curves", "parse_spec", "resolve",
+]
