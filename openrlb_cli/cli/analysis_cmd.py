@@ -180,6 +180,12 @@ def report(
     title: str = typer.Option("openrlb report", "--title"),
     no_sections: bool = typer.Option(False, "--no-extra-sections", help="Skip registered sections (aggregates)."),
     allow_missing: bool = typer.Option(False, "--allow-missing", help=MISSING_HELP),
+    aggregate: bool = typer.Option(False, "--aggregate",
+                                   help="Add aggregate metrics (IQM, median, mean, optimality gap with bootstrap CIs, "
+                                        "profiles, P(X > Y), sample efficiency; as `openrlb aggregate`) under "
+                                        "aggregates/."),
+    normalize: str = typer.Option("maxmin", "--normalize", help="Score normalization for --aggregate: atari | maxmin "
+                                                                "| none | PATH.csv."),
 ) -> None:
     """Figures, tables, index.md and a self-contained index.html in one directory (for CI). Exit 0 only if
     everything was written."""
@@ -191,10 +197,17 @@ def report(
                            formats=_split(formats) or ["png", "svg"])
     fg.check_options(popts)
     tb.check_score_options(last_n, last_frac)
+    extra = []
+    if aggregate:  # the section uses the report's --last-n/--last-frac for run scores
+        from openrlb_cli import aggregate as ag
+
+        agg_opts = ag.AggregateOptions(normalize=normalize)
+        ag.check_options(agg_opts)
+        extra.append(ag.report_provider(agg_opts))
     curves = _selection(specs, env_ids, metric, allow_missing, max_steps)
     ropts = rp.ReportOptions(plot=popts, last_n=last_n, last_frac=last_frac, ci=not no_ci, minimize=minimize,
                              title=title, specs=list(specs or []))
-    result = rp.write_report(curves, output, ropts, use_registered=not no_sections)
+    result = rp.write_report(curves, output, ropts, extra_sections=extra, use_registered=not no_sections)
     for path in result.files:
         print(path)
     for e in result.errors:

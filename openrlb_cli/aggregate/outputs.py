@@ -1,0 +1,302 @@
+"""Everything `openrlb aggregate` writes or shows, from one `AggregateResult`.
+
+Why one module: the JSON/CSV files, the terminal table, the report's Markdown and the figures must
+show the same numbers, so they all read the same result; figures are drawn by
+`render.aggregate_figures` and saved with the shared `render.figures.save_figure`.
+
+Files under ``-o PREFIX`` (``PREFIX_<name>``; an existing directory gets ``dir/<name>``):
+``aggregates.json``/``.csv`` (one record per experiment × metric), ``improvement.json``/``.csv``
+(P(X > Y) for every ordered pair), ``profiles.json``/``.csv``, ``efficiency.json``/``.csv``,
+``scores.csv`` (every run's raw and normalized score) and the figures ``intervals``, ``profiles``,
+``improvement``, ``efficiency`` in each requested format. JSON is strict (NaN becomes null) and
+deterministic: the same command and seed give identical bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from openrlb_cli.aggregate.compute import (
+    AggregateOptions,
+    AggregateResult,
+    compute,
+    lower_is_better,
+    metric_title,
+)
+from openrlb_cli.analysis import bootstrap as bs
+from openrlb_cli.analysis import scores as sc
+from openrlb_cli.errors import InputError
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def normalization_text(result: AggregateResult) -> str:
+    method = sc.resolve_normalization(result.options.normalize)[0]
+    return {"maxmin": "max-min normalized per task over the selection",
+            "atari": "human-normalized (Atari random and human scores)",
+            "none": "not normalized"}.get(method, f"normalized with reference scores from {result.normalization}")
+
+
+def records(result: AggregateResult) -> list[dict[str, object]]:
+    """One record per experiment × metric (the rows of ``_aggregates.csv``)."""
+    out = []
+    for label in result.labels:
+        m = result.normalized[label]
+        for metric, iv in result.intervals[label].items():
+            out.append({"experiment": label, "metric": metric, "point": _num(iv.point), "lower": _num(iv.lower),
+                        "upper": _num(iv.upper), "reps": iv.reps, "ci": iv.ci, "method": iv.method,
+                        "seed": result.options.seed, "normalization": result.normalization,
+                        "n_runs": m.n_runs, "n_tasks": m.n_tasks})
+    return out
+
+
+def document(result: AggregateResult) -> dict[str, object]:
+    """``_aggregates.json``: the records with everything needed to reproduce them."""
+    return {
+        "metric": result.metric, "score": result.score_how, "normalization": result.normalization,
+        "references": {env: [_num(lo), _num(hi)] for env, (lo, hi) in result.references.items()},
+        "experiments": result.labels, "envs": result.env_ids,
+        "runs_per_task": {lbl: {e: int(c) for e, c in zip(m.env_ids, m.counts, strict=True)}
+                          for lbl, m in result.normalized.items()},
+        "auc_range": None if result.auc_grid is None else [float(result.auc_grid[0]), float(result.auc_grid[-1])],
+        "options": result.options.recorded(), "records": records(result), "warnings": result.warnings,
+    }
+
+
+def improvement_records(result: AggregateResult) -> list[dict[str, object]]:
+    mat, out = result.improvement, []
+    for i, x in enumerate(mat.names):
+        for j, y in enumerate(mat.names):
+            if i != j:
+                out.append({"x": x, "y": y, "point": _num(mat.point[i, j]), "lower": _num(mat.lower[i, j]),
+                            "upper": _num(mat.upper[i, j]), "n_tasks": int(result.pair_tasks[i, j]),
+                            "reps": mat.reps, "ci": mat.ci, "method": mat.method, "seed": result.options.seed})
+    return out
+
+
+def _matrix(a: np.ndarray) -> list[list[float | None]]:
+    return [[_num(v) for v in row] for row in a]
+
+
+def _band_doc(band: bs.Band) -> dict[str, list[float | None]]:
+    return {"point": [_num(v) for v in band.point], "lower": [_num(v) for v in band.lower],
+            "upper": [_num(v) for v in band.upper]}
+
+
+def _csv(rows: Sequence[dict[str, object]], fields: Sequence[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fields)
+    for row in rows:
+        writer.writerow(["" if row[f] is None else repr(row[f]) if isinstance(row[f], float) else row[f]
+                         for f in fields])
+    return buf.getvalue()
+
+
+def _json(doc: object) -> str:
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+
+
+def data_files(result: AggregateResult) -> dict[str, str]:
+    """File name suffix -> text of every data file ``write_outputs`` writes."""
+    o = result.options
+    mat = result.improvement
+    files = {
+        "aggregates.json": _json(document(result)),
+        "aggregates.csv": _csv(records(result), list(records(result)[0])),
+        "improvement.json": _json({"experiments": list(mat.names), "point": _matrix(mat.point),
+                                   "lower": _matrix(mat.lower), "upper": _matrix(mat.upper),
+                                   "n_tasks": result.pair_tasks.tolist(), "reps": mat.reps, "ci": mat.ci,
+                                   "method": mat.method, "seed": o.seed, "pairs": improvement_records(result)}),
+        "improvement.csv": _csv(improvement_records(result),
+                                ["x", "y", "point", "lower", "upper", "n_tasks", "reps", "ci", "method", "seed"]),
+        "profiles.json": _json({"taus": [float(t) for t in result.taus], "reps": o.profile_reps, "ci": o.ci,
+                                "method": "percentile", "seed": o.seed,
+                                "profiles": {lbl: {k: _band_doc(b) for k, b in p.items()}
+                                             for lbl, p in result.profiles.items()}}),
+        "profiles.csv": _csv([{"experiment": lbl, "kind": kind, "tau": float(t), "point": _num(b.point[k]),
+                               "lower": _num(b.lower[k]), "upper": _num(b.upper[k])}
+                              for lbl, p in result.profiles.items() for kind, b in p.items()
+                              for k, t in enumerate(result.taus)],
+                             ["experiment", "kind", "tau", "point", "lower", "upper"]),
+        "scores.csv": _csv([{"experiment": lbl, "env": env, "run": uid, "score": _num(result.raw[lbl].values[r, t]),
+                             "normalized": _num(result.normalized[lbl].values[r, t])}
+                            for lbl in result.labels for t, env in enumerate(result.env_ids)
+                            for r, uid in enumerate(result.run_uids.get((lbl, env), []))],
+                           ["experiment", "env", "run", "score", "normalized"]),
+    }
+    if result.efficiency:
+        files["efficiency.json"] = _json({
+            "aggregate": o.curve_aggregate, "points": o.curve_points, "reps": o.curve_reps, "ci": o.ci,
+            "method": "percentile", "seed": o.seed,
+            "curves": {lbl: {"steps": [float(s) for s in b.grid], **_band_doc(b)}
+                       for lbl, b in result.efficiency.items()}})
+        files["efficiency.csv"] = _csv(
+            [{"experiment": lbl, "aggregate": o.curve_aggregate, "step": float(s), "point": _num(b.point[k]),
+              "lower": _num(b.lower[k]), "upper": _num(b.upper[k])}
+             for lbl, b in result.efficiency.items() for k, s in enumerate(b.grid)],
+            ["experiment", "aggregate", "step", "point", "lower", "upper"])
+    return files
+
+
+def output_namer(prefix: Path) -> Callable[[str], Path]:
+    """``out/mujoco`` -> ``out/mujoco_<name>``; an existing directory (or a trailing /) -> ``dir/<name>``."""
+    if prefix.is_dir() or str(prefix).endswith(("/", os.sep)):
+        return lambda name: prefix / name
+    return lambda name: prefix.with_name(f"{prefix.name}_{name}")
+
+
+def score_axis_label(result: AggregateResult) -> str:
+    method = sc.resolve_normalization(result.options.normalize)[0]
+    return {"atari": "Human-normalized score", "none": "Score"}.get(method, "Normalized score")
+
+
+def subtitle(result: AggregateResult) -> str:
+    o = result.options
+    return (f"{normalization_text(result)}; run score: {result.score_how}; {o.ci:.0%} CI, "
+            f"stratified bootstrap, seed {o.seed}")
+
+
+def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] = ("png", "pdf", "svg"),
+                  *, colors: Mapping[str, tuple[float, ...]] | None = None, dpi: int = 150) -> list[Path]:
+    """Write the data files and the four figures under ``prefix``; returns the paths written."""
+    from openrlb_cli.render import aggregate_figures as af
+    from openrlb_cli.render import figures as fg
+    from openrlb_cli.render import tables as tb
+
+    bad = [f for f in formats if f not in fg.FORMATS]
+    if bad or not formats:
+        raise InputError(f"--formats must be among {', '.join(fg.FORMATS)}, got {', '.join(bad) or 'none'}")
+    name = output_namer(Path(prefix))
+    paths = [tb.write_text(name(suffix), text) for suffix, text in data_files(result).items()]
+    colors = colors or fg.experiment_colors(result.labels)
+    label, sub = score_axis_label(result), subtitle(result)
+    titles = {m: metric_title(m) for m in result.metrics}
+    order = sorted(result.labels, key=lambda lbl: -np.nan_to_num(result.intervals[lbl]["iqm"].point, nan=-np.inf))
+    notes = {lbl: f"({m.n_tasks}/{len(result.env_ids)} tasks)" for lbl, m in result.normalized.items() if m.missing}
+    paths += af.save(lambda: af.interval_figure(result.intervals, result.metrics, colors, xlabel=label, titles=titles,
+                                                subtitle=sub, notes=notes, dpi=dpi), name("intervals"), formats, dpi)
+    paths += af.save(lambda: af.profile_figure(result.taus, result.profiles, colors, xlabel=label, subtitle=sub,
+                                               dpi=dpi), name("profiles"), formats, dpi)
+    paths += af.save(lambda: af.improvement_figure(result.improvement, colors, order=order, subtitle=sub, dpi=dpi),
+                     name("improvement"), formats, dpi)
+    if result.options.curve_points:
+        ylabel = f"{metric_title(result.options.curve_aggregate)} {label[0].lower()}{label[1:]}"
+        paths += af.save(lambda: af.efficiency_figure(result.efficiency, colors, ylabel=ylabel, subtitle=sub,
+                                                      dpi=dpi), name("efficiency"), formats, dpi)
+    return paths
+
+
+# ---------------------------------------------------------------------------- tables
+def _fmt(x: float, scale: float) -> str:
+    if not np.isfinite(x):
+        return "nan"
+    return f"{x:.{1 if scale >= 100 else 2 if scale >= 10 else 3}f}"
+
+
+def table_rows(result: AggregateResult) -> tuple[list[str], list[list[str]], list[set[str]]]:
+    """Header, rows of cell text ('point [lower, upper]') and, per metric column, the best experiments."""
+    metrics = result.metrics
+    header = ["Experiment", *[metric_title(m) for m in metrics], "Runs", "Tasks"]
+    best, scale = [], {}
+    for m in metrics:
+        points = {lbl: result.intervals[lbl][m].point for lbl in result.labels}
+        finite = {k: v for k, v in points.items() if np.isfinite(v)}
+        target = (min if lower_is_better(m) else max)(finite.values()) if finite else None
+        best.append({k for k, v in finite.items() if v == target})
+        scale[m] = max((abs(v) for v in finite.values()), default=0.0)
+    rows = []
+    for lbl in result.labels:
+        ivs = [result.intervals[lbl][m] for m in metrics]
+        cells = [f"{_fmt(iv.point, scale[m])} [{_fmt(iv.lower, scale[m])}, {_fmt(iv.upper, scale[m])}]"
+                 for m, iv in zip(metrics, ivs, strict=True)]
+        mat = result.normalized[lbl]
+        rows.append([lbl, *cells, str(mat.n_runs), str(mat.n_tasks)])
+    return header, rows, best
+
+
+def caption(result: AggregateResult) -> str:
+    o = result.options
+    return (f"Aggregates of {result.metric} ({normalization_text(result)}; run score: {result.score_how}): "
+            f"point estimate [{o.ci:.0%} CI], stratified bootstrap, {o.reps:,} replicates ({o.method}, seed "
+            f"{o.seed}). Best point per column in bold; optimality gap: lower is better.")
+
+
+def to_rich(result: AggregateResult):  # -> rich.table.Table
+    from rich.table import Table
+
+    header, rows, best = table_rows(result)
+    table = Table(title="Aggregate metrics", caption=caption(result))
+    for k, name in enumerate(header):
+        table.add_column(name, justify="left" if k == 0 else "right", style="bold" if k == 0 else None)
+    for row in rows:
+        table.add_row(row[0], *[f"[bold green]{c}[/]" if row[0] in best[k] else c
+                                for k, c in enumerate(row[1:1 + len(best)])], *row[1 + len(best):])
+    return table
+
+
+def to_markdown(result: AggregateResult) -> str:
+    header, rows, best = table_rows(result)
+
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for row in rows:
+        cells = [f"**{c}**" if row[0] in best[k] else c for k, c in enumerate(row[1:1 + len(best)])]
+        lines.append("| " + " | ".join([esc(row[0]), *cells, *row[1 + len(best):]]) + " |")
+    return "\n".join(lines) + "\n\n" + caption(result) + "\n"
+
+
+# ---------------------------------------------------------------------------- report section
+def report_provider(opts: AggregateOptions | None = None):
+    """A `render.report` section provider computing the aggregates of the report's selection.
+
+    The run score follows the report's ``--last-n``/``--last-frac`` (unless ``opts.at_step`` is
+    set), so the aggregates describe the same scores as the report's table. Files go to
+    ``<report>/aggregates/``.
+    """
+
+    def aggregates(ctx):  # ctx: render.report.ReportContext
+        from openrlb_cli.render import report as rp
+
+        o = opts or AggregateOptions()
+        if o.at_step is None:
+            o = dataclasses.replace(o, last_n=ctx.options.last_n, last_frac=ctx.options.last_frac)
+        result = compute(ctx.curves, o)
+        out_dir = ctx.out_dir / "aggregates"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        formats = list(dict.fromkeys(["png", *ctx.options.plot.formats]))
+        paths = write_outputs(result, out_dir, formats, colors=ctx.colors, dpi=ctx.options.plot.dpi)
+        images = [p.relative_to(ctx.out_dir) for p in paths if p.suffix == ".png"]
+        links = ", ".join(f"[{p.name}]({p.relative_to(ctx.out_dir).as_posix()})" for p in paths
+                          if p.suffix in (".json", ".csv"))
+        notes = "".join(f"- {w}\n" for w in result.warnings if w not in ctx.curves.warnings)
+        md = to_markdown(result) + (f"\n{notes}" if notes else "") + f"\nFiles: {links}.\n"
+        return rp.ReportSection("Aggregate metrics", md, images=images,
+                                files=[p for p in paths if p.suffix != ".png"])
+
+    return aggregates
+
+
+def register_report_section(opts: AggregateOptions | None = None) -> None:
+    """Make every following `render.report.write_report` include the aggregate section."""
+    from openrlb_cli.render import report as rp
+
+    rp.register_section("aggregates", report_provider(opts))
+
+
+__all__ = [
+    "caption", "data_files", "document", "improvement_records", "output_namer", "records",
+    "register_report_section", "report_provider", "to_markdown", "to_rich", "write_outputs",
+]

@@ -1,0 +1,105 @@
+"""`openrlb aggregate`: rliable-style aggregate metrics with interval estimates; parse, call, print.
+
+All numbers come from `openrlb_cli.aggregate` (which calls `openrlb_cli.analysis`); this module
+only maps options, prints the table or JSON, and lists the files. The selection options are the
+ones of `plot`/`table` (`--env-ids` and `--formats` take several words or commas).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from openrlb_cli.cli import context
+from openrlb_cli.cli.analysis_cmd import ENV_HELP, METRIC_HELP, SPECS_HELP, ListOptionsCommand, _split
+from openrlb_cli.cli.context import app, info, open_store, out, warn
+from openrlb_cli.errors import InputError
+
+FORMATS = ("png", "pdf", "svg")
+
+
+@app.command(cls=ListOptionsCommand)
+def aggregate(
+    specs: list[str] = typer.Argument(None, help=SPECS_HELP, show_default=False),
+    env_ids: list[str] = typer.Option(None, "--env-ids", "-e", help=ENV_HELP + " Each env is one task.",
+                                      show_default=False),
+    metric: str = typer.Option(None, "--metric", "-m", help=METRIC_HELP, show_default=False),
+    normalize: str = typer.Option("maxmin", "--normalize", "-n",
+                                  help="atari (human-normalized, 57-game table) | maxmin (per task, over the "
+                                       "selection) | none | PATH.csv (columns env,low,high or game,random,human)."),
+    last_n: int = typer.Option(None, "--last-n", help="Run score = mean of its last N logged points (default 100).",
+                               show_default=False),
+    last_frac: float = typer.Option(None, "--last-frac", show_default=False,
+                                    help="Run score = mean of points in the last fraction of its steps."),
+    at_step: float = typer.Option(None, "--at-step", show_default=False,
+                                  help="Run score = value interpolated at step S (error outside a run's range)."),
+    reps: int = typer.Option(50_000, "--reps", help="Bootstrap replicates for the aggregate intervals."),
+    profile_reps: int = typer.Option(2_000, "--profile-reps", help="Replicates for the performance-profile bands."),
+    poi_reps: int = typer.Option(2_000, "--poi-reps", help="Replicates for probability of improvement."),
+    curve_reps: int = typer.Option(2_000, "--curve-reps", help="Replicates for the sample-efficiency bands."),
+    ci: float = typer.Option(0.95, "--ci", help="Confidence level."),
+    method: str = typer.Option("percentile", "--method",
+                               help="percentile | bca (aggregates and P(X > Y); bands are always percentile)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: same seed, same intervals bit for bit."),
+    gamma: float = typer.Option(1.0, "--gamma", help="Target of the optimality gap."),
+    tau_points: int = typer.Option(101, "--tau-points", help="Thresholds τ of the performance profiles."),
+    curve_points: int = typer.Option(50, "--curve-points",
+                                     help="Grid points of the sample-efficiency curves (0 = no curves)."),
+    curve_aggregate: str = typer.Option("iqm", "--curve-aggregate", help="iqm | median | mean | optimality_gap."),
+    whole_curve_auc: bool = typer.Option(False, "--whole-curve-auc",
+                                         help="Also aggregate each run's normalized area under the curve over the "
+                                              "steps every run covers (entire runs resampled)."),
+    allow_missing_tasks: bool = typer.Option(False, "--allow-missing-tasks",
+                                             help="An experiment without runs in a task is aggregated over the "
+                                                  "tasks it has (and compared over shared tasks) with a warning."),
+    formats: list[str] = typer.Option(None, "--formats", help="png, pdf, svg (default: all three).",
+                                      show_default=False),
+    output: Path = typer.Option(Path("openrlb-aggregate"), "--output", "-o",
+                                help="Prefix of the files written (PREFIX_aggregates.json, PREFIX_intervals.png, ...); "
+                                     "an existing directory gets the bare names."),
+    dpi: int = typer.Option(150, "--dpi"),
+    workers: int = typer.Option(None, "--workers", help="Threads (default: cores, at most 8); never changes results.",
+                                show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the aggregates document as JSON instead of the table."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No table and no informational output."),
+) -> None:
+    """Aggregate metrics across tasks with stratified-bootstrap confidence intervals (rliable's definitions).
+
+    Per experiment: IQM, median, mean and optimality gap of normalized run scores with intervals;
+    performance profiles; probability of improvement for every pair; sample-efficiency curves. Writes
+    PREFIX_{aggregates,improvement,profiles,efficiency}.{json,csv}, PREFIX_scores.csv and the figures
+    PREFIX_{intervals,profiles,improvement,efficiency}.{png,pdf,svg}; byte-identical for the same seed.
+    """
+    from openrlb_cli import aggregate as ag
+
+    if quiet:
+        context.state.quiet = True
+    chosen = [name for name, v in (("--last-n", last_n), ("--last-frac", last_frac), ("--at-step", at_step))
+              if v is not None]
+    if len(chosen) > 1:
+        raise InputError(f"give only one of --last-n, --last-frac, --at-step (got {', '.join(chosen)})")
+    opts = ag.AggregateOptions(
+        normalize=normalize, last_n=100 if last_n is None else last_n, last_frac=last_frac, at_step=at_step,
+        reps=reps, profile_reps=profile_reps, poi_reps=poi_reps, curve_reps=curve_reps, ci=ci, method=method,
+        seed=seed, gamma=gamma, tau_points=tau_points, curve_points=curve_points, curve_aggregate=curve_aggregate,
+        whole_curve_auc=whole_curve_auc, allow_missing_tasks=allow_missing_tasks, workers=workers)
+    ag.check_options(opts)
+    fmts = _split(formats) or list(FORMATS)
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad:
+        raise InputError(f"--formats must be among {', '.join(FORMATS)}, got {', '.join(bad)}")
+    if dpi < 10:
+        raise InputError(f"--dpi must be >= 10, got {dpi}")
+    with open_store(create=False) as store:
+        curves = ag.load(store, specs or [], _split(env_ids), metric, allow_missing_tasks)
+    result = ag.compute(curves, opts)
+    for w in result.warnings:
+        warn(w)
+    paths = ag.write_outputs(result, output, fmts, dpi=dpi)
+    if as_json:
+        sys.stdout.write(ag.data_files(result)["aggregates.json"])
+    elif not context.state.quiet:
+        out().print(ag.to_rich(result))
+    info(f"wrote {len(paths)} files: " + ", ".join(str(p) for p in paths))

@@ -1,0 +1,272 @@
+"""`openrlb rlops`: Open RL Benchmark's `python -m openrlbenchmark.rlops` command line, from the store.
+
+The same arguments (`--filters` groups, `--env-ids` lists, `--pc.*`, `--rc.*`, ...) are read; runs
+that are missing or changed are fetched into the store in full (never sampled: `--scan-history`
+is accepted and always true), then the outputs are written with openrlb's own plotting and table
+functions under rlops' file names: `{out}.png|pdf|svg` (curves vs steps), `{out}-time.*` (vs
+wall-clock time), `{out}.md|csv` (score table: mean of each run's last N points, then mean ± std
+over seeds), `{out}_runtimes.md|csv`, and with `--rliable` openrlb's aggregate outputs
+(`{out}_intervals.*`, `_profiles.*`, `_improvement.*`, `_efficiency.*` and their JSON/CSV data).
+`--offline` skips fetching and uses the store only.
+
+How rlops' semantics map onto the store: a group's `ceik`/`cen` config keys become the runs' env
+and experiment when fetched; the x axis (`xaxis`, default `global_step`) is its own series and is
+joined onto the metric by W&B's `_step`, as rlops does row by row; runs still `running` are left
+out, as rlops does; environments of several groups are matched by position (panel i shows env i
+of every group, titled by the first group's name).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from openrlb_cli.errors import InputError, SelectionError
+from openrlb_cli.fetch.orlb_filters import OrlbGroup, parse_groups, split_option_groups
+from openrlb_cli.store import Store
+
+UNSUPPORTED = {
+    "--report": "--report (a W&B report) is not supported: openrlb writes figures and tables locally",
+}
+# rlops options openrlb reads but has no use for (layout details of rlops' matplotlib code)
+IGNORED = ("pc.cm", "pc.rm", "pc.hspace", "pc.wspace", "pc.sharex", "rc.performance-profile-plots",
+           "rc.aggregate-metrics-plots")
+
+
+@dataclass
+class RlopsArgs:
+    groups: list[OrlbGroup]
+    output_filename: str = "compare"
+    last_n: int = 100
+    offline: bool = False
+    check_empty_runs: bool = True
+    rliable: bool = False
+    pc: dict[str, Any] = field(default_factory=dict)
+    rc: dict[str, Any] = field(default_factory=dict)
+    given: set[str] = field(default_factory=set)  # option names present on the command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="openrlb rlops", add_help=False, allow_abbrev=False)
+    p.add_argument("--output-filename", default="compare")
+    p.add_argument("--metric-last-n-average-window", type=int, default=100)
+    for flag in ("scan-history", "offline", "rliable", "check-empty-runs", "report", "pc.sharex",
+                 "rc.sample-efficiency-plots", "rc.performance-profile-plots", "rc.aggregate-metrics-plots"):
+        head, _, tail = flag.rpartition(".")
+        negative = f"--{head}.no-{tail}" if head else f"--no-{flag}"
+        p.add_argument(f"--{flag}", dest=flag, action="store_true", default=None)
+        p.add_argument(negative, dest=flag, action="store_false")
+    for name, kind in [("pc.ncols", int), ("pc.ncols-legend", int), ("pc.xlabel", str), ("pc.ylabel", str),
+                       ("pc.max-steps", float), ("pc.rolling", int), ("pc.time-unit", str), ("pc.cm", float),
+                       ("pc.rm", float), ("pc.hspace", float), ("pc.wspace", float), ("rc.nsubsamples", int),
+                       ("rc.score-normalization-method", str), ("rc.normalized-score-threshold", float),
+                       ("rc.sample-efficiency-and-walltime-efficiency-method", str),
+                       ("rc.sample-efficiency-num-bootstrap-reps", int),
+                       ("rc.performance-profile-num-bootstrap-reps", int),
+                       ("rc.interval-estimates-num-bootstrap-reps", int)]:
+        p.add_argument(f"--{name}", dest=name, type=kind, default=None)
+    return p
+
+
+def _normalise(token: str) -> str:
+    """tyro accepts `--pc.ncols_legend` and `--pc.ncols-legend`; so do we."""
+    if not token.startswith("--"):
+        return token
+    name, eq, value = token.partition("=")
+    return name.replace("_", "-") + eq + value
+
+
+def parse_args(argv: list[str]) -> RlopsArgs:
+    plain, groups = split_option_groups([_normalise(t) for t in argv], ("--filters", "--env-ids"))
+    for name, why in UNSUPPORTED.items():
+        if name in plain:
+            raise InputError(why)
+    parser = _parser()
+    try:
+        ns, rest = parser.parse_known_args(plain)
+    except SystemExit:  # argparse already printed the reason
+        raise InputError("cannot read the rlops options (see `openrlb rlops --help`)") from None
+    if rest:
+        raise InputError(f"unknown rlops option {rest[0]!r} (see `openrlb rlops --help`)")
+    values = vars(ns)
+    given = {k for k, v in values.items() if v is not None}
+    if values.get("report"):
+        raise InputError(UNSUPPORTED["--report"])
+    method = values.get("rc.score-normalization-method")
+    if method not in (None, "maxmin", "atari"):
+        raise InputError(f"--rc.score-normalization-method must be maxmin or atari, got {method!r}")
+    last_n = values["metric_last_n_average_window"]
+    if last_n < 1:
+        raise InputError(f"--metric-last-n-average-window must be >= 1, got {last_n}")
+    return RlopsArgs(
+        groups=parse_groups(groups["--filters"], groups["--env-ids"]),
+        output_filename=values["output_filename"],
+        last_n=last_n,
+        offline=bool(values.get("offline")),
+        check_empty_runs=values.get("check-empty-runs") is not False,
+        rliable=bool(values.get("rliable")),
+        pc={k[3:]: v for k, v in values.items() if k.startswith("pc.") and v is not None},
+        rc={k[3:]: v for k, v in values.items() if k.startswith("rc.") and v is not None},
+        given=given,
+    )
+
+
+def wandb_queries(args: RlopsArgs) -> list[Any]:
+    return [q for g in args.groups for q in g.queries()]
+
+
+# ------------------------------------------------------------------------------ selection
+def spec_text(group: OrlbGroup, exp: Any) -> str:
+    """An openrlb selection spec equivalent to one rlops experiment filter (values %-escaped)."""
+    parts = [("project", group.path), ("source", "wandb")]
+    parts += [("tag", t) for t in exp.tags] + [("user", u) for u in exp.users]
+    parts += [(k, v) for k, vs in exp.config.items() for v in vs]
+    parts.append(("cl", exp.label))
+    query = "&".join(f"{quote(k, safe='')}={quote(str(v), safe='')}" for k, v in parts)
+    return f"{quote(exp.exp_name, safe='')}?{query}"
+
+
+def _join_x(store: Store, curves: Any, xaxis: str) -> list[str]:
+    """Replace each curve's `_step` by the x-axis series' value logged at the same `_step`."""
+    warnings: list[str] = []
+    if xaxis == "_step":
+        return warnings
+    cells = [rc for runs in curves.by_cell.values() for rc in runs]
+    x_of = store.load_many([rc.run.id for rc in cells], xaxis)
+    for rc in cells:
+        xs = x_of.get(rc.run.id)
+        if xs is None or len(xs) == 0:
+            warnings.append(f"run {rc.run.uid} has no {xaxis!r} series: plotted against W&B's _step")
+            continue
+        order = np.argsort(xs.steps, kind="stable")
+        known, xval = xs.steps[order], xs.values[order]
+        at = np.clip(np.searchsorted(known, rc.steps), 0, len(known) - 1)
+        hit = (known[at] == rc.steps) & np.isfinite(xval[at])
+        if not hit.all():
+            warnings.append(f"run {rc.run.uid}: {int((~hit).sum())} point(s) without a {xaxis!r} value left out")
+        x, values, walls = xval[at][hit], rc.values[hit], rc.walls[hit]
+        sort = np.argsort(x, kind="stable")
+        rc.steps, rc.values, rc.walls = x[sort], values[sort], walls[sort]
+    return warnings
+
+
+def build_curves(store: Store, args: RlopsArgs) -> Any:
+    """Resolve every group against the store and merge them into one `Curves` (panels by position)."""
+    from openrlb_cli.selection import Curves, ExperimentSel, Selection, load_curves, resolve
+
+    panels = args.groups[0].env_ids
+    for g in args.groups[1:]:
+        if len(g.env_ids) != len(panels):
+            raise InputError(f"--env-ids lists must be equally long (panels are matched by position): "
+                             f"{len(panels)} vs {len(g.env_ids)}")
+    experiments: list[ExperimentSel] = []
+    keys: dict[int, str] = {}
+    by_cell: dict[tuple[str, str], list[Any]] = {}
+    warnings: list[str] = []
+    max_steps = args.pc.get("max-steps")
+    for group in args.groups:
+        rename = dict(zip(group.env_ids, panels, strict=True))
+        sel = resolve(store, [spec_text(group, e) for e in group.experiments], group.env_ids, group.metric,
+                      allow_missing=not args.check_empty_runs)
+        curves = load_curves(store, sel)
+        warnings += curves.warnings + _join_x(store, curves, group.xaxis)
+        for exp in sel.experiments:
+            experiments.append(ExperimentSel(exp.label, exp.spec,
+                                             {rename.get(env, env): runs for env, runs in exp.runs_by_env.items()}))
+        keys.update(sel.keys)
+        for (label, env), runs in curves.by_cell.items():
+            kept = [rc for rc in runs if rc.run.state != "running"]
+            if len(kept) < len(runs):
+                warnings.append(f"{label} / {env}: {len(runs) - len(kept)} running run(s) left out (as rlops does)")
+            if max_steps is not None:
+                for rc in kept:
+                    end = int(np.searchsorted(rc.steps, max_steps, side="right"))
+                    rc.steps, rc.values, rc.walls = rc.steps[:end], rc.values[:end], rc.walls[:end]
+                kept = [rc for rc in kept if len(rc.steps)]
+            if kept:
+                if (label, rename.get(env, env)) in by_cell:
+                    raise SelectionError(f"two experiments are labelled {label!r}; give each its own cl=")
+                by_cell[(label, rename.get(env, env))] = kept
+    if not by_cell:
+        raise SelectionError("no finished run with points matches the filters (fetch first, or drop --offline)")
+    metric = args.groups[0].metric if len({g.metric for g in args.groups}) == 1 else None
+    selection = Selection(experiments, list(panels), metric, keys, warnings)
+    return Curves(selection, by_cell, warnings)
+
+
+# ------------------------------------------------------------------------------ outputs
+@dataclass
+class RlopsResult:
+    files: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # outputs this build cannot produce
+
+
+def write_outputs(curves: Any, args: RlopsArgs) -> RlopsResult:
+    """rlops' figures and tables, written by openrlb's render functions."""
+    from openrlb_cli.render import figures as fg
+    from openrlb_cli.render import tables as tb
+
+    result = RlopsResult(warnings=list(curves.warnings))
+    out = Path(args.output_filename)
+    pc = args.pc
+    base = fg.PlotOptions(ncols=pc.get("ncols", 2), smooth=pc.get("rolling", 100), formats=("png", "pdf", "svg"),
+                          title=None)
+    for x, path in (("step", out), ("time", Path(f"{out}-time"))):
+        opts = fg.PlotOptions(**{**base.__dict__, "x": x})
+        result.files += fg.plot_curves(curves, path, opts)
+    scores = tb.score_table(curves, last_n=args.last_n)
+    runtimes = tb.runtime_table(curves)
+    for table, stem in ((scores, str(out)), (runtimes, f"{out}_runtimes")):
+        for fmt in ("md", "csv"):
+            result.files.append(tb.write_table(table, fmt, Path(f"{stem}.{fmt}")))
+    for name in ("ncols-legend", "xlabel", "ylabel", "time-unit"):
+        if name in pc:
+            result.warnings.append(f"--pc.{name} is not applied: openrlb labels axes from the metric and picks "
+                                   "the time unit from the data")
+    result.warnings += [f"--{name} is accepted and has no effect in openrlb" for name in IGNORED
+                        if name in args.given]
+    if args.rliable:
+        _write_aggregates(curves, args, out, result)
+    return result
+
+
+CURVE_AGGREGATES = {"median": "median", "iqm": "iqm", "mean": "mean", "optimality gap": "optimality_gap"}
+
+
+def _write_aggregates(curves: Any, args: RlopsArgs, out: Path, result: RlopsResult) -> None:
+    """`--rliable`: openrlb's aggregate command (stratified bootstrap, profiles, P(X > Y), curves)."""
+    try:
+        from openrlb_cli.aggregate import AggregateOptions, compute
+        from openrlb_cli.aggregate import write_outputs as write_aggregates
+    except ImportError:
+        result.missing.append("--rliable: the aggregate (rliable-style) figures need openrlb's aggregate "
+                              "module, which this build does not have")
+        return
+    rc = args.rc
+    opts = AggregateOptions(normalize=rc.get("score-normalization-method", "maxmin"), last_n=args.last_n)
+    for option, field_name in (("interval-estimates-num-bootstrap-reps", "reps"),
+                               ("performance-profile-num-bootstrap-reps", "profile_reps"),
+                               ("sample-efficiency-num-bootstrap-reps", "curve_reps"),
+                               ("nsubsamples", "curve_points")):
+        if option in rc:
+            setattr(opts, field_name, rc[option])
+    method = rc.get("sample-efficiency-and-walltime-efficiency-method")
+    if method is not None:
+        if method.lower() not in CURVE_AGGREGATES:
+            raise InputError(f"--rc.sample-efficiency-and-walltime-efficiency-method must be one of Median, IQM, "
+                             f"Mean, Optimality Gap; got {method!r}")
+        opts.curve_aggregate = CURVE_AGGREGATES[method.lower()]
+    if rc.get("sample-efficiency-plots") is False:
+        opts.curve_points = 0
+    if "normalized-score-threshold" in rc:
+        result.warnings.append("--rc.normalized-score-threshold is not applied: the profiles' thresholds span "
+                               "the scores")
+    aggregate = compute(curves, opts)
+    result.warnings += aggregate.warnings
+    result.files += write_aggregates(aggregate, out)

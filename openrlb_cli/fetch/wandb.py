@@ -1,0 +1,363 @@
+"""Weights & Biases runs over the public GraphQL API, fetched in full and mapped onto the store.
+
+Runs are listed with the `project { runs(filters, first, after, order) }` connection (cursor
+paging, oldest first so pages are stable while new runs appear). History is never sampled: it is
+read in step windows `[minStep, maxStep)` no wider than the number of rows a request may return,
+so the server has nothing to drop; with `--metric` keys, `sampledHistory` is used instead with one
+spec per key (its rows exist only where every key of a spec is present, so keys logged at
+different steps must not share a spec). A window that still comes back full is split and re-read.
+
+Incremental state per run (`progress`): the exclusive step bound committed for every key (`"*"`)
+or per key. A run whose remote digest (heartbeat, history length, last step, metadata) has not
+changed and whose wanted keys are covered up to its last step costs no history request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from openrlb_cli.errors import InputError
+from openrlb_cli.fetch import state
+from openrlb_cli.fetch.engine import Chunk, EventCallback, Job, Summary
+from openrlb_cli.fetch.http import (
+    AuthError,
+    FetchError,
+    HttpClient,
+    NotFoundError,
+    RequestStats,
+    Retryable,
+    RetryPolicy,
+)
+from openrlb_cli.fetch.wandb_map import SOURCE, digest, last_step, rows_to_series, run_record
+
+PUBLIC_API = "https://api.wandb.ai"
+
+RUNS_QUERY = """
+query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int, $order: String, $filters: JSONString) {
+  project(name: $project, entityName: $entity) {
+    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
+      edges {
+        node {
+          id name displayName state config summaryMetrics tags createdAt heartbeatAt
+          historyLineCount historyKeys user { name username }
+        }
+        cursor
+      }
+      pageInfo { endCursor hasNextPage }
+    }
+  }
+}"""
+
+HISTORY_QUERY = """
+query HistoryPage($entity: String!, $project: String!, $run: String!, $minStep: Int64!, $maxStep: Int64!,
+                  $pageSize: Int!) {
+  project(name: $project, entityName: $entity) {
+    run(name: $run) { history(minStep: $minStep, maxStep: $maxStep, samples: $pageSize) }
+  }
+}"""
+
+SAMPLED_QUERY = """
+query SampledHistoryPage($entity: String!, $project: String!, $run: String!, $specs: [JSONString!]!) {
+  project(name: $project, entityName: $entity) {
+    run(name: $run) { sampledHistory(specs: $specs) }
+  }
+}"""
+
+_TRANSIENT = ("rate limit", "timeout", "timed out", "deadline", "unavailable", "try again", "internal",
+              "temporar", "too many", "overloaded")
+_AUTH = ("permission", "unauthorized", "not authorized", "authenticat", "forbidden", "access denied")
+
+
+def default_base_url() -> str:
+    """As the W&B SDK: `$WANDB_BASE_URL`, else the public API."""
+    return os.environ.get("WANDB_BASE_URL") or PUBLIC_API
+
+
+def api_key(base_url: str) -> str | None:
+    """`$WANDB_API_KEY`, else the password netrc holds for the API host. Never logged or stored."""
+    key = os.environ.get("WANDB_API_KEY")
+    if key:
+        return key
+    auth = requests.utils.get_netrc_auth(base_url)
+    return auth[1] if auth and auth[1] else None
+
+
+@dataclass
+class WandbQuery:
+    """One listing: a project, an optional filter, which keys to fetch, how to read the config."""
+
+    entity: str
+    project: str
+    filters: dict[str, Any] | None = None
+    metrics: list[str] | None = None  # None: every history key
+    env_key: str = "env_id"
+    exp_key: str = "exp_name"
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}"
+
+
+@dataclass
+class WandbSpec:
+    """Everything a saved source needs to re-run (no credentials)."""
+
+    base_url: str = PUBLIC_API
+    queries: list[WandbQuery] = field(default_factory=list)
+    page_size: int = 1000  # history rows per request (steps per window)
+    runs_per_page: int = 50
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WandbSpec:
+        queries = [WandbQuery(**q) for q in data.get("queries", [])]
+        return cls(base_url=data.get("base_url", PUBLIC_API), queries=queries,
+                   page_size=int(data.get("page_size", 1000)), runs_per_page=int(data.get("runs_per_page", 50)))
+
+
+def parse_project(text: str) -> tuple[str, str]:
+    parts = text.strip().strip("/").split("/")
+    if len(parts) != 2 or not all(parts):
+        raise InputError(f"{text!r} is not ENTITY/PROJECT (e.g. openrlbenchmark/cleanrl)")
+    return parts[0], parts[1]
+
+
+# ------------------------------------------------------------------------------ client
+class WandbClient:
+    """The three GraphQL operations openrlb needs."""
+
+    def __init__(self, base_url: str, *, policy: RetryPolicy | None = None, max_rps: float | None = None,
+                 stats: RequestStats | None = None, key: str | None = None):
+        key = key if key is not None else api_key(base_url)
+        host = urlsplit(base_url).netloc
+        self.http = HttpClient(
+            base_url, service="W&B", auth=requests.auth.HTTPBasicAuth("api", key) if key else None,
+            auth_hint=f" (set WANDB_API_KEY, or add the key for {host} to ~/.netrc)",
+            policy=policy, max_rps=max_rps, stats=stats,
+        )
+        self.base_url = self.http.base_url
+
+    def close(self) -> None:
+        self.http.close()
+
+    def graphql(self, query: str, variables: dict[str, Any], *, kind: str, what: str) -> dict[str, Any]:
+        def check(body: Any) -> None:
+            _check_graphql(body, what, self.http.has_auth)
+
+        body = self.http.request_json("POST", "/graphql", kind=kind, what=what,
+                                      json_body={"query": query, "variables": variables}, check=check)
+        return body["data"]
+
+    def list_runs(self, q: WandbQuery, per_page: int = 50) -> Iterator[dict[str, Any]]:
+        cursor: str | None = None
+        what = f"project {q.path}"
+        while True:
+            variables = {"entity": q.entity, "project": q.project, "cursor": cursor, "perPage": per_page,
+                         "order": "+created_at", "filters": json.dumps(q.filters or {})}
+            project = self.graphql(RUNS_QUERY, variables, kind="runs", what=what).get("project")
+            if project is None:
+                raise NotFoundError(f"W&B has no project {q.path} at {self.base_url}"
+                                    + ("" if self.http.has_auth else " (or it is private: set WANDB_API_KEY)"))
+            runs = project.get("runs") or {}
+            for edge in runs.get("edges") or []:
+                yield edge["node"]
+            info = runs.get("pageInfo") or {}
+            if not info.get("hasNextPage") or not info.get("endCursor"):
+                return
+            cursor = info["endCursor"]
+
+    def _run(self, data: dict[str, Any], what: str) -> dict[str, Any]:
+        run = (data.get("project") or {}).get("run")
+        if run is None:
+            raise NotFoundError(f"W&B has no {what}")
+        return run
+
+    def history(self, entity: str, project: str, run: str, lo: int, hi: int, samples: int) -> list[dict[str, Any]]:
+        what = f"run {entity}/{project}/{run} (steps {lo}..{hi - 1})"
+        variables = {"entity": entity, "project": project, "run": run, "minStep": lo, "maxStep": hi,
+                     "pageSize": samples}
+        rows = self._run(self.graphql(HISTORY_QUERY, variables, kind="history", what=what), what).get("history")
+        return _parse_rows(rows or [])
+
+    def sampled(self, entity: str, project: str, run: str, keys: list[str], lo: dict[str, int], hi: int,
+                samples: int) -> list[list[dict[str, Any]]]:
+        what = f"run {entity}/{project}/{run} (steps ..{hi - 1})"
+        specs = [json.dumps({"keys": ["_step", "_timestamp", k], "minStep": lo[k], "maxStep": hi,
+                             "samples": samples}) for k in keys]
+        variables = {"entity": entity, "project": project, "run": run, "specs": specs}
+        out = self._run(self.graphql(SAMPLED_QUERY, variables, kind="history", what=what), what).get("sampledHistory")
+        if not isinstance(out, list) or len(out) != len(keys):
+            raise FetchError(f"W&B answered sampledHistory for {what} with {len(out or [])} lists, "
+                             f"expected {len(keys)}")
+        return [_parse_rows(rows or []) for rows in out]
+
+
+def _parse_rows(rows: list[Any]) -> list[dict[str, Any]]:
+    """History rows arrive as JSON strings: parse them in one go (one C-level call, not one each)."""
+    try:
+        try:
+            return json.loads("[" + ",".join(rows) + "]")
+        except TypeError:  # not all strings
+            return [json.loads(r) if isinstance(r, str) else r for r in rows]
+    except ValueError as exc:
+        raise FetchError(f"W&B sent a history row that is not JSON ({exc})") from None
+
+
+def _check_graphql(body: Any, what: str, has_auth: bool) -> None:
+    if not isinstance(body, dict):
+        raise Retryable("the answer is not a GraphQL response")
+    errors = body.get("errors")
+    if errors:
+        messages = [e.get("message", str(e)) if isinstance(e, dict) else str(e) for e in errors[:3]]
+        text = "; ".join(messages)
+        low = text.lower()
+        if any(w in low for w in _TRANSIENT):
+            raise Retryable(f"W&B error: {text}")
+        if any(w in low for w in _AUTH):
+            hint = ("the API key has no access to it" if has_auth
+                    else "this project needs an API key (set WANDB_API_KEY)")
+            raise AuthError(f"W&B refused access to {what}: {hint} ({text})")
+        if "not found" in low or "does not exist" in low:
+            raise NotFoundError(f"W&B has no {what} ({text})")
+        raise FetchError(f"W&B answered {what} with an error: {text}")
+    if not isinstance(body.get("data"), dict):
+        raise Retryable("the GraphQL answer has no data")
+
+
+# ------------------------------------------------------------------------------ planning
+def windows(start: int, end: int, page_size: int, lines: int, last: int) -> list[tuple[int, int]]:
+    """Step windows covering [start, end). Sparse histories (steps >> rows) get wider windows;
+    a window that comes back full is split when read, so width only affects the request count."""
+    if start >= end:
+        return []
+    width = page_size
+    density = lines / (last + 1) if last >= 0 and lines > 0 else 1.0
+    if density < 0.5:
+        width = max(page_size, int(page_size * 0.5 / density))
+    return [(lo, min(lo + width, end)) for lo in range(start, end, width)]
+
+
+def _floor(progress: dict[str, Any], key: str) -> int:
+    return int(max(progress.get(key, 0), progress.get("*", 0)))
+
+
+class _Window:
+    """A download task: one step window of one run, split while the server fills it up."""
+
+    def __init__(self, client: WandbClient, q: WandbQuery, run: str, lo: int, hi: int, samples: int,
+                 floors: dict[str, int]):
+        self.client, self.q, self.run, self.lo, self.hi = client, q, run, lo, hi
+        self.samples, self.floors = samples, floors
+
+    def __call__(self) -> Chunk:
+        if self.q.metrics is None:
+            rows = self._history(self.lo, self.hi)
+            series = rows_to_series(rows, self.floors, self.floors.get("*", 0))
+            return Chunk(series, {"*": self.hi})
+        keys = [k for k in self.q.metrics if self.floors[k] < self.hi]
+        rows = self._sampled(keys, self.lo, self.hi)
+        series = rows_to_series(rows, self.floors, 0)
+        series = {k: s for k, s in series.items() if k in keys}
+        return Chunk(series, {k: max(self.floors[k], self.hi) for k in self.q.metrics})
+
+    def _history(self, lo: int, hi: int) -> list[dict[str, Any]]:
+        rows = self.client.history(self.q.entity, self.q.project, self.run, lo, hi, self.samples)
+        if len(rows) >= self.samples and hi - lo > self.samples:
+            mid = (lo + hi) // 2
+            return self._history(lo, mid) + self._history(mid, hi)
+        return rows
+
+    def _sampled(self, keys: list[str], lo: int, hi: int) -> list[dict[str, Any]]:
+        if not keys:
+            return []
+        starts = {k: max(lo, self.floors[k]) for k in keys}
+        lists = self.client.sampled(self.q.entity, self.q.project, self.run, keys, starts, hi, self.samples)
+        if any(len(rows) >= self.samples for rows in lists) and hi - lo > self.samples:
+            mid = (lo + hi) // 2
+            return self._sampled(keys, lo, mid) + self._sampled(keys, mid, hi)
+        return [row for rows in lists for row in rows]
+
+
+def plan(node: dict[str, Any], q: WandbQuery, spec: WandbSpec, client: WandbClient,
+         known: state.RunState | None) -> Job:
+    record = run_record(node, q, spec.base_url)
+    progress = dict(known.progress) if known else {}
+    last = last_step(node)
+    lines = int(node.get("historyLineCount") or 0)
+    if q.metrics is None:
+        floors: dict[str, int] = {k: int(v) for k, v in progress.items()}
+        floors["*"] = int(progress.get("*", 0))
+        start = floors["*"]
+    else:
+        floors = {k: _floor(progress, k) for k in q.metrics}
+        start = min(floors.values()) if floors else last + 1
+    tasks = [_Window(client, q, node["name"], lo, hi, spec.page_size, floors)
+             for lo, hi in windows(start, last + 1, spec.page_size, lines, last)]
+    remote = {"updated": node.get("heartbeatAt"), "lines": lines, "last_step": last, "state": node.get("state")}
+    return Job(record=record, tasks=list(tasks), digest=digest(node), remote=remote, existed=known is not None,
+               changed=known is None or known.digest != digest(node), run_id=known.run_id if known else None,
+               progress=progress)
+
+
+def merge_queries(queries: list[WandbQuery]) -> list[WandbQuery]:
+    """Queries on the same project and keys become one listing whose filter ORs theirs."""
+    groups: dict[tuple, list[WandbQuery]] = {}
+    for q in queries:
+        groups.setdefault((q.entity, q.project, q.env_key, q.exp_key), []).append(q)
+    merged = []
+    for (entity, project, env_key, exp_key), group in groups.items():
+        metrics: list[str] | None = []
+        for q in group:
+            if q.metrics is None or metrics is None:
+                metrics = None
+            else:
+                metrics += [m for m in q.metrics if m not in metrics]
+        filters = [q.filters for q in group]
+        if any(f is None for f in filters):
+            combined = None
+        else:
+            unique = [json.loads(t) for t in dict.fromkeys(json.dumps(f, sort_keys=True) for f in filters)]
+            combined = unique[0] if len(unique) == 1 else {"$or": unique}
+        merged.append(WandbQuery(entity, project, combined, metrics, env_key, exp_key))
+    return merged
+
+
+def jobs(store: Any, spec: WandbSpec, client: WandbClient, summary: Summary) -> Iterator[Job]:
+    """Plan every listed run; a project whose listing fails is reported and the others go on."""
+    seen: set[str] = set()
+    for q in merge_queries(spec.queries):
+        known = state.load_states(store, SOURCE, f"{q.path}/")
+        try:
+            for node in client.list_runs(q, spec.runs_per_page):
+                ext = f"{q.path}/{node['name']}"
+                if ext in seen:
+                    continue
+                seen.add(ext)
+                yield plan(node, q, spec, client, known.get(ext))
+        except FetchError as exc:
+            summary.errors.append(str(exc))
+
+
+def fetch_wandb(store: Any, spec: WandbSpec, *, workers: int = 8, on_event: EventCallback | None = None,
+                policy: RetryPolicy | None = None, max_rps: float | None = 20.0, key: str | None = None,
+                summary: Summary | None = None, flush_points: int = 250_000) -> Summary:
+    """Bring every run the spec selects up to date in the store; returns what was done."""
+    from openrlb_cli.fetch.engine import Engine
+
+    summary = summary or Summary()
+    callback = on_event or (lambda *a, **k: None)
+    client = WandbClient(spec.base_url, policy=policy, max_rps=max_rps, stats=summary.stats, key=key)
+    try:
+        engine = Engine(store, workers=workers, on_event=callback, summary=summary, flush_points=flush_points)
+        return engine.run(jobs(store, spec, client, summary))
+    finally:
+        client.close()

@@ -1,0 +1,257 @@
+"""rliable-style figures for aggregate metrics: interval bars, performance profiles, P(X > Y), curves.
+
+Why a module of its own: these figures show interval estimates (one bar per experiment and
+metric, bands around profiles and curves), not learning curves per environment, so their layout
+differs from `figures.draw_figure`. Everything else is shared with `openrlb plot`: the colours
+(`figures.experiment_colors`, so an experiment has the same colour in every figure), the rc
+settings, the SI step labels, and `figures.save_figure`, which writes byte-identical
+PNG/PDF/SVG files.
+
+The drawing functions take plain estimates (``bootstrap.Interval``/``Band``,
+``improvement.ImprovementMatrix``) and return a bare ``Figure`` (no pyplot); call them inside
+``matplotlib.rc_context(figures.RC)``, as ``save`` does. Sizes are fixed in inches from the
+number of experiments, metrics and the longest label, so the same input gives the same file.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from openrlb_cli.analysis.bootstrap import Band, Interval
+from openrlb_cli.analysis.improvement import ImprovementMatrix
+from openrlb_cli.render import figures as fg
+
+Color = tuple[float, ...]
+CHAR_WIDTH = 0.075  # inches per character of a 9 pt label (generous, so labels never clip)
+SMALL_CHAR_WIDTH = 0.062  # the same for the 8 pt subtitle
+PROFILE_TITLES = {"run": "Run-score distribution", "average": "Average-score distribution"}
+PROFILE_YLABELS = {"run": "Fraction of runs with score > τ", "average": "Fraction of tasks with mean score > τ"}
+
+
+def _text_width(labels: Sequence[str]) -> float:
+    return CHAR_WIDTH * max((len(s) for s in labels), default=1)
+
+
+def _margins(fig: Figure, width: float, height: float, left: float, right: float, top: float,
+             bottom: float, wspace: float = 0.0, hspace: float = 0.0, panel: tuple[float, float] = (1, 1)) -> None:
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
+                        wspace=wspace / panel[0], hspace=hspace / panel[1])
+
+
+def _legend(fig: Figure, labels: Sequence[str], colors: Mapping[str, Color], width: float, height: float,
+            top: float, extra: Sequence[Line2D] = ()) -> None:
+    """One legend row block centred above the axes, ``top`` inches below the figure's top edge."""
+    handles = [Line2D([], [], color=colors[lbl], lw=2, label=lbl) for lbl in labels] + list(extra)
+    if not handles:
+        return
+    fig.legend(handles=handles, loc="upper center", frameon=False, ncols=_legend_cols(handles, width),
+               bbox_to_anchor=(0.5, 1 - top / height), borderaxespad=0)
+
+
+def _legend_cols(handles: Sequence[Line2D], width: float) -> int:
+    per_entry = 0.6 + CHAR_WIDTH * max(len(h.get_label()) for h in handles)
+    return max(1, min(len(handles), int((width - 0.4) // per_entry)))
+
+
+def _legend_height(n: int, labels: Sequence[str], width: float) -> float:
+    if n == 0:
+        return 0.0
+    per_entry = 0.6 + _text_width(labels)
+    cols = max(1, min(n, int((width - 0.4) // per_entry)))
+    return 0.25 * math.ceil(n / cols)
+
+
+def _wrap(subtitle: str, width: float) -> tuple[str, float]:
+    """The subtitle wrapped to the figure width, and the height it takes (inches)."""
+    if not subtitle:
+        return "", 0.0
+    lines = textwrap.wrap(subtitle, max(20, int((width - 0.3) / SMALL_CHAR_WIDTH)))
+    return "\n".join(lines), 0.17 * len(lines) + 0.05
+
+
+def _subtitle(fig: Figure, text: str, height: float) -> None:
+    if text:
+        fig.suptitle(text, y=1 - 0.06 / height, va="top", fontsize=8, color="0.35", linespacing=1.3)
+
+
+def _xlim(ax, values: Sequence[float]) -> None:
+    """Limits that show every bar whole, with some air (bars pin autoscaling to their edges)."""
+    finite = [v for v in values if np.isfinite(v)]
+    if not finite:
+        return
+    lo, hi = min(finite), max(finite)
+    pad = 0.08 * (hi - lo) if hi > lo else max(0.05 * abs(lo), 0.05)
+    ax.set_xlim(lo - pad, hi + pad)
+
+
+def interval_figure(intervals: Mapping[str, Mapping[str, Interval]], metrics: Sequence[str],
+                    colors: Mapping[str, Color], *, xlabel: str, titles: Mapping[str, str],
+                    subtitle: str = "", notes: Mapping[str, str] | None = None, dpi: int = 150) -> Figure:
+    """One panel per metric; per experiment a bar from lower to upper bound and a tick at the point.
+
+    ``notes`` adds text after an experiment's name (e.g. how many tasks it was aggregated over).
+    """
+    labels = list(intervals)
+    names = [f"{lbl} {notes[lbl]}" if notes and lbl in notes else lbl for lbl in labels]
+    ncols = min(4, len(metrics))
+    nrows = math.ceil(len(metrics) / ncols)
+    panel = (2.1, 0.34 * len(labels) + 0.25)
+    left, right, wspace, hspace = _text_width(names) + 0.3, 0.25, 0.3, 0.75
+    width = left + ncols * panel[0] + (ncols - 1) * wspace + right
+    subtitle, sub_h = _wrap(subtitle, width)
+    top, bottom = 0.4 + sub_h, 0.62
+    height = top + nrows * panel[1] + (nrows - 1) * hspace + bottom
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    _margins(fig, width, height, left, right, top, bottom, wspace, hspace, panel)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    ys = np.arange(len(labels))[::-1]  # first experiment on top
+    for k, (ax, metric) in enumerate(zip(axes, metrics, strict=False)):
+        _xlim(ax, [v for lbl in labels for v in (intervals[lbl][metric].lower, intervals[lbl][metric].upper,
+                                                   intervals[lbl][metric].point)])
+        for y, label in zip(ys, labels, strict=True):
+            iv = intervals[label][metric]
+            if np.isfinite(iv.lower) and np.isfinite(iv.upper):
+                ax.barh(y, iv.upper - iv.lower, left=iv.lower, height=0.6, color=colors[label], alpha=0.75, lw=0)
+        points = np.array([intervals[label][metric].point for label in labels])
+        shown = np.isfinite(points)
+        ax.vlines(points[shown], ys[shown] - 0.3, ys[shown] + 0.3, colors="k", lw=1.4)
+        ax.set_title(titles.get(metric, metric))
+        ax.set_ylim(-0.6, len(labels) - 0.4)
+        ax.set_yticks(ys, names if k % ncols == 0 else [])
+        ax.tick_params(axis="y", length=0)
+        ax.grid(axis="y", visible=False)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.spines["left"].set_visible(False)
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    fig.supxlabel(xlabel, y=0.08 / height, va="bottom", fontsize=9)
+    _subtitle(fig, subtitle, height)
+    return fig
+
+
+def profile_figure(taus: np.ndarray, profiles: Mapping[str, Mapping[str, Band]], colors: Mapping[str, Color], *,
+                   xlabel: str, subtitle: str = "", dpi: int = 150) -> Figure:
+    """Run-score and average-score distributions side by side, each line with its pointwise band."""
+    labels = list(profiles)
+    kinds = [k for k in PROFILE_TITLES if any(k in p for p in profiles.values())]
+    panel = (3.2, 2.4)
+    left, right, wspace, bottom = 0.7, 0.3, 0.75, 0.6
+    width = left + len(kinds) * panel[0] + (len(kinds) - 1) * wspace + right
+    subtitle, sub_h = _wrap(subtitle, width)
+    top = 0.1 + sub_h + _legend_height(len(labels), labels, width) + 0.3
+    height = top + panel[1] + bottom
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    _margins(fig, width, height, left, right, top, bottom, wspace, 0, panel)
+    axes = np.atleast_1d(fig.subplots(1, len(kinds), squeeze=False)).ravel()
+    for ax, kind in zip(axes, kinds, strict=True):
+        for label in labels:
+            band = profiles[label][kind]
+            ax.fill_between(taus, band.lower, band.upper, color=colors[label], alpha=0.2, lw=0)
+            ax.plot(taus, band.point, color=colors[label], lw=1.6)
+        ax.set_title(PROFILE_TITLES[kind])
+        ax.set_ylabel(PROFILE_YLABELS[kind])
+        ax.set_xlabel(xlabel + " (τ)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(float(taus[0]), float(taus[-1]))
+    _subtitle(fig, subtitle, height)
+    _legend(fig, labels, colors, width, height, 0.05 + sub_h)
+    return fig
+
+
+def improvement_figure(matrix: ImprovementMatrix, colors: Mapping[str, Color], *, order: Sequence[str] | None = None,
+                       subtitle: str = "", dpi: int = 150) -> Figure:
+    """P(X > Y) for every pair, X ranked above Y in ``order``: interval bar, point tick, line at ½."""
+    names = list(order or matrix.names)
+    index = {n: i for i, n in enumerate(matrix.names)}
+    pairs = [(x, y) for a, x in enumerate(names) for y in names[a + 1:]]
+    panel = (3.0, 0.26 * max(len(pairs), 1) + 0.2)
+    left = _text_width(names) + 0.3
+    right = _text_width(names) + 0.3
+    width = left + panel[0] + right
+    subtitle, sub_h = _wrap(subtitle, width)
+    top, bottom = 0.4 + sub_h, 0.6
+    height = top + panel[1] + bottom
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    _margins(fig, width, height, left, right, top, bottom)
+    ax = fig.subplots()
+    ys = np.arange(len(pairs))[::-1]
+    points = np.array([matrix.point[index[x], index[y]] for x, y in pairs])
+    for y, (x_name, y_name), p in zip(ys, pairs, points, strict=True):
+        lo, hi = matrix.lower[index[x_name], index[y_name]], matrix.upper[index[x_name], index[y_name]]
+        if np.isfinite(lo) and np.isfinite(hi):  # a zero-width interval still shows as a sliver
+            ax.barh(y, max(hi - lo, 0.004), left=lo if hi - lo >= 0.004 else p - 0.002, height=0.6,
+                    color=colors[x_name], alpha=0.75, lw=0)
+    shown = np.isfinite(points)
+    ax.vlines(points[shown], ys[shown] - 0.3, ys[shown] + 0.3, colors="k", lw=1.4)
+    if not pairs:
+        ax.text(0.5, 0.5, "needs at least two experiments", ha="center", va="center", transform=ax.transAxes,
+                color="0.5")
+    ax.axvline(0.5, color="0.4", lw=0.8, ls=(0, (3, 2)))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.6, len(pairs) - 0.4)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
+    ax.set_yticks(ys, [x for x, _ in pairs])
+    ax.grid(axis="y", visible=False)
+    ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
+    twin = ax.twinx()
+    twin.set_ylim(ax.get_ylim())
+    twin.set_yticks(ys, [y for _, y in pairs])
+    twin.tick_params(axis="y", length=0)
+    twin.grid(False)
+    for side in ("top", "right", "left", "bottom"):
+        twin.spines[side].set_visible(False)
+    ax.set_xlabel("P(X > Y)")
+    ax.set_title("Probability of improvement: X (left) vs Y (right)")
+    _subtitle(fig, subtitle, height)
+    return fig
+
+
+def efficiency_figure(bands: Mapping[str, Band], colors: Mapping[str, Color], *, ylabel: str, subtitle: str = "",
+                      dpi: int = 150) -> Figure:
+    """An aggregate against environment steps per experiment, with its pointwise band."""
+    labels = list(bands)
+    panel = (5.0, 3.0)
+    left, right, bottom = 0.8, 0.3, 0.6
+    width = left + panel[0] + right
+    subtitle, sub_h = _wrap(subtitle, width)
+    top = 0.1 + sub_h + _legend_height(len(labels), labels, width) + 0.1
+    height = top + panel[1] + bottom
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    _margins(fig, width, height, left, right, top, bottom)
+    ax = fig.subplots()
+    for label in labels:
+        band = bands[label]
+        x = band.grid if band.grid is not None else np.arange(band.point.size, dtype=float)
+        ax.fill_between(x, band.lower, band.upper, color=colors[label], alpha=0.2, lw=0)
+        ax.plot(x, band.point, color=colors[label], lw=1.6)
+        if x.size == 1:
+            ax.plot(x, band.point, "o", color=colors[label], ms=4)
+    ax.set_xlabel("Environment steps")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(6, steps=[1, 2, 2.5, 5, 10]))
+    ax.xaxis.set_major_formatter(FuncFormatter(fg.si_format))
+    if not labels:
+        ax.text(0.5, 0.5, "no curves", ha="center", va="center", transform=ax.transAxes, color="0.5")
+    _subtitle(fig, subtitle, height)
+    _legend(fig, labels, colors, width, height, 0.05 + sub_h)
+    return fig
+
+
+def save(draw: Callable[[], Figure], base: Path, formats: Sequence[str], dpi: int = 150) -> list[Path]:
+    """Draw under the shared rc settings and write ``base.<format>`` with `figures.save_figure`."""
+    with matplotlib.rc_context(fg.RC):
+        fig = draw()
+        return fg.save_figure(fig, fg.output_paths(base, formats), dpi)
+
+
+__all__ = ["efficiency_figure", "improvement_figure", "interval_figure", "profile_figure", "save"]

@@ -1,0 +1,162 @@
+"""`openrlb rlops`: Open RL Benchmark's command line, fetched into the store and plotted from it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+from fake_wandb import FakeRun, FakeWandb
+
+from openrlb_cli.errors import InputError
+from openrlb_cli.fetch import rlops
+from openrlb_cli.store import Store
+
+HEADER = "?we=openrlbenchmark&wpn=cleanrl&ceik=env_id&cen=exp_name&metric=charts/episodic_return"
+ENVS = ["CartPole-v1", "Acrobot-v1"]
+
+
+@pytest.fixture(autouse=True)
+def no_credentials(monkeypatch, tmp_path):
+    """Tests must not depend on (or leak) the developer's W&B/MLflow credentials."""
+    for var in ("WANDB_API_KEY", "WANDB_BASE_URL", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME",
+                "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+
+
+def value(exp: str, env: str, seed: int, s: int) -> float:
+    return (10.0 if exp == "ppo" else 5.0) * (1 + ENVS.index(env)) + seed * 0.5 + s * 0.1
+
+
+def history(exp: str, env: str, seed: int, n: int = 60) -> list[dict]:
+    out = []
+    for s in range(n):
+        row = {"_step": s, "_timestamp": 1.7e9 + 2.0 * s, "_runtime": 2.0 * s, "global_step": s * 100,
+               "losses/loss": 1.0 / (s + 1)}
+        if s % 3 == 0:
+            row["charts/episodic_return"] = value(exp, env, seed, s)
+        out.append(row)
+    return out
+
+
+@pytest.fixture
+def fake():
+    with FakeWandb() as server:
+        i = 0
+        for exp, tags in (("ppo", ["v1"]), ("dqn", [])):
+            for env in ENVS:
+                for seed in (1, 2):
+                    server.add("openrlbenchmark", "cleanrl", FakeRun(
+                        f"{exp}{i}", config={"exp_name": exp, "env_id": env, "seed": seed}, tags=tags,
+                        created_at=f"2024-01-01T00:00:{i:02d}", rows=history(exp, env, seed)))
+                    i += 1
+        server.add("openrlbenchmark", "cleanrl", FakeRun(  # still running: left out as rlops does
+            "live", config={"exp_name": "ppo", "env_id": "CartPole-v1", "seed": 3}, tags=["v1"], state="running",
+            created_at="2024-01-02T00:00:00", rows=history("ppo", "CartPole-v1", 3)))
+        server.add("openrlbenchmark", "cleanrl", FakeRun(  # other tag: not selected
+            "old", config={"exp_name": "ppo", "env_id": "CartPole-v1", "seed": 9}, tags=["v0"],
+            created_at="2024-01-03T00:00:00", rows=history("ppo", "CartPole-v1", 9)))
+        yield server
+
+
+def argv(out: Path, *extra: str) -> list[str]:
+    return ["rlops", "--filters", HEADER, "ppo?tag=v1&cl=CleanRL PPO", "dqn?cl=DQN", "--env-ids", *ENVS,
+            "--output-filename", str(out), "--metric-last-n-average-window", "5", "--pc.ncols", "2",
+            "--pc.ncols_legend", "2", "--scan-history", *extra]
+
+
+def test_parse_rlops_arguments():
+    args = rlops.parse_args(["--filters", HEADER, "a?tag=x", "--filters", HEADER, "b", "--env-ids", "E1", "E2",
+                             "--pc.ncols_legend", "3", "--pc.max-steps", "1000", "--rliable",
+                             "--rc.score_normalization_method", "atari", "--rc.no-sample-efficiency-plots",
+                             "--no-check-empty-runs", "--offline", "--output-filename", "x/y"])
+    assert [g.env_ids for g in args.groups] == [["E1", "E2"], ["E1", "E2"]]
+    assert args.pc == {"ncols-legend": 3, "max-steps": 1000.0}
+    assert args.rc == {"score-normalization-method": "atari", "sample-efficiency-plots": False}
+    assert args.rliable and args.offline and not args.check_empty_runs and args.output_filename == "x/y"
+    with pytest.raises(InputError, match="--report .* is not supported"):
+        rlops.parse_args(["--filters", HEADER, "a", "--env-ids", "E", "--report"])
+    with pytest.raises(InputError, match="unknown rlops option '--bogus'"):
+        rlops.parse_args(["--filters", HEADER, "a", "--env-ids", "E", "--bogus", "1"])
+    with pytest.raises(InputError, match="maxmin or atari"):
+        rlops.parse_args(["--filters", HEADER, "a", "--env-ids", "E", "--rc.score-normalization-method", "z"])
+
+
+def test_rlops_fetches_then_writes_rlops_outputs(fake, cli, db_path, tmp_path):
+    out = tmp_path / "figs" / "compare"
+    code, stdout, err = cli(*argv(out, "--base-url", fake.url, "--max-rps", "0"))
+    assert code == 0, err
+    for suffix in (".png", ".pdf", ".svg", "-time.png", "-time.pdf", "-time.svg", ".md", ".csv",
+                   "_runtimes.md", "_runtimes.csv"):
+        path = Path(f"{out}{suffix}")
+        assert path.is_file() and path.stat().st_size > 0, path
+        assert str(path) in stdout
+    assert "ncols-legend is not applied" in err
+    assert "running run(s) left out" in err
+    # scores: mean of each run's last 5 points, then mean and sample std over the two seeds
+    rows = {(r["env"], r["experiment"]): r for r in csv.DictReader(open(f"{out}.csv"))}
+    assert set(rows) == {(env, label) for env in ENVS for label in ("CleanRL PPO", "DQN")}
+    for env in ENVS:
+        for exp, label in (("ppo", "CleanRL PPO"), ("dqn", "DQN")):
+            per_seed = [statistics.mean(value(exp, env, seed, s) for s in range(45, 60, 3)) for seed in (1, 2)]
+            row = rows[(env, label)]
+            assert int(row["n_seeds"]) == 2
+            assert float(row["mean"]) == pytest.approx(statistics.mean(per_seed), abs=1e-12)
+            assert float(row["std"]) == pytest.approx(statistics.stdev(per_seed), abs=1e-12)
+    runtimes = list(csv.DictReader(open(f"{out}_runtimes.csv")))
+    assert {float(r["mean_seconds"]) for r in runtimes} == {114.0}  # metric logged from s=0 to s=57, 2 s apart
+    # the store holds exactly the selected runs (plus the running one, fetched but not plotted)
+    with Store(db_path) as store:
+        ids = sorted(r.external_id.rsplit("/", 1)[1] for r in store.runs())
+    assert ids == sorted([f"ppo{i}" for i in range(4)] + [f"dqn{i}" for i in range(4, 8)] + ["live"])
+
+    # offline: the store only, no request at all, same table
+    fake.reset_counts()
+    code, _, err = cli(*argv(tmp_path / "offline", "--offline", "--base-url", fake.url))
+    assert code == 0, err
+    assert fake.requests == 0
+    assert Path(f"{tmp_path / 'offline'}.csv").read_text() == Path(f"{out}.csv").read_text()
+    # again online: nothing changed, so listing only, no history request
+    code, _, err = cli(*argv(tmp_path / "again", "--base-url", fake.url, "--max-rps", "0"))
+    assert code == 0, err
+    assert fake.history_requests == 0
+
+
+def test_x_axis_is_the_global_step_joined_on_step(fake, tmp_path, db_path, cli):
+    code, _, err = cli(*argv(tmp_path / "c", "--base-url", fake.url, "--max-rps", "0"))
+    assert code == 0, err
+    args = rlops.parse_args(argv(tmp_path / "c")[1:])
+    with Store(db_path) as store:
+        curves = rlops.build_curves(store, args)
+    assert sorted(curves.selection.env_ids) == sorted(ENVS) and curves.selection.labels == ["CleanRL PPO", "DQN"]
+    for runs in curves.by_cell.values():
+        assert len(runs) == 2
+        for rc in runs:
+            assert rc.steps.tolist() == [s * 100.0 for s in range(0, 60, 3)]
+
+
+def test_rlops_rliable_writes_aggregates_and_bad_options_fail(fake, cli, tmp_path):
+    out = tmp_path / "r"
+    code, stdout, err = cli(*argv(out, "--base-url", fake.url, "--max-rps", "0", "--rliable",
+                                  "--rc.score_normalization_method", "maxmin",
+                                  "--rc.interval_estimates_num_bootstrap_reps", "200",
+                                  "--rc.performance_profile_num_bootstrap_reps", "100",
+                                  "--rc.sample_efficiency_num_bootstrap_reps", "100", "--rc.nsubsamples", "8",
+                                  "--rc.sample_efficiency_and_walltime_efficiency_method", "Median"))
+    assert code == 0, err
+    for name in ("intervals.png", "profiles.png", "improvement.png", "efficiency.png", "aggregates.json"):
+        assert Path(f"{out}_{name}").is_file() and f"{out}_{name}" in stdout
+    doc = json.loads(Path(f"{out}_aggregates.json").read_text())
+    assert "CleanRL PPO" in json.dumps(doc) and "DQN" in json.dumps(doc)
+    efficiency = json.loads(Path(f"{out}_efficiency.json").read_text())
+    assert efficiency["aggregate"] == "median" and efficiency["points"] == 8
+    # the curves' x axis is global_step (0 .. 5,700), not W&B's _step (0 .. 57)
+    assert max(max(c["steps"]) for c in efficiency["curves"].values()) > 1000
+    code, _, err = cli(*argv(out, "--base-url", fake.url, "--report"))
+    assert code == 1 and "not supported" in err
+    code, _, err = cli("rlops", "--filters", HEADER, "nosuch?tag=v1", "--env-ids", "CartPole-v1",
+                       "--output-filename", str(tmp_path / "n"), "--base-url", fake.url, "--max-rps", "0")
+    assert code == 1 and "nosuch" in err
