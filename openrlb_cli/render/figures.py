@@ -221,6 +221,24 @@ AXES_SIZE = (2.6, 1.8)
 MARGINS = {"left": 0.85, "right": 0.3, "bottom": 0.65, "wspace": 0.65, "hspace": 0.62, "title": 0.3}
 
 
+def _y_label_lines(metric: str, smooth: int, height_in: float) -> str:
+    """The y label, wrapped onto more lines when it is longer than the panels are tall (~11
+    characters an inch at the label's size), so a long metric name is never cut off."""
+    text = metric + (f" (smoothed over {smooth} points)" if smooth > 1 else "")
+    per_line = max(12, int(height_in * 13))
+    if len(text) <= per_line:
+        return text
+    lines, line = [], ""
+    for word in text.replace("/", "/ ").split(" "):
+        candidate = (line + " " + word).strip() if line and not line.endswith("/") else line + word
+        if line and len(candidate) > per_line:
+            lines.append(line)
+            line = word
+        else:
+            line = candidate
+    return "\n".join([*lines, line])
+
+
 def _legend_handles(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[float, ...]]) -> list[Line2D]:
     present = {ln.label for p in data.panels for ln in p.lines}
     handles = [Line2D([], [], color=c, lw=2, label=lbl) for lbl, c in colors.items() if lbl in present]
@@ -239,7 +257,9 @@ def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[flo
     n = max(len(data.panels), 1)
     ncols = min(opts.ncols or (n if n <= 3 else math.ceil(math.sqrt(n))), n)
     nrows = math.ceil(n / ncols)
-    m = MARGINS
+    m = dict(MARGINS)
+    y_label = _y_label_lines(data.y_label, opts.smooth, nrows * AXES_SIZE[1] + (nrows - 1) * m["hspace"])
+    m["left"] += 0.17 * (y_label.count("\n"))  # room for a wrapped label
     width = m["left"] + ncols * AXES_SIZE[0] + (ncols - 1) * m["wspace"] + m["right"]
     handles = _legend_handles(data, opts, colors)
     per_entry = 0.6 + 0.07 * max((len(h.get_label()) for h in handles), default=1)  # inches at 9 pt
@@ -267,8 +287,7 @@ def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[flo
         ax.set_visible(False)
     fig.supxlabel("Environment steps" if data.x == "step" else f"Wall-clock time ({unit})",
                   y=0.1 / height, va="bottom")
-    fig.supylabel(data.y_label + (f" (smoothed over {opts.smooth} points)" if opts.smooth > 1 else ""),
-                  x=0.1 / width, ha="left")
+    fig.supylabel(y_label, x=0.1 / width, ha="left")
     if opts.title:
         fig.suptitle(opts.title, y=1 - 0.08 / height, va="top")
     if handles:
