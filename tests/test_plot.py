@@ -238,3 +238,13 @@ def test_tianshou_nine_panel_comparison(tianshou_db, cli, tmp_path):
     np.testing.assert_allclose(sac.stats.mean, df[list(th.seed_columns(df).values())].mean(axis=1))
     np.testing.assert_allclose(sac.stats.mean, df["rew"], atol=1e-3)
     assert sac.stats.full.all()
+
+
+def test_long_y_labels_are_wrapped_not_cut():
+    from openrlb_cli.render.figures import _y_label_lines
+
+    assert _y_label_lines("rew", 1, 1.8) == "rew"
+    wrapped = _y_label_lines("charts/episodic_return", 5, 1.8)
+    lines = wrapped.split("\n")
+    assert len(lines) > 1 and all(len(line) <= 23 for line in lines)
+    assert "".join(lines).replace(" ", "") == "charts/episodic_return(smoothedover5points)"
