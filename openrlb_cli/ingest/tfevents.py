@@ -5,8 +5,9 @@ TF2), and the official readers are slow (per-event protobuf objects, per-byte pu
 drag in TensorFlow-sized dependencies.  This module reads the TFRecord framing and the few
 ``tensorflow.Event`` fields we need directly:
 
-* record framing is walked with one tight loop, then checked and decoded with numpy over up to
-  2^18 records at once (CRC32C included, see :mod:`.crc32c`);
+* record framing is found by a short exact walk that learns the cycle of record sizes, then guesses
+  many starts at once and verifies their length fields with numpy; records are checked and decoded
+  with numpy over up to 2^18 at once (CRC32C included, see :mod:`.crc32c`);
 * the overwhelmingly common record ``Event{wall_time, step, summary{value{tag, simple_value}}}``
   is decoded by vectorised byte-offset arithmetic.  Other one-value events (TF2 tensor scalars)
   are grouped by tag and size; one per group is parsed to learn where its scalar's bytes are, and
@@ -165,56 +166,78 @@ def _u64_at(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return _rows(arr, idx, 8).view("<u8").ravel()
 
 
-def _walk(b: bytes, pos: int, starts: list[int]) -> int:
-    """Append record starts from ``pos`` while whole records fit; return where the walk stopped.
+def _walk(b: bytes, pos: int, starts: list[int], limit: int) -> int:
+    """Append up to ``limit`` record starts from ``pos`` while whole records fit; return where it stopped.
 
-    This is the one per-record python loop, so it is tuned: while a record of < 256 bytes surely fits,
-    its length is read as one byte.  Bytes 2..7 of those lengths are not looked at here; :func:`_frame`
-    checks them for all records at once with numpy and walks again from a record where one was set."""
+    The exact reference walk: a record at ``pos`` is complete when its 12-byte header is present and
+    ``pos + 16 + length`` is within ``b``."""
     n = len(b)
-    append = starts.append
     unpack = _U64.unpack_from
-    safe = n - 16 - 255
-    while True:
-        while pos <= safe and not b[pos + 1]:
-            append(pos)
-            pos += b[pos] + 16
+    for _ in range(limit):
         if pos + 12 > n:
-            return pos
+            break
         end = pos + 16 + unpack(b, pos)[0]
         if end > n:
-            return pos
-        append(pos)
+            break
+        starts.append(pos)
         pos = end
+    return pos
+
+
+def _period(sizes: list[int]) -> list[int] | None:
+    """The shortest cycle ``sizes`` ends with (phase-aligned so it predicts the next records), if any."""
+    for p in range(1, len(sizes) // 2 + 1):
+        if sizes[p:] == sizes[:-p]:
+            return sizes[-p:]
+    return None
+
+
+def _speculate(arr: np.ndarray, pos: int, cycle: list[int], count: int) -> tuple[np.ndarray, int]:
+    """Guess that about ``count`` records from ``pos`` repeat the record sizes ``cycle``; verify the
+    guesses' length fields all at once.  Returns the verified starts (a prefix of the guesses, each one
+    exactly where the exact walk would put it) and the offset after them."""
+    sizes = np.array(cycle, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    reps = -(-count // len(sizes))
+    guess = (pos + np.arange(reps, dtype=np.int64)[:, None] * int(sizes.sum()) + offsets).ravel()
+    size = np.tile(sizes, reps)
+    fits = int(np.searchsorted(guess + size, len(arr), side="right"))  # ends are increasing
+    guess, size = guess[:fits], size[:fits]
+    wrong = np.flatnonzero(_u64_at(arr, guess) != (size - 16).astype(np.uint64))
+    k = int(wrong[0]) if len(wrong) else fits
+    return guess[:k], (int(guess[k - 1] + size[k - 1]) if k else pos)
+
+
+_PROBE = 64  # records walked exactly before guessing a cycle of record sizes
 
 
 def _frame(b: bytes, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Start offsets and data lengths of the complete records in ``b``, and the offset after them."""
+    """Start offsets and data lengths of the complete records in ``b``, and the offset after them.
+
+    Identical to walking record by record, but vectorised: loggers write a fixed cycle of tags, so
+    record sizes repeat with a short period.  After a short exact walk finds such a cycle, the starts
+    of many more records are guessed from it and all their length fields are checked in one numpy
+    pass; the exact walk resumes at the first wrong guess (or the end of the buffer)."""
     parts: list[np.ndarray] = []
-    pos = 0
+    pos, count = 0, 1024
     while True:
         found: list[int] = []
-        stop = _walk(b, pos, found)
-        if not found:
+        nxt = _walk(b, pos, found, _PROBE)
+        if found:
+            parts.append(np.array(found, dtype=np.int64))
+        if len(found) < _PROBE:
+            pos = nxt
             break
-        s = np.array(found, dtype=np.int64)
-        lens = _u64_at(arr, s)
-        ends = s + 16 + np.minimum(lens, len(b)).astype(np.int64)
-        bad = np.flatnonzero(ends != np.append(s[1:], stop))
-        if not len(bad):
-            parts.append(s)
-            pos = stop
-            break
-        i = int(bad[0])  # record i's real length differs from the one-byte guess; records < i are fine
-        parts.append(s[:i])
-        pos = int(s[i])
-        end = pos + 16 + int(lens[i])
-        if end > len(b):
-            break
-        parts.append(s[i : i + 1])
-        pos = end
+        cycle = _period([y - x for x, y in zip(found, [*found[1:], nxt], strict=True)])
+        pos = nxt
+        if cycle is None:
+            continue
+        good, pos = _speculate(arr, pos, cycle, count)
+        parts.append(good)
+        count = min(count * 4, _SLICE) if len(good) >= count else 1024
     starts = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    return starts, _u64_at(arr, starts).astype(np.int64), pos
+    lengths = np.diff(starts, append=pos) - 16
+    return starts, lengths, pos
 
 
 def _check_tail(b: bytes, pos: int, at_eof: bool, file_rest: int) -> tuple[bool, str | None]:
