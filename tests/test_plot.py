@@ -248,3 +248,26 @@ def test_long_y_labels_are_wrapped_not_cut():
     lines = wrapped.split("\n")
     assert len(lines) > 1 and all(len(line) <= 23 for line in lines)
     assert "".join(lines).replace(" ", "") == "charts/episodic_return(smoothedover5points)"
+
+
+def test_axis_label_time_unit_and_legend_options_are_applied():
+    import numpy as np
+
+    from openrlb_cli.analysis import curves as cv
+    from openrlb_cli.errors import InputError
+    from openrlb_cli.render import figures as fg
+
+    grid = np.array([0.0, 3600.0, 7200.0])
+    stats = cv.seed_stats(np.array([[1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]), grid)
+    lines = [fg.Line(label, stats) for label in ("a", "b", "c")]
+    data = fg.FigureData([fg.Panel("E", lines)], x="step", y_label="charts/episodic_return")
+    colors = fg.experiment_colors(["a", "b", "c"])
+    opts = fg.PlotOptions(xlabel="Frames", ylabel="Return", legend_cols=1)
+    fig = fg.draw_figure(data, opts, colors)
+    assert fig._supxlabel.get_text() == "Frames" and fig._supylabel.get_text() == "Return"
+    assert fig.legends[0]._ncols == 1
+    default = fg.draw_figure(data, fg.PlotOptions(), colors)
+    assert default._supxlabel.get_text() == "Environment steps" and default.legends[0]._ncols == 3
+    with pytest.raises(InputError, match="time-unit"):
+        fg.check_options(fg.PlotOptions(time_unit="days"))
+    assert fg.TIME_UNITS["m"] == ("min", 60.0)

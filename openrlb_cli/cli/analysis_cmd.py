@@ -96,6 +96,12 @@ def plot(
     title: str = typer.Option(None, "--title", show_default=False),
     grid_points: int = typer.Option(500, "--grid-points", help="Max points of the common step grid."),
     dpi: int = typer.Option(150, "--dpi"),
+    xlabel: str = typer.Option(None, "--xlabel", help="x-axis label (step axis).", show_default=False),
+    ylabel: str = typer.Option(None, "--ylabel", help="y-axis label (default: the metric).", show_default=False),
+    time_unit: str = typer.Option(None, "--time-unit", help="s | min | h for --x time (default: from the data).",
+                                  show_default=False),
+    legend_cols: int = typer.Option(None, "--legend-cols", help="Legend columns (default: one row).",
+                                    show_default=False),
     allow_missing: bool = typer.Option(False, "--allow-missing", help=MISSING_HELP),
 ) -> None:
     """Learning curves: one panel per env, one line per experiment (mean over seeds) with a band.
@@ -110,7 +116,8 @@ def plot(
         output = output / "curves"
     fmts = _split(formats) or ([output.suffix[1:]] if output.suffix[1:] in fg.FORMATS else list(fg.FORMATS))
     opts = fg.PlotOptions(x=x, band=band, smooth=smooth, max_steps=max_steps, ncols=ncols, individual=individual,
-                          partial=partial, grid_points=grid_points, formats=fmts, dpi=dpi, title=title)
+                          partial=partial, grid_points=grid_points, formats=fmts, dpi=dpi, title=title,
+                          xlabel=xlabel, ylabel=ylabel, time_unit=time_unit, legend_cols=legend_cols)
     fg.check_options(opts)
     curves = _selection(specs, env_ids, metric, allow_missing, max_steps)
     for path in fg.plot_curves(curves, output, opts):

@@ -216,7 +216,9 @@ def write_outputs(curves: Any, args: RlopsArgs) -> RlopsResult:
     out = Path(args.output_filename)
     pc = args.pc
     base = fg.PlotOptions(ncols=pc.get("ncols", 2), smooth=pc.get("rolling", 100), formats=("png", "pdf", "svg"),
-                          title=None)
+                          title=None, xlabel=pc.get("xlabel"), ylabel=pc.get("ylabel"),
+                          time_unit=pc.get("time-unit"), legend_cols=pc.get("ncols-legend"))
+    fg.check_options(base)
     for x, path in (("step", out), ("time", Path(f"{out}-time"))):
         opts = fg.PlotOptions(**{**base.__dict__, "x": x})
         result.files += fg.plot_curves(curves, path, opts)
@@ -225,10 +227,6 @@ def write_outputs(curves: Any, args: RlopsArgs) -> RlopsResult:
     for table, stem in ((scores, str(out)), (runtimes, f"{out}_runtimes")):
         for fmt in ("md", "csv"):
             result.files.append(tb.write_table(table, fmt, Path(f"{stem}.{fmt}")))
-    for name in ("ncols-legend", "xlabel", "ylabel", "time-unit"):
-        if name in pc:
-            result.warnings.append(f"--pc.{name} is not applied: openrlb labels axes from the metric and picks "
-                                   "the time unit from the data")
     result.warnings += [f"--{name} is accepted and has no effect in openrlb" for name in IGNORED
                         if name in args.given]
     if args.rliable:

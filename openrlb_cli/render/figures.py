@@ -75,6 +75,10 @@ class PlotOptions:
     title: str | None = None
     n_boot: int = 1000
     seed: int = 0
+    xlabel: str | None = None  # default: "Environment steps" / "Wall-clock time (unit)"
+    ylabel: str | None = None  # default: the metric key
+    time_unit: str | None = None  # s | min | h; default: chosen from the data
+    legend_cols: int | None = None  # default: as many as fit on one row
 
 
 @dataclass
@@ -104,6 +108,9 @@ def experiment_colors(labels: Sequence[str]) -> dict[str, tuple[float, ...]]:
     cmap = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"]
     n = cmap.N
     return {label: tuple(cmap(i % n)) for i, label in enumerate(labels)}
+
+
+TIME_UNITS = {"s": ("s", 1.0), "min": ("min", 60.0), "m": ("min", 60.0), "h": ("h", 3600.0)}
 
 
 def _time_unit(max_seconds: float) -> tuple[str, float]:
@@ -145,7 +152,7 @@ def compute_panels(curves: Curves, opts: PlotOptions) -> FigureData:
         if no_walls:
             data.warnings.append(f"{len(no_walls)} run(s) without wall-clock times left out of the time axis")
         top = max(float(np.nanmax(ln.stats.grid)) for p in data.panels for ln in p.lines)
-        data.time_unit = _time_unit(top)
+        data.time_unit = TIME_UNITS[opts.time_unit] if opts.time_unit else _time_unit(top)
     return data
 
 
@@ -160,6 +167,10 @@ def check_options(opts: PlotOptions) -> None:
     bad = [f for f in opts.formats if f not in FORMATS]
     if bad or not opts.formats:
         raise InputError(f"--formats must be among {', '.join(FORMATS)}, got {', '.join(bad) or 'none'}")
+    if opts.time_unit is not None and opts.time_unit not in TIME_UNITS:
+        raise InputError(f"--time-unit must be one of s, min (or m), h; got {opts.time_unit!r}")
+    if opts.legend_cols is not None and opts.legend_cols < 1:
+        raise InputError("--legend-cols must be >= 1")
     if opts.smooth < 0 or opts.grid_points < 2 or (opts.ncols is not None and opts.ncols < 1):
         raise InputError("--smooth must be >= 0, --grid-points >= 2 and --ncols >= 1")
 
@@ -258,12 +269,12 @@ def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[flo
     ncols = min(opts.ncols or (n if n <= 3 else math.ceil(math.sqrt(n))), n)
     nrows = math.ceil(n / ncols)
     m = dict(MARGINS)
-    y_label = _y_label_lines(data.y_label, opts.smooth, nrows * AXES_SIZE[1] + (nrows - 1) * m["hspace"])
+    y_label = _y_label_lines(opts.ylabel or data.y_label, opts.smooth, nrows * AXES_SIZE[1] + (nrows - 1) * m["hspace"])
     m["left"] += 0.17 * (y_label.count("\n"))  # room for a wrapped label
     width = m["left"] + ncols * AXES_SIZE[0] + (ncols - 1) * m["wspace"] + m["right"]
     handles = _legend_handles(data, opts, colors)
     per_entry = 0.6 + 0.07 * max((len(h.get_label()) for h in handles), default=1)  # inches at 9 pt
-    leg_cols = max(1, min(len(handles), int((width - 0.4) // per_entry)))
+    leg_cols = max(1, min(len(handles), opts.legend_cols or int((width - 0.4) // per_entry)))
     leg_rows = math.ceil(len(handles) / leg_cols) if handles else 0
     head = (0.35 if opts.title else 0.05) + leg_rows * 0.25 + 0.05
     top = head + m["title"]
@@ -285,7 +296,8 @@ def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[flo
         ax.yaxis.set_major_formatter(FuncFormatter(_y_format))
     for ax in axes[len(data.panels):]:
         ax.set_visible(False)
-    fig.supxlabel("Environment steps" if data.x == "step" else f"Wall-clock time ({unit})",
+    default_x = "Environment steps" if data.x == "step" else f"Wall-clock time ({unit})"
+    fig.supxlabel(opts.xlabel if opts.xlabel and data.x == "step" else default_x,
                   y=0.1 / height, va="bottom")
     fig.supylabel(y_label, x=0.1 / width, ha="left")
     if opts.title:
