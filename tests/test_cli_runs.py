@@ -125,3 +125,14 @@ def test_newer_store_refused_via_cli(cli, populated):
     conn.close()
     code, _, err = cli("runs")
     assert code == 1 and "newer openrlb" in err
+
+
+def test_json_output_has_no_nan_literals(cli, db_path):
+    with Store(db_path) as store:
+        rec = RunRecord("test", "nan", name="with-nan", summary={"best": float("nan")})
+        rec.add_points("m", Series([0, 1], [1.0, float("nan")]))
+        store.write_run(rec)
+    code, out, _ = cli("show", "with-nan", "--json")
+    assert code == 0 and "NaN" not in out
+    data = json.loads(out)
+    assert data["summary"]["best"] is None
