@@ -379,3 +379,15 @@ def test_report_aggregate_option(db_path, cli, tmp_path, monkeypatch):
     assert (tmp_path / "r2" / "index.html").exists()
     code, _, err = cli("report", "a", "-o", str(tmp_path / "r3"), "--aggregate", "--normalize", "nope")
     assert code == 1 and "--normalize 'nope'" in err and not (tmp_path / "r3").exists()
+
+
+def test_tau_max_sets_the_profile_grid(db_path, cli, tmp_path):
+    _fill(db_path, _random_scores(1))
+    code, _, err = cli("aggregate", "ppo", "sac", "--reps", "200", "--profile-reps", "100", "--poi-reps", "100",
+                       "--curve-points", "0", "--tau-points", "11", "--tau-max", "2.5", "--formats", "png",
+                       "-o", str(tmp_path / "t"))
+    assert code == 0, err
+    taus = json.loads((tmp_path / "t_profiles.json").read_text())["taus"]
+    assert taus == pytest.approx(np.linspace(0, 2.5, 11).tolist())
+    code, _, err = cli("aggregate", "ppo", "--tau-max", "0", "-o", str(tmp_path / "u"))
+    assert code == 1 and "--tau-max" in err

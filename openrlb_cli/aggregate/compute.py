@@ -68,6 +68,7 @@ class AggregateOptions:
     seed: int = 0
     gamma: float = 1.0
     tau_points: int = 101
+    tau_max: float | None = None  # profiles over τ in [0, tau_max] (rlops' normalized_score_threshold)
     curve_points: int = 50  # 0 = no sample-efficiency curves
     curve_aggregate: str = "iqm"
     whole_curve_auc: bool = False
@@ -121,6 +122,7 @@ def check_options(o: AggregateOptions) -> None:
         (o.method in bs.METHODS, f"--method must be one of {', '.join(bs.METHODS)}, got {o.method!r}"),
         (o.seed >= 0, f"--seed must be >= 0, got {o.seed}"),
         (o.tau_points >= 2, f"--tau-points must be >= 2, got {o.tau_points}"),
+        (o.tau_max is None or o.tau_max > 0, f"--tau-max must be > 0, got {o.tau_max}"),
         (o.curve_points == 0 or o.curve_points >= 2, f"--curve-points must be 0 (off) or >= 2, got {o.curve_points}"),
         (o.curve_aggregate in agg.AGGREGATE_NAMES,
          f"--curve-aggregate must be one of {', '.join(agg.AGGREGATE_NAMES)}, got {o.curve_aggregate!r}"),
@@ -231,7 +233,8 @@ def compute(curves: Curves, opts: AggregateOptions | None = None) -> AggregateRe
             intervals[label] = bs.aggregate_intervals(m.compact(), agg.AGGREGATE_NAMES, gamma=o.gamma, reps=o.reps,
                                                       method=o.method, seed=stream(o.seed, "aggregates", label),
                                                       **common)
-    taus = pf.tau_grid([m.compact() for m in normed.values()], o.tau_points)
+    taus = (np.linspace(0.0, o.tau_max, o.tau_points) if o.tau_max is not None
+            else pf.tau_grid([m.compact() for m in normed.values()], o.tau_points))
     profiles = {}
     for label, m in normed.items():
         with _collect_warnings(result_warnings, f"{label} profiles"):

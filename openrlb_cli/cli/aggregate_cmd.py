@@ -45,6 +45,8 @@ def aggregate(
     seed: int = typer.Option(0, "--seed", help="Seed: same seed, same intervals bit for bit."),
     gamma: float = typer.Option(1.0, "--gamma", help="Target of the optimality gap."),
     tau_points: int = typer.Option(101, "--tau-points", help="Thresholds τ of the performance profiles."),
+    tau_max: float = typer.Option(None, "--tau-max", help="Profiles over τ in [0, MAX] (default: the score range).",
+                                  show_default=False),
     curve_points: int = typer.Option(50, "--curve-points",
                                      help="Grid points of the sample-efficiency curves (0 = no curves)."),
     curve_aggregate: str = typer.Option("iqm", "--curve-aggregate", help="iqm | median | mean | optimality_gap."),
@@ -83,7 +85,8 @@ def aggregate(
     opts = ag.AggregateOptions(
         normalize=normalize, last_n=100 if last_n is None else last_n, last_frac=last_frac, at_step=at_step,
         reps=reps, profile_reps=profile_reps, poi_reps=poi_reps, curve_reps=curve_reps, ci=ci, method=method,
-        seed=seed, gamma=gamma, tau_points=tau_points, curve_points=curve_points, curve_aggregate=curve_aggregate,
+        seed=seed, gamma=gamma, tau_points=tau_points, tau_max=tau_max, curve_points=curve_points,
+        curve_aggregate=curve_aggregate,
         whole_curve_auc=whole_curve_auc, allow_missing_tasks=allow_missing_tasks, workers=workers)
     ag.check_options(opts)
     fmts = _split(formats) or list(FORMATS)

@@ -262,9 +262,8 @@ def _write_aggregates(curves: Any, args: RlopsArgs, out: Path, result: RlopsResu
         opts.curve_aggregate = CURVE_AGGREGATES[method.lower()]
     if rc.get("sample-efficiency-plots") is False:
         opts.curve_points = 0
-    if "normalized-score-threshold" in rc:
-        result.warnings.append("--rc.normalized-score-threshold is not applied: the profiles' thresholds span "
-                               "the scores")
+    if "normalized-score-threshold" in rc:  # rlops: the upper end of the performance profiles' τ axis
+        opts.tau_max = float(rc["normalized-score-threshold"])
     aggregate = compute(curves, opts)
     result.warnings += aggregate.warnings
     result.files += write_aggregates(aggregate, out)
