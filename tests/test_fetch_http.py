@@ -26,15 +26,6 @@ from openrlb_cli.store import Store
 FAST = RetryPolicy(max_attempts=4, backoff=0.01, jitter=0.01, read_timeout=2)
 
 
-@pytest.fixture(autouse=True)
-def no_credentials(monkeypatch, tmp_path):
-    """Tests must not depend on (or leak) the developer's W&B/MLflow credentials."""
-    for var in ("WANDB_API_KEY", "WANDB_BASE_URL", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME",
-                "MLFLOW_TRACKING_PASSWORD"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-
-
 @pytest.fixture
 def fake():
     with FakeWandb() as server:

@@ -31,15 +31,6 @@ FAST = RetryPolicy(max_attempts=3, backoff=0.05, jitter=0.01, read_timeout=60)
 T0 = 1_700_000_000_000
 
 
-@pytest.fixture(autouse=True)
-def no_credentials(monkeypatch, tmp_path):
-    """Tests must not depend on (or leak) the developer's W&B/MLflow credentials."""
-    for var in ("WANDB_API_KEY", "WANDB_BASE_URL", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME",
-                "MLFLOW_TRACKING_PASSWORD"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

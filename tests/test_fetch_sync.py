@@ -19,15 +19,6 @@ from openrlb_cli.fetch.wandb import WandbQuery
 from openrlb_cli.store import Store
 
 
-@pytest.fixture(autouse=True)
-def no_credentials(monkeypatch, tmp_path):
-    """Tests must not depend on (or leak) the developer's W&B/MLflow credentials."""
-    for var in ("WANDB_API_KEY", "WANDB_BASE_URL", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME",
-                "MLFLOW_TRACKING_PASSWORD"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-
-
 class Killed(BaseException):
     """Stands for SIGKILL/Ctrl-C: not an Exception, so nothing on the way may swallow it."""
 
