@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest import crc32c as crcmod
 from openrlb_cli.ingest import protowire as pw
+from openrlb_cli.ingest import tfcycles, tfdecode
 from openrlb_cli.ingest import tfevents as tfe
 from openrlb_cli.ingest.tfevents import (
     CorruptEventFile,
@@ -418,7 +419,7 @@ def test_long_tags_and_big_records(tmp_path, crc_backend):
 
 
 def test_hash_collision_falls_back_to_exact_grouping(tmp_path, monkeypatch):
-    monkeypatch.setattr(tfe, "_HASH_MUL", np.uint64(0))  # every tag hashes alike
+    monkeypatch.setattr(tfdecode, "_HASH_MUL", np.uint64(0))  # every tag hashes alike
     path = tmp_path / "events.out.tfevents.h"
     pts = [(t, i, float(i), 1.0) for i in range(10) for t in ("abcdefgh1", "abcdefgh2", "b")]
     write_scalars(path, pts)
@@ -482,12 +483,11 @@ def test_property_round_trip(points, encoding):
 
 
 def _read_per_record(path: Path) -> ScalarBatch:
-    saved = tfe._vectorised
-    tfe._vectorised = lambda b, arr, d, lens, first, out: np.zeros(len(d), dtype=bool)
-    try:
+    """The reference: every record through the per-record protobuf parser (no vectorised decoders)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tfdecode, "vectorised", lambda b, arr, d, lens, recs, out: np.zeros(len(d), dtype=bool))
+        mp.setattr(tfcycles, "MIN_RECORDS", 1 << 62)
         return read_scalars(path)
-    finally:
-        tfe._vectorised = saved
 
 
 def _boundaries(data: bytes) -> list[int]:

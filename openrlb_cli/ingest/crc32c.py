@@ -85,6 +85,15 @@ BACKEND: str = _C[0] if _C else "numpy"
 """Which implementation :func:`crc32c_segments` uses: ``google_crc32c``, ``crc32c`` or ``numpy``."""
 
 
+def byte_effects() -> np.ndarray:
+    """A read-only ``(256, 256)`` uint32 table: row ``d``, column ``v`` is what byte value ``v`` followed
+    by ``d`` more bytes contributes to the raw CRC register.  CRC32C is affine over GF(2), so two
+    messages of one length differ in CRC by the XOR of these effects over the bytes where they differ."""
+    table = _DIST.reshape(_D, 256)
+    table.flags.writeable = False
+    return table
+
+
 def mask(crc: int) -> int:
     """TensorBoard/TFRecord checksum masking: rotate right by 15 and add a constant."""
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & _ALL
