@@ -57,9 +57,8 @@ def baseline(path: Path, n_points: int) -> float:
             s = np.arange(steps, dtype=float)
             conn.executemany("INSERT INTO points VALUES (?, ?, ?, ?)",
                              zip([k] * steps, s.tolist(), np.sin(s).tolist(), (s + 1.7e9).tolist(), strict=True))
-    elapsed = time.perf_counter() - t0
-    conn.close()
-    return elapsed
+    conn.close()  # includes the final checkpoint, as ours does
+    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -79,10 +78,10 @@ def main() -> None:
             make_csv(log, args.points)
         print(f"generated {log.stat().st_size / 2**20:.0f} MiB {args.format} log in {time.perf_counter() - t0:.1f}s")
         base = baseline(Path(tmp) / "baseline.db", args.points)
+        t0 = time.perf_counter()  # open to close: the final WAL checkpoint (with fsync) is part of the job
         with Store(Path(tmp) / "s.db") as store:
-            t0 = time.perf_counter()
             summary = ingest(store, [run_dir])
-            ours = time.perf_counter() - t0
+        ours = time.perf_counter() - t0
         assert not summary.skipped, summary.skipped
         n = summary.points
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -486,7 +486,7 @@ def _read_per_record(path: Path) -> ScalarBatch:
     """The reference: every record through the per-record protobuf parser (no vectorised decoders)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tfdecode, "vectorised", lambda b, arr, d, lens, recs, out: np.zeros(len(d), dtype=bool))
-        mp.setattr(tfcycles, "MIN_RECORDS", 1 << 62)
+        mp.setattr(tfcycles, "MIN_REPS", 1 << 62)
         return read_scalars(path)
 
 

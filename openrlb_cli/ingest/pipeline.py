@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from openrlb_cli.errors import InputError, OpenrlbError
 from openrlb_cli.ingest import layout, registry
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.prefetch import prefetched
 from openrlb_cli.model import RunRecord
 from openrlb_cli.store import Store
 from openrlb_cli.track.redact import scrub_config
@@ -156,8 +158,8 @@ def _read(unit: Unit, offset: int, state: dict[str, Any], options: ReadOptions) 
     reader: Any = registry.reader(unit.fmt)
     if unit.fmt == "sb3-monitor":
         yield reader.read_group(unit.paths, options)
-    elif hasattr(reader, "iter_read"):
-        yield from reader.iter_read(unit.paths[0], offset, state, options)
+    elif hasattr(reader, "iter_read"):  # big files come in batches: read the next while this one is written
+        yield from prefetched(reader.iter_read(unit.paths[0], offset, state, options))
     else:
         yield reader.read(unit.paths[0], offset, state, options)
 
@@ -263,8 +265,8 @@ def _ingest_unit(store: Store, unit: Unit, size: int, mtime: float, options: Rea
     drop = sibling_keys(unit.run_dir, unit.fmt)
     summary.units += 1
     run_id = prior["run_id"] if prior else None
-    with store.transaction():
-        for result in _read(unit, offset, state, options):
+    with store.transaction(), closing(_read(unit, offset, state, options)) as results:
+        for result in results:
             for rec in result.runs:
                 rec = finalize(rec, unit, overrides, drop)
                 existed = store.run_id_for(rec.source, rec.external_id) is not None

@@ -23,10 +23,11 @@ import numpy as np
 
 from .crc32c import byte_effects, crc32c, mask, mask_array
 from .tfdecode import Collector
-from .tfrecord import Frame
+from .tfrecord import Block, Frame
 
-MIN_RECORDS = 8192  # smaller blocks cost more in per-column numpy calls than they save
+MIN_REPS = 128  # fewer repetitions cost more in per-column numpy calls than they save
 _SUB = 1 << 18  # records per pass: bounds the temporaries
+_PROBE = 96  # records parsed to find a block's cycle of layouts
 _EFFECTS = byte_effects()
 
 
@@ -58,17 +59,44 @@ def decode_blocks(
     (with the reason), or None.  Unhandled records are left to the general decoder."""
     handled = np.zeros(len(fr.starts), dtype=bool)
     for block in fr.blocks:
-        p = len(block.cycle)
-        if block.reps * p < MIN_RECORDS:
+        cycle = _layout_cycle(data, fr, block)
+        if cycle is None:
+            continue
+        p = len(cycle)
+        block_reps = block.reps * len(block.cycle) // p
+        if block_reps < MIN_REPS:
             continue
         step = max(1, _SUB // p)
-        for r0 in range(0, block.reps, step):
-            reps = min(step, block.reps - r0)
+        for r0 in range(0, block_reps, step):
+            reps = min(step, block_reps - r0)
             first = block.first + r0 * p
-            bad, why = _sub_block(data, arr, int(fr.starts[first]), block.cycle, reps, first, check_crc, out, handled)
+            bad, why = _sub_block(data, arr, int(fr.starts[first]), cycle, reps, first, check_crc, out, handled)
             if bad is not None:
                 return handled, bad, why
     return handled, None, ""
+
+
+def _signature(t: bytes) -> bytes | None:
+    """A record's bytes with wall time, step and value blanked: equal for records of one template."""
+    shape = _layout(t)
+    if shape is None:
+        return None
+    nstep = shape[0]
+    return t[:1] + t[9 : 10] + bytes([nstep]) + t[10 + nstep : -4]
+
+
+def _layout_cycle(data: bytes, fr: Frame, block: Block) -> tuple[int, ...] | None:
+    """The block's cycle of record layouts: its cycle of sizes repeated until the tags repeat too (one
+    size may carry several tags, e.g. ``x``, ``y``, ``z``).  None if the first records show no cycle."""
+    n = min(_PROBE, block.reps * len(block.cycle))
+    sigs = []
+    for i in range(block.first, block.first + n):
+        a = int(fr.starts[i]) + 12
+        sigs.append(_signature(data[a : a + int(fr.lengths[i])]))
+    for q in range(len(block.cycle), n // 2 + 1, len(block.cycle)):
+        if None not in sigs[:q] and sigs[q:] == sigs[:-q]:
+            return block.cycle * (q // len(block.cycle))
+    return None
 
 
 def _sub_block(data: bytes, arr: np.ndarray, base: int, cycle: tuple[int, ...], reps: int, first: int,
