@@ -114,11 +114,27 @@ def _sub_block(data: bytes, arr: np.ndarray, base: int, cycle: tuple[int, ...], 
     return min(errors) if errors else (None, "")
 
 
+def _equal(blk: np.ndarray, a: int, b: int, want: bytes) -> np.ndarray:
+    """Rows whose bytes ``a:b`` equal ``want``, compared 8 (or 4, 2, 1) bytes at a time."""
+    ok = np.ones(len(blk), dtype=bool)
+    at = a
+    for width, dtype in ((8, "<u8"), (4, "<u4"), (2, "<u2"), (1, "u1")):
+        while b - at >= width:
+            ok &= blk[:, at : at + width].view(dtype)[:, 0] == int.from_bytes(want[at - a : at - a + width], "little")
+            at += width
+    return ok
+
+
 def _position(data: bytes, blk: np.ndarray, base: int, o: int, n: int, recs: np.ndarray, check_crc: bool,
               out: Collector, handled: np.ndarray) -> tuple[int, str] | None:  # fmt: skip
-    """Decode cycle position ``o`` (data length ``n``) of every repetition in ``blk``."""
+    """Decode cycle position ``o`` (data length ``n``) of every repetition in ``blk``.
+
+    Multi-byte fields are read through strided views of ``blk`` (``view`` on a 2-D slice whose last
+    axis holds the field's bytes): no gathers, one copy per output array."""
+    blk = np.ascontiguousarray(blk[:, o : o + n + 16])  # this position's records: one pass, then cache-hot
+    base, o = base + o, 0
     if check_crc:
-        hdr = np.ascontiguousarray(blk[:, o + 8 : o + 12]).view("<u4").ravel()
+        hdr = blk[:, o + 8 : o + 12].view("<u4")[:, 0]
         bad = np.flatnonzero(hdr != mask(crc32c(struct.pack("<Q", n))))
         if len(bad):
             return int(recs[bad[0]]), "length checksum mismatch"
@@ -129,28 +145,28 @@ def _position(data: bytes, blk: np.ndarray, base: int, o: int, n: int, recs: np.
     nstep, tag_at, tlen = shape
     d = o + 12
     var = np.r_[1:9, n - 4 : n, 10 : 10 + nstep]  # wall time, value, step bytes
-    fixed = np.ones(n, dtype=bool)
-    fixed[var] = False
     tmpl = np.frombuffer(t, dtype=np.uint8)
-    good = (blk[:, d : d + n][:, fixed] == tmpl[fixed]).all(axis=1)
-    sub = blk[:, d + var]  # (reps, 12 + nstep) copy of the bytes that vary
-    if nstep:
-        cont = np.array([0x80] * (nstep - 1) + [0], dtype=np.uint8)
-        good &= ((sub[:, 12:] & 0x80) == cont).all(axis=1)
+    fixed = ((0, 1), (9, 10), (10 + nstep, n - 4)) if nstep else ((0, 1), (9, n - 4))  # not wall/step/value
+    good = np.ones(len(blk), dtype=bool)
+    for a, b in fixed:
+        good &= _equal(blk, d + a, d + b, t[a:b])
+    steps = np.zeros(len(blk), dtype=np.uint64)
+    for k in range(nstep):  # the step varint: continuation bits as in the template, then its value
+        byte = blk[:, d + 10 + k]
+        good &= (byte >= 0x80) if k < nstep - 1 else (byte < 0x80)
+        steps |= (byte & 0x7F).astype(np.uint64) << np.uint64(7 * k)
     if check_crc:
-        dist = (n - 1 - var).astype(np.intp) * 256
-        effects = np.bitwise_xor.reduce(_EFFECTS.ravel()[sub + dist], axis=1)
-        const = crc32c(t) ^ int(np.bitwise_xor.reduce(_EFFECTS.ravel()[tmpl[var] + dist]))
-        stored = np.ascontiguousarray(blk[:, d + n : d + n + 4]).view("<u4").ravel()
+        effects = np.zeros(len(blk), dtype=np.uint32)
+        for k in var.tolist():
+            effects ^= _EFFECTS[n - 1 - k].take(blk[:, d + k])
+        const = crc32c(t) ^ int(np.bitwise_xor.reduce(_EFFECTS[n - 1 - var, tmpl[var]]))
+        stored = blk[:, d + n : d + n + 4].view("<u4")[:, 0]
         bad = np.flatnonzero(good & (mask_array(effects ^ np.uint32(const)) != stored))
         if len(bad):
             return int(recs[bad[0]]), "data checksum mismatch"
-    steps = np.zeros(len(sub), dtype=np.uint64)
-    for k in range(nstep):
-        steps |= (sub[:, 12 + k] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
-    walls = np.ascontiguousarray(sub[:, :8]).view("<f8").ravel()
+    walls = blk[:, d + 1 : d + 9].view("<f8")[:, 0].astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):  # float32 -> float64 of signalling NaNs
-        values = np.ascontiguousarray(sub[:, 8:12]).view("<f4").ravel().astype(np.float64)
+        values = blk[:, d + n - 4 : d + n].view("<f4")[:, 0].astype(np.float64)
     steps_f = steps.view(np.int64).astype(np.float64)
     tag = t[tag_at : tag_at + tlen].decode("utf-8", "replace")
     if not good.all():

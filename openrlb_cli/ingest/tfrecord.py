@@ -90,17 +90,24 @@ def _period(sizes: list[int]) -> list[int] | None:
 def _speculate(arr: np.ndarray, pos: int, cycle: list[int], count: int) -> tuple[np.ndarray, int]:
     """Guess that about ``count`` records from ``pos`` repeat the record sizes ``cycle``; verify the
     guesses' length fields all at once.  Returns the verified starts (a prefix of the guesses, each one
-    exactly where the exact walk would put it) and the offset after them."""
-    sizes = np.array(cycle, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    reps = -(-count // len(sizes))
-    guess = (pos + np.arange(reps, dtype=np.int64)[:, None] * int(sizes.sum()) + offsets).ravel()
-    size = np.tile(sizes, reps)
-    fits = int(np.searchsorted(guess + size, len(arr), side="right"))  # ends are increasing
-    guess, size = guess[:fits], size[:fits]
-    wrong = np.flatnonzero(u64_at(arr, guess) != (size - 16).astype(np.uint64))
-    k = int(wrong[0]) if len(wrong) else fits
-    return guess[:k], (int(guess[k - 1] + size[k - 1]) if k else pos)
+    exactly where the exact walk would put it) and the offset after them.
+
+    Only whole cycles that fit in the buffer are guessed; viewed as a (cycles, cycle bytes) matrix,
+    each position's length field is a strided column, so checking it is one comparison."""
+    width = sum(cycle)
+    reps = min(-(-count // len(cycle)), (len(arr) - pos) // width)
+    if reps <= 0:
+        return np.zeros(0, dtype=np.int64), pos
+    mat = arr[pos : pos + reps * width].reshape(reps, width)
+    offsets = np.concatenate([[0], np.cumsum(cycle)[:-1]]).astype(np.int64)
+    wrong = np.zeros((reps, len(cycle)), dtype=bool)
+    for j, (off, size) in enumerate(zip(offsets.tolist(), cycle, strict=True)):
+        wrong[:, j] = mat[:, off : off + 8].view("<u8")[:, 0] != size - 16
+    bad = np.flatnonzero(wrong.ravel())
+    k = int(bad[0]) if len(bad) else wrong.size
+    guess = (pos + np.arange(reps, dtype=np.int64)[:, None] * width + offsets).ravel()[:k]
+    end = pos + (k // len(cycle)) * width + int(sum(cycle[: k % len(cycle)]))
+    return guess, end
 
 
 def frame(b: bytes, arr: np.ndarray) -> Frame:
