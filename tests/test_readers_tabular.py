@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tabular
+from openrlb_cli.ingest import tabular, tabular_csv
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.model import Series
 
@@ -213,8 +213,8 @@ def test_latin1_in_run_names(tmp_path: Path) -> None:
 
 
 def test_text_in_numeric_column_after_sniffed_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tabular, "SNIFF_BYTES", 64)
-    monkeypatch.setattr(tabular, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(tabular_csv, "SNIFF_BYTES", 64)
+    monkeypatch.setattr(tabular_csv, "BLOCK_BYTES", 64)
     body = "".join(f"{i},{i * 2}\n" for i in range(50))
     p = write(tmp_path / "v.csv", "step,a\n" + body + "50,oops\n")
     with pytest.raises(InputError, match="non-numeric value 'oops' in column 'a'"):
@@ -308,8 +308,8 @@ def test_small_blocks_and_max_bytes_equal_one_read(tmp_path: Path, monkeypatch: 
     lines = ["run,step,v,w"] + [f"r{i % 3},{i},{i * 0.5},{'' if i % 4 else i}" for i in range(200)]
     p = write(tmp_path / "b.csv", "\n".join(lines) + "\n")
     whole = merged(tabular.CSV.read(p, 0, {}, OPTS))
-    monkeypatch.setattr(tabular, "BLOCK_BYTES", 50)
-    monkeypatch.setattr(tabular, "SNIFF_BYTES", 100)
+    monkeypatch.setattr(tabular_csv, "BLOCK_BYTES", 50)
+    monkeypatch.setattr(tabular_csv, "SNIFF_BYTES", 100)
     assert merged(tabular.CSV.read(p, 0, {}, OPTS)) == whole
     parts, offset, state = [], 0, {}
     while offset < p.stat().st_size:
@@ -324,8 +324,8 @@ def test_iter_read_in_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     lines = ["run,step,v"] + [f"r{i % 3},{i},{i * 0.5}" for i in range(300)]
     p = write(tmp_path / "b.csv", "\n".join(lines) + "\n")
     whole = merged(tabular.CSV.read(p, 0, {}, OPTS))
-    monkeypatch.setattr(tabular, "BLOCK_BYTES", 64)
-    monkeypatch.setattr(tabular, "PIECE_BYTES", 500)
+    monkeypatch.setattr(tabular_csv, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(tabular_csv, "PIECE_BYTES", 500)
     pieces = list(tabular.CSV.iter_read(p, 0, {}, OPTS))
     assert len(pieces) > 5 and merged(*pieces) == whole and pieces[-1].offset == p.stat().st_size
     assert not any(r.replace for r in pieces)
@@ -360,7 +360,7 @@ def test_any_growth_pattern_equals_one_read(tmp_path: Path, cuts: list[int], fmt
 
 
 def test_header_longer_than_sniff_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tabular, "SNIFF_BYTES", 16)
+    monkeypatch.setattr(tabular_csv, "SNIFF_BYTES", 16)
     cols = [f"metric_number_{i}" for i in range(20)]
     p = write(tmp_path / "wide.csv", "step," + ",".join(cols) + "\n0," + ",".join("1" * 20) + "\n")
     assert set(tabular.CSV.read(p, 0, {}, OPTS).runs[0].series) == set(cols)

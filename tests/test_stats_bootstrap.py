@@ -8,6 +8,7 @@ import scipy.stats
 
 from openrlb_cli.analysis import aggregates as agg
 from openrlb_cli.analysis import bootstrap as bs
+from openrlb_cli.analysis import bootstrap_resample
 
 
 def _mean_of_task_means(*samples, axis=-1):
@@ -138,7 +139,7 @@ def test_compute_chunking_does_not_change_results(monkeypatch):
     base = bs.bootstrap_interval(x, stat, reps=1_500, seed=1)
     # Keeps 1000 replicates per random stream (budget // (runs*tasks) >= 1000) but evaluates
     # them 33 at a time (budget // (runs*tasks*points)).
-    monkeypatch.setattr(bs, "ELEMENT_BUDGET", 5 * 4 * 1000)
+    monkeypatch.setattr(bootstrap_resample, "ELEMENT_BUDGET", 5 * 4 * 1000)
     small = bs.bootstrap_interval(x, stat, reps=1_500, seed=1)
     assert base == small
 

@@ -10,6 +10,7 @@ import scipy.stats
 
 from openrlb_cli.analysis import aggregates as agg
 from openrlb_cli.analysis import bootstrap as bs
+from openrlb_cli.analysis import bootstrap_resample
 from openrlb_cli.analysis import efficiency as eff
 from openrlb_cli.analysis.curves import interpolate
 
@@ -71,7 +72,7 @@ def test_ragged_curves_count_only_covering_runs():
 
 
 def test_memory_stays_bounded(monkeypatch):
-    monkeypatch.setattr(bs, "ELEMENT_BUDGET", 1 << 17)  # 1 MiB of float64 per slice
+    monkeypatch.setattr(bootstrap_resample, "ELEMENT_BUDGET", 1 << 17)  # 1 MiB of float64 per slice
     curves = np.random.default_rng(4).normal(size=(10, 20, 100))
     reps = 500  # materialising every replicate would take 500*10*20*100*8 B = 80 MB
     tracemalloc.start()

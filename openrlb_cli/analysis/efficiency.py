@@ -14,7 +14,7 @@ Two kinds of interval:
   area under the curve, see ``auc_statistic``), where resampling entire runs is what makes the
   interval honest — points of one run are correlated, so resampling points would understate it.
 
-Memory: a replicate batch is processed in slices of at most ``bootstrap.ELEMENT_BUDGET`` values,
+Memory: a replicate batch is processed in slices of at most ``bootstrap_resample.ELEMENT_BUDGET`` values,
 so ``reps × runs × tasks × points`` is never materialised.
 """
 
@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike
 
 from . import aggregates as agg
 from . import bootstrap as _bs
+from . import bootstrap_resample
 from ._layout import ScoresLike
 from .bootstrap import (
     Band,
@@ -51,7 +52,7 @@ def _pointwise_evaluator(rs: Resampler, fn: BatchStatistic) -> Callable[[np.ndar
     points = int(np.prod(rs.rest, dtype=np.int64))
     table = np.ascontiguousarray(rs.flat.T)  # (points, cells)
     cells = rs.runs * rs.tasks
-    step = max(1, _bs.ELEMENT_BUDGET // max(1, points * cells))
+    step = max(1, bootstrap_resample.ELEMENT_BUDGET // max(1, points * cells))
 
     def evaluate(idx: np.ndarray) -> np.ndarray:
         parts = []

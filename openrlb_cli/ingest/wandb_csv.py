@@ -98,7 +98,7 @@ class WandbCsvReader:
 
     def iter_read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions
                   ) -> Iterator[ReadResult]:
-        """The file in pieces of about tabular.PIECE_BYTES (bounded memory for huge files)."""
+        """The file in pieces of about tabular_csv.PIECE_BYTES (bounded memory for huge files)."""
         return tabular.iter_table(self.read, path, offset, state, options)
 
 

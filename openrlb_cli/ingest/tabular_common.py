@@ -1,0 +1,133 @@
+"""Helpers every table reader shares: text checks, resume offsets, numbers, column names, point buffers.
+
+The generic CSV and JSON-lines readers (`tabular`), the streaming CSV engine (`tabular_csv`) and the
+SB3, W&B and MLflow readers all need the same small pieces: rejecting binary or non-UTF-8 input with
+a clear message, finding where an incremental read resumes, turning cells into float points (an
+empty cell is no point, a literal `nan` is a NaN point), recognising step/wall-time/id columns by
+name, and collecting points per run and key. They live here, apart from either file format, so the
+readers agree on all of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from openrlb_cli.errors import InputError
+from openrlb_cli.model import RunRecord, Series
+
+STEP_CANDIDATES = ("step", "global_step", "env_step", "_step", "timestep", "timesteps", "total_timesteps",
+                   "time/total_timesteps", "Step", "frame", "frames", "iteration", "epoch")
+# absolute wall-clock columns (unix seconds or dates) taken as wall time when none is named
+WALL_CANDIDATES = ("wall_time", "walltime", "_timestamp", "timestamp")
+ID_CANDIDATES = {
+    "run": ("run", "run_id", "run_name", "runid"),
+    "experiment": ("experiment", "algo", "algorithm", "agent", "method"),
+    "env": ("env", "env_id", "environment", "game", "task"),
+    "seed": ("seed",),
+}
+
+
+# ---------------------------------------------------------------- bytes and lines
+
+def check_text(path: Path, data: bytes, at: int) -> None:
+    """Reject binary data and non-UTF-8 text with a message that says which."""
+    if at == 0 and data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise InputError(f"{path}: UTF-16 text is not supported; re-save the file as UTF-8")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InputError(f"{path}: binary data (NUL byte at offset {at + nul}); not a text log (UTF-16?)")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.end >= len(data) - 3 and e.reason == "unexpected end of data":
+            return  # a multi-byte character cut by a block boundary
+        raise InputError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {at + e.start});"
+                         " re-save as UTF-8") from None
+
+
+def complete_end(f: BinaryIO, start: int, size: int) -> int:
+    """Offset just after the last newline in [start, size), or `start` if there is none."""
+    pos = size
+    while pos > start:
+        lo = max(start, pos - (1 << 16))
+        f.seek(lo)
+        i = f.read(pos - lo).rfind(b"\n")
+        if i >= 0:
+            return lo + i + 1
+        pos = lo
+    return start
+
+
+def resume_point(f: BinaryIO, offset: int, size: int, state: dict[str, Any]) -> int | None:
+    """Where to continue after `offset`; None when an earlier unterminated line proved torn."""
+    if not state.get("pending_nl") or offset >= size:
+        return offset
+    f.seek(offset)
+    head = f.read(2)
+    if head[:1] == b"\n":
+        return offset + 1
+    if head == b"\r\n":
+        return offset + 2
+    return None
+
+
+def float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def column_to_float(path: Path, name: str, col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(values, present): empty cells are absent; literal nan/inf are points; other text is an error."""
+    if col.dtype.kind in "fiub":
+        vals = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return vals, ~np.isnan(vals)
+    arr = col.to_numpy(dtype=object)
+    present = ~pd.isna(arr)
+    vals = np.full(arr.shape, np.nan)
+    try:
+        vals[present] = arr[present].astype(np.float64)
+    except (ValueError, TypeError):
+        bad = next((v for v in arr[present] if float_or_none(str(v)) is None), arr[present][0])
+        raise InputError(f"{path}: non-numeric value {str(bad)[:40]!r} in column {name!r}") from None
+    return vals, present
+
+
+# ---------------------------------------------------------------- column names
+
+def match_column(header: list[str], candidates: tuple[str, ...]) -> str | None:
+    for c in candidates:
+        if c in header:
+            return c
+    lower = {h.lower(): h for h in header}
+    return next((lower[c.lower()] for c in candidates if c.lower() in lower), None)
+
+
+# ---------------------------------------------------------------- points
+
+class _Acc:
+    """Points collected per run and key, concatenated once at the end."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]] = {}
+        self.meta: dict[str, dict[str, Any]] = {}
+
+    def add(self, run: str, key: str, s: np.ndarray, v: np.ndarray, w: np.ndarray) -> None:
+        if len(s):
+            self.parts.setdefault(run, {}).setdefault(key, []).append((s, v, w))
+
+    def records(self, declared: dict[str, dict[str, Any]], every: bool) -> list[RunRecord]:
+        """Runs with new points; with `every`, also the declared runs that have none yet."""
+        out = []
+        for run in dict.fromkeys([*(declared if every else ()), *self.meta, *self.parts]):
+            fields = dict(declared.get(run) or self.meta.get(run) or {})
+            rec = RunRecord(source="local", external_id=run, **fields)
+            for key, parts in self.parts.get(run, {}).items():
+                rec.series[key] = Series(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
+            out.append(rec)
+        return out

@@ -1,0 +1,283 @@
+"""The streaming CSV engine behind the generic, SB3 and W&B CSV readers.
+
+One engine reads every delimited log so that incremental reading, torn tails and error messages
+behave the same everywhere; each reader only supplies a `Plan` that decides, once per file, which
+columns are the step, wall time, run ids and values (see `tabular._generic_plan`).
+
+The file is streamed in blocks through pandas' C parser, so memory stays bounded and big files
+parse at several million points per second (benchmarks/bench_tabular.py). A missing cell is no
+point; a literal `nan` is a NaN point (pandas would merge the two, so an empty cell is the only NA
+marker and columns holding a literal nan take a slower exact path).
+
+Incremental reads: `offset` is the end of the last consumed line. An unterminated last line is
+consumed only when it parses completely (right number of fields, numbers where numbers belong); the
+state then remembers that a newline is still owed, and if the next bytes are not that newline the
+line was torn after all, so the file is re-read from 0 with `replace=True`. A changed header (SB3
+rewrites progress.csv when new keys appear) triggers the same full re-read.
+
+The size knobs below are read at call time; `openrlb_cli.ingest.tabular` forwards assignments to
+them (tests shrink them through that module).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from openrlb_cli.errors import InputError
+from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.tabular_common import (
+    _Acc,
+    check_text,
+    column_to_float,
+    complete_end,
+    float_or_none,
+    resume_point,
+)
+
+BLOCK_BYTES = 16 << 20  # bytes parsed per pandas call (bounds memory); tests shrink it
+SNIFF_BYTES = 256 << 10  # rows used to decide which columns are numeric
+
+# plan(path, header, sniff, numeric, options) -> layout (a JSON-able dict, see tabular._generic_plan)
+Plan = Callable[[Path, list[str], pd.DataFrame, set[str], ReadOptions], dict[str, Any]]
+
+
+def _header(path: Path, f: BinaryIO, size: int) -> tuple[list[str], str, int] | None:
+    """(columns, separator, data_start) or None while the header line is incomplete."""
+    f.seek(0)
+    head = f.read(min(size, SNIFF_BYTES))
+    while b"\n" not in head and len(head) < size:  # very wide exports have long headers
+        head += f.read(min(size - len(head), SNIFF_BYTES))
+    check_text(path, head, 0)
+    pos = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    nl = head.find(b"\n", pos)
+    if nl < 0:
+        return None
+    line = head[pos:nl].decode("utf-8").rstrip("\r")
+    sep = "\t" if "\t" in line and "," not in line else ","
+    cols = next(csv.reader([line], delimiter=sep)) if line.strip() else []
+    if not cols:
+        raise InputError(f"{path}: empty header line")
+    seen: dict[str, int] = {}
+    for i, c in enumerate(cols):
+        c = c.strip() or f"column_{i}"
+        n = seen[c] = seen.get(c, 0) + 1
+        cols[i] = c if n == 1 else f"{c}.{n - 1}"
+    return cols, sep, nl + 1
+
+
+def _parse(path: Path, block: bytes, st: dict[str, Any], usecols: list[str] | None,
+           ids: list[str], numeric: list[str] | None) -> pd.DataFrame:
+    try:
+        return pd.read_csv(
+            io.BytesIO(block), sep=st["sep"], header=None, names=st["header"], usecols=usecols,
+            index_col=False, dtype={c: "category" for c in ids}, keep_default_na=False,
+            na_values={c: [""] for c in (numeric if numeric is not None else st["header"])},
+            skip_blank_lines=True, low_memory=False, encoding="utf-8",
+        )
+    except UnicodeDecodeError:
+        check_text(path, block, -1)
+        raise InputError(f"{path}: not UTF-8 text") from None
+    except (pd.errors.ParserError, ValueError) as e:
+        raise InputError(f"{path}: malformed CSV: {str(e).strip()[:200]}") from None
+
+
+def _tail_ok(tail: bytes, st: dict[str, Any], numeric: list[str]) -> bool:
+    try:
+        line = tail.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        return False
+    fields = next(csv.reader([line], delimiter=st["sep"]), [])
+    if len(fields) != len(st["header"]):
+        return False
+    index = {c: i for i, c in enumerate(st["header"])}
+    return all(fields[index[c]].strip() == "" or float_or_none(fields[index[c]]) is not None for c in numeric)
+
+
+def _needed(layout: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(numeric columns to parse, id columns)."""
+    ids = list(layout["ids"].values())
+    cols = [c for c, _, _ in layout["columns"]]
+    numeric = list(dict.fromkeys([*(c for c in (layout["step"], layout["wall"]) if c), *cols]))
+    return numeric, ids
+
+
+def _emit(path: Path, df: pd.DataFrame, layout: dict[str, Any], row0: int, acc: _Acc, warn: list[str]) -> None:
+    n = len(df)
+    if layout["step"]:
+        steps, ok = column_to_float(path, layout["step"], df[layout["step"]])
+        if not ok.all():
+            warn.append(f"{path}: {int((~ok).sum())} rows without a {layout['step']!r} value skipped")
+    else:
+        steps, ok = np.arange(row0, row0 + n, dtype=np.float64), np.ones(n, bool)
+    walls = np.full(n, np.nan)
+    if layout["wall"]:
+        col = df[layout["wall"]]
+        try:
+            walls = column_to_float(path, layout["wall"], col)[0]
+        except InputError:
+            try:
+                since = pd.to_datetime(col, utc=True) - pd.Timestamp(0, tz="UTC")
+                walls = (since / pd.Timedelta(1, "s")).to_numpy(dtype=np.float64, na_value=np.nan)
+            except (ValueError, TypeError):
+                raise InputError(f"{path}: wall-time column {layout['wall']!r} is neither numbers nor dates") from None
+    ids = layout["ids"]
+    if not ids:
+        for col, run, key in layout["columns"]:
+            v, present = column_to_float(path, col, df[col])
+            m = present & ok
+            acc.add(run, key, steps[m], v[m], walls[m])
+        return
+    roles = list(ids)
+    codes = np.zeros(n, np.int64)
+    labels = {}
+    for role in roles:
+        col = df[ids[role]]
+        cat = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("category")
+        c = cat.cat.codes.to_numpy().astype(np.int64)
+        labels[role] = (c, cat.cat.categories.to_numpy(dtype=object))
+        codes = pd.factorize(codes * (len(labels[role][1]) + 1) + c)[0]
+    # codes count up in order of first appearance, so rows already grouped by run need no sort
+    order = np.argsort(codes, kind="stable") if n > 1 and (np.diff(codes) < 0).any() else None
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes))])
+    cols = [(key, *column_to_float(path, col, df[col])) for col, _, key in layout["columns"]]
+    if order is not None:
+        steps, walls, ok = steps[order], walls[order], ok[order]
+        cols = [(key, v[order], p[order]) for key, v, p in cols]
+    for g in range(len(bounds) - 1):
+        lo, hi = bounds[g], bounds[g + 1]
+        first = lo if order is None else order[lo]
+        vals = {r: str(labels[r][1][labels[r][0][first]]) if labels[r][0][first] >= 0 else "" for r in roles}
+        run = vals["run"] if roles == ["run"] else "|".join(f"{ids[r]}={vals[r]}" for r in roles)
+        if run not in acc.meta:
+            seed = float_or_none(vals.get("seed", ""))
+            acc.meta[run] = {"name": vals.get("run"), "experiment": vals.get("experiment"), "env": vals.get("env"),
+                             "seed": int(seed) if seed is not None and math.isfinite(seed) else None}
+        for key, v, p in cols:
+            m = p[lo:hi] & ok[lo:hi]
+            acc.add(run, key, steps[lo:hi][m], v[lo:hi][m], walls[lo:hi][m])
+
+
+def _blocks(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int]]:
+    """Blocks of whole lines in [start, end) (end is just after a newline), with their end offsets."""
+    f.seek(start)
+    pos, carry = start, b""
+    while pos < end:
+        n = min(BLOCK_BYTES, end - pos)
+        buf = carry + f.read(n)
+        pos += n
+        cut = len(buf) if pos >= end else buf.rfind(b"\n") + 1
+        if cut:
+            yield buf[:cut], pos - (len(buf) - cut)
+            carry = buf[cut:]
+        else:
+            carry = buf
+
+
+def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOptions, plan: Plan, *,
+               max_bytes: int | None = None) -> ReadResult:
+    """Read a delimited file incrementally with the layout `plan` decides once (at offset 0)."""
+    try:
+        size = path.stat().st_size
+        f = open(path, "rb")  # noqa: SIM115
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    with f:
+        warn: list[str] = []
+        replace = False
+        st = state if offset > 0 and state.get("layout") else {}
+        if st:
+            f.seek(0)
+            sig = hashlib.sha1(f.read(st["data_start"])).hexdigest()
+            start = resume_point(f, offset, size, st) if offset <= size and sig == st["sig"] else None
+            if start is None:
+                warn.append(f"{path}: header changed or last line was torn; re-reading the whole file")
+                st, replace = {}, True
+        if not st:
+            if size == 0:
+                return ReadResult([], 0, {}, replace=replace)
+            head = _header(path, f, size)
+            if head is None:
+                return ReadResult([], 0, {}, replace=replace, complete=False)
+            st = {"header": head[0], "sep": head[1], "data_start": head[2], "rows": 0, "pending_nl": False}
+            f.seek(0)
+            st["sig"] = hashlib.sha1(f.read(head[2])).hexdigest()
+            sniff_end = complete_end(f, head[2], min(size, head[2] + SNIFF_BYTES))
+            f.seek(head[2])
+            sample = f.read(sniff_end - head[2])
+            if not sample.strip():
+                f.seek(head[2])
+                sample = f.read(min(size, head[2] + SNIFF_BYTES) - head[2]) + b"\n"
+            check_text(path, sample, head[2])
+            sniff = _parse(path, sample, st, None, [], None)
+            if sniff.empty:
+                return ReadResult([], 0, {}, replace=replace, complete=sniff_end == size)
+            numeric = set()
+            for c in st["header"]:
+                try:
+                    column_to_float(path, c, sniff[c])
+                    numeric.add(c)
+                except InputError:
+                    pass
+            layout = plan(path, st["header"], sniff, numeric, options)
+            warn += layout.pop("warnings", [])
+            st["layout"] = layout
+            start = st["data_start"]
+        layout = st["layout"]
+        numeric_cols, id_cols = _needed(layout)
+        end = complete_end(f, start, size)
+        tail = b""
+        if end < size:
+            f.seek(end)
+            tail = f.read(size - end)
+        checked = [c for c in numeric_cols if c != layout["wall"]]
+        tail_ok = bool(tail.strip()) and _tail_ok(tail, st, checked)
+        usecols = list(dict.fromkeys([*numeric_cols, *id_cols]))
+        acc, consumed, rows, stopped = _Acc(), start, st["rows"], False
+        for block, block_end in _blocks(f, start, end):
+            nul = block.find(b"\x00")
+            if nul >= 0:
+                check_text(path, block[: nul + 1], block_end - len(block))
+            df = _parse(path, block, st, usecols, id_cols, numeric_cols)
+            _emit(path, df, layout, rows, acc, warn)
+            rows, consumed = rows + len(df), block_end
+            if max_bytes is not None and consumed - start >= max_bytes and consumed < end:
+                stopped = True
+                break
+        # a newline is still owed if nothing came after the line consumed last time
+        pending = bool(st.get("pending_nl")) and consumed == start == offset
+        if tail_ok and not stopped:
+            df = _parse(path, tail + b"\n", st, usecols, id_cols, numeric_cols)
+            _emit(path, df, layout, rows, acc, warn)
+            rows, consumed, pending = rows + len(df), size, True
+        new_state = {**st, "rows": rows, "pending_nl": pending}
+        first = start == st["data_start"]
+        return ReadResult(acc.records(layout["runs"], first), consumed, new_state, replace=replace,
+                          warnings=list(dict.fromkeys(warn)), complete=stopped or not tail.strip() or tail_ok)
+
+
+PIECE_BYTES = 64 << 20  # bytes per ReadResult in iter_table, so the points of a huge file are not all in memory
+
+
+def iter_table(read: Callable[..., ReadResult], path: Path, offset: int, state: dict[str, Any],
+               options: ReadOptions) -> Iterator[ReadResult]:
+    """`read` in pieces of about PIECE_BYTES; each result continues from the previous offset/state.
+    Only the first piece can say replace=True, and then it holds the whole file (one piece)."""
+    size = path.stat().st_size
+    res = read(path, offset, state, options, max_bytes=PIECE_BYTES)
+    if res.replace and res.offset < size:
+        res = read(path, 0, {}, options)
+        res.replace = True
+    yield res
+    while res.complete and offset < res.offset < size:
+        offset = res.offset
+        res = read(path, offset, res.state, options, max_bytes=PIECE_BYTES)
+        yield res

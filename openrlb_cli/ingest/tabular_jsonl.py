@@ -1,0 +1,208 @@
+"""The JSON-lines engine behind the generic JSONL reader and SB3's progress.json.
+
+JSON logs are one object per line whose keys may differ from line to line (nested objects become
+`a/b` keys), so unlike CSV there is no header to plan from: the step, wall-time and id keys are
+chosen from the first row, and which keys are numeric is learned as rows arrive and kept in the
+incremental state. Offsets, torn last lines and the owed newline follow the same rules as the CSV
+engine (`tabular_csv`). A file holding one JSON array of objects is re-read whole each time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openrlb_cli.errors import InputError
+from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.tabular_common import (
+    ID_CANDIDATES,
+    STEP_CANDIDATES,
+    WALL_CANDIDATES,
+    _Acc,
+    check_text,
+    float_or_none,
+    match_column,
+    resume_point,
+)
+
+
+def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def read_json_rows(path: Path, offset: int, state: dict[str, Any], options: ReadOptions, *,
+                   step_candidates: tuple[str, ...] = STEP_CANDIDATES, keep_axes: bool = False,
+                   guess_ids: bool = True) -> ReadResult:
+    """JSON lines (one object per line; keys may differ per line; nested objects become `a/b` keys).
+    A file holding one JSON array of objects is re-read whole each time (replace=True)."""
+    try:
+        size = path.stat().st_size
+        f = open(path, "rb")  # noqa: SIM115
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    with f:
+        replace, warn = False, []
+        st = dict(state) if offset > 0 and state.get("kind") == "jsonl" else {}
+        start: int | None = 0
+        if st:
+            start = resume_point(f, offset, size, st) if offset <= size and not st.get("array") else None
+            if start is None:
+                st, replace = {}, True
+                if offset <= size and not state.get("array"):
+                    warn.append(f"{path}: last line was torn; re-reading the whole file")
+        if not st:
+            start = 0
+            st = {"kind": "jsonl", "rows": 0, "lines": 0, "pending_nl": False, "numeric": [], "text": []}
+        f.seek(start)
+        data = f.read(size - start)
+        check_text(path, data, start)
+        rows: list[dict[str, Any]] = []
+        if start == 0 and data.lstrip().startswith(b"["):
+            try:
+                arr = json.loads(data)
+            except ValueError as e:
+                raise InputError(f"{path}: invalid JSON: {e}") from None
+            if not isinstance(arr, list) or not all(isinstance(r, dict) for r in arr):
+                raise InputError(f"{path}: a JSON array must hold objects")
+            rows, consumed, pending, complete = arr, size, False, True
+            st["array"], replace = True, True
+        else:
+            cut = data.rfind(b"\n") + 1
+            lines = data[:cut].split(b"\n")[:-1]
+            tail, pending, complete = data[cut:], False, True
+            if tail.strip():
+                try:
+                    ok = isinstance(json.loads(tail), dict)
+                except ValueError:
+                    ok = False
+                if ok:
+                    lines.append(tail)
+                    cut, pending = len(data), True
+                else:
+                    complete = False
+            consumed = start + cut
+            for i, raw in enumerate(lines, start=st["lines"] + 1):
+                if not raw.strip():
+                    continue
+                try:
+                    obj = json.loads(raw)
+                except ValueError as e:
+                    raise InputError(f"{path}: line {i}: invalid JSON ({e})") from None
+                if not isinstance(obj, dict):
+                    raise InputError(f"{path}: line {i}: expected a JSON object, got {type(obj).__name__}")
+                rows.append(obj)
+            st["lines"] += len(lines)
+        acc = _json_points(path, rows, st, options, step_candidates, keep_axes, guess_ids, warn)
+        st["pending_nl"] = pending or (bool(state.get("pending_nl")) and consumed == offset == start)
+        return ReadResult(acc.records({}, False), consumed, st, replace=replace, warnings=list(dict.fromkeys(warn)),
+                          complete=complete)
+
+
+def _json_points(path: Path, rows: list[dict[str, Any]], st: dict[str, Any], options: ReadOptions,
+                 step_candidates: tuple[str, ...], keep_axes: bool, guess_ids: bool, warn: list[str]) -> _Acc:
+    acc = _Acc()
+    pts: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    numeric, text = set(st["numeric"]), set(st["text"])
+    skipped = 0
+    for obj in rows:
+        row = _flatten(obj)
+        if "step" not in st:
+            st["step"] = options.step_column or match_column(list(row), step_candidates)
+            st["wall"] = options.wall_time_column or match_column(list(row), WALL_CANDIDATES)
+            ids = {r: getattr(options, f"{r}_column") for r in ID_CANDIDATES}
+            ids = {r: c for r, c in ids.items() if c}
+            if not ids and guess_ids:
+                for role, cands in ID_CANDIDATES.items():
+                    c = match_column(list(row), cands)
+                    if c and c != st["step"] and (role == "seed" or isinstance(row[c], str)):
+                        ids[role] = c
+            st["ids"] = ids
+        ids, step_key, wall_key = st["ids"], st["step"], st["wall"]
+        st["rows"] += 1
+        if step_key is None:
+            step = float(st["rows"] - 1)
+        else:
+            step = _num(path, step_key, row.get(step_key), numeric)
+            if step is None:
+                skipped += 1
+                continue
+        wall = _num(path, wall_key, row.get(wall_key), numeric) if wall_key else None
+        wall = math.nan if wall is None else wall
+        vals = {r: "" if row.get(c) is None else str(row.get(c)) for r, c in ids.items()}
+        run = "" if not ids else vals["run"] if list(ids) == ["run"] else "|".join(
+            f"{ids[r]}={vals[r]}" for r in ids)
+        if ids and run not in acc.meta:
+            seed = float_or_none(vals.get("seed", ""))
+            acc.meta[run] = {"name": vals.get("run"), "experiment": vals.get("experiment"), "env": vals.get("env"),
+                             "seed": int(seed) if seed is not None and math.isfinite(seed) else None}
+        chosen = options.value_columns
+        for key, v in row.items():
+            if key in ids.values() or (not keep_axes and key in (step_key, wall_key)):
+                continue
+            if chosen and key not in chosen:
+                continue
+            if isinstance(v, str) and key not in numeric and float_or_none(v) is None:
+                text.add(key)
+                continue
+            x = _num(path, key, v, numeric)
+            if x is not None:
+                pts.setdefault((run, key), []).append((step, x, wall))
+    for (run, key), p in pts.items():
+        a = np.array(p, dtype=np.float64)
+        acc.add(run, key, a[:, 0], a[:, 1], a[:, 2])
+    if skipped:
+        warn.append(f"{path}: {skipped} lines without a {st['step']!r} value skipped")
+    if text - numeric:
+        warn.append(f"{path}: ignored non-numeric keys: {', '.join(sorted(text - numeric)[:10])}")
+    st["numeric"], st["text"] = sorted(numeric), sorted(text)
+    return acc
+
+
+def _num(path: Path, key: str, v: Any, numeric: set[str]) -> float | None:
+    """A JSON value as a float point, None when absent; text where numbers were is an error."""
+    if v is None or isinstance(v, (list, dict)):
+        return None
+    if isinstance(v, (bool, int, float)):
+        numeric.add(key)
+        return float(v)
+    x = float_or_none(str(v))
+    if x is None:
+        raise InputError(f"{path}: non-numeric value {str(v)[:40]!r} for key {key!r}")
+    numeric.add(key)
+    return x
+
+
+class JsonlReader:
+    """Generic JSON lines (`.jsonl`, `.ndjson`, and `.json` files whose lines are objects)."""
+
+    name = "jsonl"
+
+    def detect(self, path: Path) -> bool:
+        if path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
+            return False
+        try:
+            with open(path, "rb") as f:
+                lines = [ln for ln in f.read(1 << 16).split(b"\n") if ln.strip()]
+        except OSError:
+            return False
+        need = 1 if path.suffix.lower() != ".json" else 2
+        ok = 0
+        for ln in lines[:need]:
+            try:
+                ok += isinstance(json.loads(ln), dict)
+            except ValueError:
+                return False
+        return ok >= min(need, len(lines)) and ok > 0
+
+    def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions) -> ReadResult:
+        return read_json_rows(path, offset, state, options)
