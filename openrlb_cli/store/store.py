@@ -139,7 +139,7 @@ class Store:
             steps, vals, walls = series.steps[sl], series.values[sl], series.wall_times[sl]
             lo, hi = codec.finite_min_max(steps)
             rows.append(
-                (series_id, seq, len(steps), lo, hi, codec.encode(steps), codec.encode(vals),
+                (series_id, seq, len(steps), lo, hi, codec.encode_steps(steps), codec.encode_values(vals),
                  codec.encode_walls(walls))
             )
         self.conn.executemany(
@@ -262,7 +262,7 @@ class Store:
         )
         for run_id, n, steps, vals, walls in cur:
             parts.setdefault(run_id, []).append(
-                (codec.decode(steps), codec.decode(vals), codec.decode_walls(walls, n))
+                (codec.decode_steps(steps, n), codec.decode_values(vals, n), codec.decode_walls(walls, n))
             )
         out = {}
         for run_id, chunks in parts.items():
