@@ -24,6 +24,7 @@ _U32 = struct.Struct("<I")
 PROBE = 64  # records walked exactly before guessing a cycle of record sizes
 FIRST_GUESS = 4096  # records guessed after a fresh cycle; grows x4 while guesses keep being right
 MAX_GUESS = 1 << 18
+MAX_WALK = 4096  # records walked at most between two looks for a cycle
 
 
 @dataclass(frozen=True)
@@ -114,20 +115,23 @@ def frame(b: bytes, arr: np.ndarray) -> Frame:
     """The complete records in ``b``: identical to walking record by record, but vectorised."""
     parts: list[np.ndarray] = []
     blocks: list[Block] = []
-    pos, count, n = 0, FIRST_GUESS, 0
+    pos, count, n, walk = 0, FIRST_GUESS, 0, PROBE
     while True:
         found: list[int] = []
-        nxt = _walk(b, pos, found, PROBE)
+        nxt = _walk(b, pos, found, walk)
         if found:
             parts.append(np.array(found, dtype=np.int64))
             n += len(found)
-        if len(found) < PROBE:
+        if len(found) < walk:
             pos = nxt
             break
-        cycle = _period([y - x for x, y in zip(found, [*found[1:], nxt], strict=True)])
+        tail = found[-PROBE:]
+        cycle = _period([y - x for x, y in zip(tail, [*tail[1:], nxt], strict=True)])
         pos = nxt
-        if cycle is None:
+        if cycle is None:  # irregular sizes: walk longer before looking for a cycle again
+            walk = min(walk * 2, MAX_WALK)
             continue
+        walk = PROBE
         good, pos = _speculate(arr, pos, cycle, count)
         parts.append(good)
         if len(good) >= len(cycle):
