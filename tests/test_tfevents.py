@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest import crc32c as crcmod
 from openrlb_cli.ingest import protowire as pw
-from openrlb_cli.ingest import tfcycles, tfdecode
+from openrlb_cli.ingest import tfdecode, tftemplates
 from openrlb_cli.ingest import tfevents as tfe
 from openrlb_cli.ingest.tfevents import (
     CorruptEventFile,
@@ -486,7 +486,7 @@ def _read_per_record(path: Path) -> ScalarBatch:
     """The reference: every record through the per-record protobuf parser (no vectorised decoders)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tfdecode, "vectorised", lambda b, arr, d, lens, recs, out: np.zeros(len(d), dtype=bool))
-        mp.setattr(tfcycles, "MIN_REPS", 1 << 62)
+        mp.setattr(tftemplates, "MIN_GROUP", 1 << 62)
         return read_scalars(path)
 
 

@@ -7,7 +7,7 @@ parsed to learn where its scalar's bytes are, and every record byte-identical to
 from there.  The rest (multi-value summaries, text, images, ...) go through the per-record
 :mod:`.protowire` parser.  As in TensorBoard, the first metadata seen for a tag decides whether its
 tensors are scalars.  Records are identified by their number in the file chunk, so results of this
-path and of the cycle fast path (:mod:`.tfcycles`) merge in file order.
+path and of the template fast path (:mod:`.tftemplates`) merge in file order.
 """
 
 from __future__ import annotations

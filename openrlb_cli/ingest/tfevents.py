@@ -5,10 +5,9 @@ TF2), and the official readers are slow (per-event protobuf objects, per-byte pu
 drag in TensorFlow-sized dependencies.  A chunk of the file is read in three steps, each vectorised
 with numpy:
 
-* framing (:mod:`.tfrecord`): where the complete records are, and which runs of them repeat a cycle
-  of record sizes;
-* the cycle fast path (:mod:`.tfcycles`): records in long cycles that match their template are
-  checked (CRC32C) and decoded column by column;
+* framing (:mod:`.tfrecord`): where the complete records are;
+* the template fast path (:mod:`.tftemplates`): simple-value records, grouped by size and template,
+  are checked (CRC32C) and decoded column by column;
 * the general path (:mod:`.tfdecode`, CRC in :mod:`.crc32c`): everything else, vectorised where the
   layout allows, per record otherwise.
 
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from . import tfcycles, tfdecode, tfrecord
+from . import tfdecode, tfrecord, tftemplates
 from .crc32c import masked_record_crcs
 from .tfdecode import Collector, Curve, EventProtoError, State
 from .tfwriter import write_scalars
@@ -123,7 +122,7 @@ def _read_chunk(f, path, start: int, check_crc: bool, max_bytes: int | None, sta
     fr = tfrecord.frame(data, arr)
     torn, tail_error = tfrecord.check_tail(data, fr.stop, at_eof, size - start)
     out = Collector()
-    handled, bad, why = tfcycles.decode_blocks(data, arr, fr, check_crc, out)
+    handled, bad, why = tftemplates.decode_templates(data, arr, fr, check_crc, out)
     errors = [] if bad is None else [(int(fr.starts[bad]), why)]
     rest_error = _decode_rest(data, fr, np.flatnonzero(~handled), check_crc, state, out)
     if rest_error is not None:

@@ -5,8 +5,7 @@ record ``n`` needs the lengths of all records before it -- a sequential walk, sl
 of millions of short records.  Loggers write a fixed cycle of tags, so record sizes repeat with a
 short period: after a short exact walk finds such a cycle, the starts of many more records are
 guessed from it and all their length fields are checked in one numpy pass.  The walk resumes at the
-first wrong guess.  The cycles found are reported as :class:`Block` s, which let the decoder read
-whole columns of same-shaped records (see :mod:`.tfcycles`).
+first wrong guess; irregular stretches are walked (in longer steps, so cycle searches stay rare).
 """
 
 from __future__ import annotations
@@ -27,22 +26,11 @@ MAX_GUESS = 1 << 18
 MAX_WALK = 4096  # records walked at most between two looks for a cycle
 
 
-@dataclass(frozen=True)
-class Block:
-    """``reps`` back-to-back repetitions of the record sizes ``cycle`` (whole records, framing
-    included), starting at record number ``first`` of the frame."""
-
-    first: int
-    cycle: tuple[int, ...]
-    reps: int
-
-
 @dataclass
 class Frame:
     starts: np.ndarray  # int64 offset of each complete record
     lengths: np.ndarray  # int64 data length of each complete record
     stop: int  # offset just after the last complete record
-    blocks: list[Block]
 
 
 def rows(arr: np.ndarray, idx: np.ndarray, width: int) -> np.ndarray:
@@ -114,14 +102,12 @@ def _speculate(arr: np.ndarray, pos: int, cycle: list[int], count: int) -> tuple
 def frame(b: bytes, arr: np.ndarray) -> Frame:
     """The complete records in ``b``: identical to walking record by record, but vectorised."""
     parts: list[np.ndarray] = []
-    blocks: list[Block] = []
-    pos, count, n, walk = 0, FIRST_GUESS, 0, PROBE
+    pos, count, walk = 0, FIRST_GUESS, PROBE
     while True:
         found: list[int] = []
         nxt = _walk(b, pos, found, walk)
         if found:
             parts.append(np.array(found, dtype=np.int64))
-            n += len(found)
         if len(found) < walk:
             pos = nxt
             break
@@ -134,13 +120,10 @@ def frame(b: bytes, arr: np.ndarray) -> Frame:
         walk = PROBE
         good, pos = _speculate(arr, pos, cycle, count)
         parts.append(good)
-        if len(good) >= len(cycle):
-            blocks.append(Block(n, tuple(cycle), len(good) // len(cycle)))
-        n += len(good)
         count = min(count * 4, MAX_GUESS) if len(good) >= count else FIRST_GUESS
     starts = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     lengths = np.diff(starts, append=pos) - 16
-    return Frame(starts, lengths, pos, blocks)
+    return Frame(starts, lengths, pos)
 
 
 def check_tail(b: bytes, pos: int, at_eof: bool, file_rest: int) -> tuple[bool, str | None]:

@@ -1,7 +1,8 @@
-"""The cycle fast path of the event reader agrees exactly with the per-record protobuf parser.
+"""The template fast path of the event reader agrees exactly with the per-record protobuf parser.
 
-Files here repeat a cycle of tags the way SummaryWriter loops write them, so framing finds blocks and
-:mod:`openrlb_cli.ingest.tfcycles` decodes them; the reference disables every vectorised decoder.
+Files here are written the way SummaryWriter loops write them (a cycle of tags, or irregular episode
+records in between), so :mod:`openrlb_cli.ingest.tftemplates` decodes most records; the reference
+disables every vectorised decoder.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openrlb_cli.ingest import tfcycles, tfdecode, tfrecord
+from openrlb_cli.ingest import tfdecode, tftemplates
 from openrlb_cli.ingest.tfevents import CorruptEventFile, iter_scalar_batches, read_scalars, write_scalars
 
 HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -24,7 +25,7 @@ HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChec
 def _reference(path: Path, **kw):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tfdecode, "vectorised", lambda b, arr, d, lens, recs, out: np.zeros(len(d), dtype=bool))
-        mp.setattr(tfcycles, "MIN_REPS", 1 << 62)
+        mp.setattr(tftemplates, "MIN_GROUP", 1 << 62)
         return _outcome(path, **kw)
 
 
@@ -60,14 +61,14 @@ def _cyclic(n_steps: int, tags: list[str], start: int = 0, stride: int = 1, seed
 
 def _spy_handled(monkeypatch) -> list[int]:
     counts: list[int] = []
-    real = tfcycles.decode_blocks
+    real = tftemplates.decode_templates
 
     def spy(*args, **kwargs):
         handled, bad, why = real(*args, **kwargs)
         counts.append(int(handled.sum()))
         return handled, bad, why
 
-    monkeypatch.setattr(tfcycles, "decode_blocks", spy)
+    monkeypatch.setattr(tftemplates, "decode_templates", spy)
     return counts
 
 
@@ -84,7 +85,7 @@ def test_large_cyclic_file_matches_reference(tmp_path, monkeypatch):
     assert np.isinf(fast.tags["charts/episodic_return"][1][0])
 
 
-def test_irregular_records_between_blocks(tmp_path, monkeypatch):
+def test_irregular_records_between_cycles(tmp_path, monkeypatch):
     """An episodic tag logged now and then breaks cycles: the leftovers are copied back to back and
     decoded on the general path, and both paths' results merge in file order."""
     path = tmp_path / "events.out.tfevents.irr"
@@ -110,9 +111,7 @@ def test_irregular_records_between_blocks(tmp_path, monkeypatch):
 
 def _small_blocks(mp: pytest.MonkeyPatch) -> None:
     """Let small hypothesis-sized files take the fast path."""
-    mp.setattr(tfcycles, "MIN_REPS", 2)
-    mp.setattr(tfrecord, "PROBE", 8)
-    mp.setattr(tfrecord, "FIRST_GUESS", 16)
+    mp.setattr(tftemplates, "MIN_GROUP", 1)
 
 
 _tag = st.text(alphabet="abc/_é", min_size=0, max_size=6)
@@ -173,3 +172,16 @@ def test_bad_data_checksum_in_a_block_names_the_record(tmp_path):
         read_scalars(path)
     assert err.value.offset == victim
     assert read_scalars(path, check_crc=False).n_records == len(starts) - 1
+
+
+def test_more_templates_than_tried_fall_back_to_the_general_path(tmp_path, monkeypatch):
+    """150 tags of one size ending in the same byte share a bucket; past MAX_TEMPLATES the rest are
+    decoded by the general path, with the same result."""
+    path = tmp_path / "events.out.tfevents.many"
+    tags = [f"t{i:03d}x" for i in range(150)]
+    write_scalars(path, _cyclic(200, tags))
+    counts = _spy_handled(monkeypatch)
+    fast = read_scalars(path)
+    assert counts[0] == tftemplates.MAX_TEMPLATES * 200  # exactly the first 64 templates' records
+    _same(fast, _reference(path))
+    assert len(fast.tags) == 150 and all(len(c[0]) == 200 for c in fast.tags.values())
