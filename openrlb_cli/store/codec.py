@@ -34,8 +34,12 @@ def decode(blob: bytes) -> np.ndarray:
 
 
 def _spaced(first: float, spacing: float, n: int) -> np.ndarray:
+    """``first + i * spacing`` for ``i < n``, in place (the same IEEE operations, so the same bits)."""
+    out = np.arange(n, dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
-        return first + np.arange(n, dtype=np.float64) * spacing
+        out *= spacing
+        out += first
+    return out
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
