@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -136,3 +137,30 @@ def test_json_output_has_no_nan_literals(cli, db_path):
     assert code == 0 and "NaN" not in out
     data = json.loads(out)
     assert data["summary"]["best"] is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ingest"], "Missing argument"),
+        (["runs", "--quiet"], "No such option: --quiet"),  # global options go before the command
+        (["nosuchcommand"], "No such command"),
+        (["plot", "x", "--smooth", "many"], "Invalid value"),
+    ],
+)
+def test_bad_command_lines_exit_2_with_a_usage_hint(cli, populated, argv, message):
+    code, out, err = cli(*argv)
+    assert code == 2, (code, err)
+    assert message in err and "Usage: openrlb" in err and "unexpected" not in err and "Traceback" not in err
+
+
+def test_declined_confirmation_deletes_nothing(cli, populated, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
+    code, _, err = cli("rm", "experiment=ppo")
+    assert code == 130 and "aborted" in err
+    code, out, _ = cli("runs", "--json")
+    assert {r["experiment"] for r in json.loads(out)} == {"ppo", "sac"}

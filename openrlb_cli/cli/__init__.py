@@ -25,6 +25,15 @@ from openrlb_cli.cli import track_cmd as _track_cmd  # noqa: E402,F401  isort: s
 
 __all__ = ["app", "main", "run"]
 
+# typer >= 0.2x parses with its own copy of click: catch its exception classes as well as click's.
+try:
+    from typer._click.exceptions import ClickException as _VendoredClickException
+except ImportError:  # older typer: plain click
+    _VendoredClickException = click.ClickException
+_USAGE_ERRORS = (click.ClickException, _VendoredClickException)
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI on `argv` and return its exit code; errors become one line on stderr."""
@@ -32,12 +41,12 @@ def run(argv: list[str] | None = None) -> int:
     context.reset()
     try:
         result = command.main(args=argv, prog_name="openrlb", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except _EXITS as exc:
         return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except _ABORTS:
         context.error("aborted")
         return 130
-    except click.ClickException as exc:
+    except _USAGE_ERRORS as exc:  # bad command line: click's message and usage hint, exit 2
         exc.show()
         return int(exc.exit_code)
     except OpenrlbError as exc:
