@@ -33,6 +33,15 @@ ID_CANDIDATES = {
 
 # ---------------------------------------------------------------- bytes and lines
 
+def open_log(path: Path) -> tuple[int, BinaryIO]:
+    """The file's size and an open binary handle, or an InputError naming the file."""
+    try:
+        size = path.stat().st_size
+        return size, open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+
+
 def check_text(path: Path, data: bytes, at: int) -> None:
     """Reject binary data and non-UTF-8 text with a message that says which."""
     if at == 0 and data[:2] in (b"\xff\xfe", b"\xfe\xff"):

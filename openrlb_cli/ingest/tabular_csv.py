@@ -40,6 +40,7 @@ from openrlb_cli.ingest.tabular_common import (
     column_to_float,
     complete_end,
     float_or_none,
+    open_log,
     resume_point,
 )
 
@@ -185,11 +186,7 @@ def _blocks(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int]]:
 def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOptions, plan: Plan, *,
                max_bytes: int | None = None) -> ReadResult:
     """Read a delimited file incrementally with the layout `plan` decides once (at offset 0)."""
-    try:
-        size = path.stat().st_size
-        f = open(path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    size, f = open_log(path)
     with f:
         warn: list[str] = []
         replace = False

@@ -26,6 +26,7 @@ from openrlb_cli.ingest.tabular_common import (
     check_text,
     float_or_none,
     match_column,
+    open_log,
     resume_point,
 )
 
@@ -45,11 +46,7 @@ def read_json_rows(path: Path, offset: int, state: dict[str, Any], options: Read
                    guess_ids: bool = True) -> ReadResult:
     """JSON lines (one object per line; keys may differ per line; nested objects become `a/b` keys).
     A file holding one JSON array of objects is re-read whole each time (replace=True)."""
-    try:
-        size = path.stat().st_size
-        f = open(path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    size, f = open_log(path)
     with f:
         replace, warn = False, []
         st = dict(state) if offset > 0 and state.get("kind") == "jsonl" else {}
