@@ -165,7 +165,8 @@ def test_unknown_env_for_atari_is_one_line_naming_it(db_path, cli, tmp_path):
     _fill(db_path, {"dqn": {"Pong-v5": [1.0, 2.0], "Hopper-v3": [3.0, 4.0]}})
     code, out, err = _agg(cli, tmp_path, "dqn", "--normalize", "atari")
     assert code == 1 and out == ""
-    assert len(err.strip().splitlines()) == 1 and "'Hopper-v3'" in err and err.startswith("error: ")
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert "1 of the 2 envs (Hopper-v3)" in err and "--env-ids" in err
     assert not list(tmp_path.glob("out_*"))
 
 
@@ -181,7 +182,7 @@ def test_reference_csv_and_bad_normalize(db_path, cli, tmp_path):
     assert code == 1 and "nope.csv" in err and len(err.splitlines()) == 1
     ref.write_text("env,low,high\nA-v0,0,4\n")
     code, _, err = _agg(cli, tmp_path, "x", "--normalize", str(ref))
-    assert code == 1 and "'B-v0'" in err and len(err.splitlines()) == 1
+    assert code == 1 and "1 of the 2 envs (B-v0)" in err and len(err.splitlines()) == 1
 
 
 MISSING = {"a": {"T1": [1.0, 2.0], "T2": [3.0, 4.0], "T3": [0.0, 1.0]}, "b": {"T1": [0.0, 5.0], "T2": [1.0, 1.5]}}
@@ -375,7 +376,7 @@ def test_report_aggregate_option(db_path, cli, tmp_path, monkeypatch):
     assert "**3.500 [" in (out / "index.md").read_text()
     code, _, err = cli("report", "a", "b", "-o", str(tmp_path / "r2"), "--formats", "png", "--aggregate",
                        "--normalize", "atari")
-    assert code == 1 and "error: aggregates: --normalize atari: no reference scores for env 'T1'" in err
+    assert code == 1 and "error: aggregates: --normalize atari: no reference scores for 2 of the 2 envs (T1, T2)" in err
     assert (tmp_path / "r2" / "index.html").exists()
     code, _, err = cli("report", "a", "-o", str(tmp_path / "r3"), "--aggregate", "--normalize", "nope")
     assert code == 1 and "--normalize 'nope'" in err and not (tmp_path / "r3").exists()

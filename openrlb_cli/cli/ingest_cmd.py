@@ -22,9 +22,15 @@ def ingest_cmd(
         help="Force a format: tensorboard, sb3-monitor, sb3-progress-csv, sb3-progress-json, csv, jsonl, "
         "mlflow-files, wandb-csv.",
     ),
-    project: str | None = typer.Option(None, "--project", help="Project of the runs (default: local)."),
-    experiment: str | None = typer.Option(None, "--experiment", help="Experiment (algorithm) name."),
-    env: str | None = typer.Option(None, "--env", help="Environment id."),
+    project: str | None = typer.Option(
+        None, "--project", help="Project of the runs (default: local). {stem}/{parent}: the file's name/folder."
+    ),
+    experiment: str | None = typer.Option(
+        None, "--experiment", help="Experiment (algorithm) name; {stem}/{parent} as for --project."
+    ),
+    env: str | None = typer.Option(
+        None, "--env", help="Environment id; {stem}/{parent}: the file's name/folder (one game per file)."
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Seed."),
     tag: list[str] = typer.Option(None, "--tag", help="Tag to add (repeatable)."),
     set_: list[str] = typer.Option(None, "--set", help="Config key=value to set (repeatable)."),

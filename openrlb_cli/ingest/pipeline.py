@@ -190,6 +190,15 @@ def sibling_keys(run_dir: Path, fmt: str) -> set[str]:
     return keys
 
 
+def _expand(value: Any, unit: Unit) -> Any:
+    """``{stem}`` / ``{parent}`` in a text override: the file's name without suffix / its folder's
+    name, so one command can label many files (``--env '{stem}'`` for one-game-per-file results)."""
+    if not isinstance(value, str) or "{" not in value:
+        return value
+    path = unit.paths[0]
+    return value.replace("{stem}", path.stem).replace("{parent}", path.parent.name)
+
+
 def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[str]) -> RunRecord:
     """Give a reader's record its identity and metadata: layout, config keys, then overrides."""
     run_dir = layout.run_identity_dir(unit.run_dir)
@@ -206,10 +215,10 @@ def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[st
     for key in ("project", "experiment", "env", "seed"):
         value = getattr(overrides, key)
         if value is not None:
-            setattr(rec, key, value)
+            setattr(rec, key, _expand(value, unit))
     if rec.project is None:
         rec.project = "local"
-    rec.tags = [*rec.tags, *overrides.tags]
+    rec.tags = [*rec.tags, *(_expand(t, unit) for t in overrides.tags)]
     rec.config.update(overrides.config)
     rec.config = scrub_config(rec.config)
     if drop_keys:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,7 @@ def _json_points(path: Path, rows: list[dict[str, Any]], st: dict[str, Any], opt
     pts: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     numeric, text = set(st["numeric"]), set(st["text"])
     skipped = 0
+    row_runs: list[tuple[str, float]] = []  # (run, step) of each row read, for implicit seeds
     for obj in rows:
         row = _flatten(obj)
         if "step" not in st:
@@ -143,6 +145,7 @@ def _json_points(path: Path, rows: list[dict[str, Any]], st: dict[str, Any], opt
             acc.meta[run] = {"name": vals.get("run"), "experiment": vals.get("experiment"), "env": vals.get("env"),
                              "seed": int(seed) if seed is not None and math.isfinite(seed) else None}
         chosen = options.value_columns
+        row_runs.append((run, step))
         for key, v in row.items():
             if key in ids.values() or (not keep_axes and key in (step_key, wall_key)):
                 continue
@@ -153,16 +156,60 @@ def _json_points(path: Path, rows: list[dict[str, Any]], st: dict[str, Any], opt
                 continue
             x = _num(path, key, v, numeric)
             if x is not None:
-                pts.setdefault((run, key), []).append((step, x, wall))
+                pts.setdefault((run, key), []).append((step, x, wall, len(row_runs) - 1))
+    seeds = _implicit_seeds(path, row_runs, st, "seed" in st.get("ids", {}), warn)
     for (run, key), p in pts.items():
         a = np.array(p, dtype=np.float64)
-        acc.add(run, key, a[:, 0], a[:, 1], a[:, 2])
+        if seeds is None:
+            acc.add(run, key, a[:, 0], a[:, 1], a[:, 2])
+            continue
+        k = seeds[a[:, 3].astype(np.int64)]
+        for seed in np.unique(k).tolist():
+            sel = k == seed
+            name = f"{run}|seed={seed}" if run else f"seed={seed}"
+            acc.meta[name] = {**acc.meta.get(run, {}), "seed": seed}
+            acc.add(name, key, a[sel, 0], a[sel, 1], a[sel, 2])
+    if seeds is not None:
+        for run in {r for r, _ in row_runs}:
+            acc.meta.pop(run, None)
     if skipped:
         warn.append(f"{path}: {skipped} lines without a {st['step']!r} value skipped")
     if text - numeric:
         warn.append(f"{path}: ignored non-numeric keys: {', '.join(sorted(text - numeric)[:10])}")
     st["numeric"], st["text"] = sorted(numeric), sorted(text)
     return acc
+
+
+def _implicit_seeds(path: Path, row_runs: list[tuple[str, float]], st: dict[str, Any], has_seed: bool,
+                    warn: list[str]) -> np.ndarray | None:  # fmt: skip
+    """The seed of each row when a run's steps restart, else None.
+
+    Without a seed column, a step that falls back to the run's first step starts the next seed
+    (Dopamine's Atari results list 5 seeds one after another, ``Iteration`` restarting at 0).  The
+    first read of a file decides: if a run restarts there, every run of the file is split into
+    seeds 0, 1, ...; restarts seen only later (a JSON-lines file that grew) cannot re-split points
+    already ingested, so they are reported instead."""
+    if has_seed or not row_runs:
+        return None
+    segments = st.setdefault("segments", {})  # run -> [first step, last step, seed]
+    seeds, restarted = [], []
+    for run, step in row_runs:
+        seg = segments.get(run)
+        if seg is None:
+            seg = segments[run] = [step, step, 0]
+        elif step < seg[1] and step <= seg[0]:
+            seg[2] += 1
+            restarted.append(run)
+        seg[1] = step
+        seeds.append(seg[2])
+    if st.get("implicit_seeds") is None:
+        st["implicit_seeds"] = bool(restarted)
+    if st["implicit_seeds"]:
+        return np.array(seeds, dtype=np.int64)
+    if restarted:
+        warn.append(f"{path}: steps of {restarted[0] or 'the run'!r} restart after points already ingested; "
+                    "kept as one run (re-ingest the file into a fresh store to split it into seeds)")
+    return None
 
 
 def _num(path: Path, key: str, v: Any, numeric: set[str]) -> float | None:
@@ -180,7 +227,8 @@ def _num(path: Path, key: str, v: Any, numeric: set[str]) -> float | None:
 
 
 class JsonlReader:
-    """Generic JSON lines (`.jsonl`, `.ndjson`, and `.json` files whose lines are objects)."""
+    """Generic JSON lines (`.jsonl`, `.ndjson`, and `.json` files whose lines are objects or that hold
+    one array of objects)."""
 
     name = "jsonl"
 
@@ -189,17 +237,20 @@ class JsonlReader:
             return False
         try:
             with open(path, "rb") as f:
-                lines = [ln for ln in f.read(1 << 16).split(b"\n") if ln.strip()]
+                head = f.read(1 << 16)
         except OSError:
             return False
-        need = 1 if path.suffix.lower() != ".json" else 2
+        if path.suffix.lower() == ".json" and re.match(rb"\s*\[\s*(\{|\])", head):
+            return True  # a JSON array of records (e.g. Dopamine's results)
+        lines = [ln for ln in head.split(b"\n") if ln.strip()]
+        need = 1 if path.suffix.lower() != ".json" else 2  # one object in a .json is a config, not a log
         ok = 0
         for ln in lines[:need]:
             try:
                 ok += isinstance(json.loads(ln), dict)
             except ValueError:
                 return False
-        return ok >= min(need, len(lines)) and ok > 0
+        return ok >= need
 
     def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions) -> ReadResult:
         return read_json_rows(path, offset, state, options)
