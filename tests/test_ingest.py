@@ -81,6 +81,10 @@ def test_rl_zoo_layout_monitor_and_tensorboard_are_one_run(cli, db_path, shared)
     assert keys["r"] == 16 and keys["eval/mean_reward"] == 4 and keys["rollout/ep_rew_mean"] == 1
     ev = _series(db_path, run.id, "eval/mean_reward")
     assert (ev.steps[0], ev.steps[-1], ev.values[-1]) == (2496, 9984, -126.0)
+    npz = _series(db_path, run.id, "evaluations/mean_reward")  # the Zoo's evaluations.npz, same run
+    assert npz.steps.tolist() == [2496, 4992, 7488, 9984]
+    assert npz.values == pytest.approx([-320.6, -145.8, -138.0, -126.0], abs=1e-9)
+    assert keys["evaluations/episode_reward"] == 20 and keys["evaluations/episode_length"] == 20
 
 
 def test_rl_zoo_monitor_collection(cli, db_path, shared):

@@ -30,7 +30,8 @@ from openrlb_cli.store import Store
 from openrlb_cli.track.redact import scrub_config
 
 SKIP_DIRS = {"__pycache__", "node_modules", ".git", "artifacts", ".trash", "tmp"}
-PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "mlflow-files"}
+PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
+                 "mlflow-files"}
 
 
 @dataclass
