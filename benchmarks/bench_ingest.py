@@ -1,6 +1,6 @@
 """End-to-end ingest of one large log, against the row-per-point baseline measured in the same run.
 
-    python benchmarks/bench_ingest.py [--points 10000000] [--format tensorboard|csv]
+    python benchmarks/bench_ingest.py [--points 10000000] [--format tensorboard|cleanrl|csv]
 
 Generates a log with `--points` scalars (20 tags), ingests it with the real pipeline into a fresh
 store (reading, CRC checks, decoding, chunk encoding, one transaction) and reports points/s and peak
@@ -34,6 +34,30 @@ def make_tensorboard(path: Path, n_points: int) -> None:
         tfevents.write_scalars(path, rows, append=start > 0)
 
 
+CLEANRL_TAGS = ("charts/learning_rate", "losses/value_loss", "losses/policy_loss", "losses/entropy",
+                "losses/old_approx_kl", "losses/approx_kl", "losses/clipfrac", "losses/explained_variance",
+                "charts/SPS")
+
+
+def make_cleanrl(path: Path, n_points: int) -> None:
+    """CleanRL-PPO-shaped: 9 tags per update, and between updates a random number of finished
+    episodes (return and length at irregular steps), so record sizes follow no fixed cycle."""
+    rng = np.random.default_rng(0)
+    rows: list[tuple[str, int, float, float]] = []
+    written, update, first = 0, 0, True
+    while written < n_points:
+        for _ in range(rng.poisson(3)):
+            step = update * 512 + int(rng.integers(0, 512))
+            rows += [("charts/episodic_return", step, float(rng.normal(100, 30)), 1.7e9 + step / 1e3),
+                     ("charts/episodic_length", step, float(rng.integers(10, 500)), 1.7e9 + step / 1e3)]
+        update += 1
+        rows += [(tag, update * 512, float(rng.normal()), 1.7e9 + update * 0.512) for tag in CLEANRL_TAGS]
+        if len(rows) >= 200_000 or written + len(rows) >= n_points:
+            rows = rows[: n_points - written]
+            tfevents.write_scalars(path, rows, append=not first)
+            written, first, rows = written + len(rows), False, []
+
+
 def make_csv(path: Path, n_points: int) -> None:
     steps = n_points // TAGS
     rng = np.random.default_rng(0)
@@ -64,15 +88,16 @@ def baseline(path: Path, n_points: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--points", type=int, default=10_000_000)
-    ap.add_argument("--format", choices=("tensorboard", "csv"), default="tensorboard")
+    ap.add_argument("--format", choices=("tensorboard", "cleanrl", "csv"), default="tensorboard",
+                    help="tensorboard: 20 tags every step; cleanrl: irregular CleanRL-PPO shape; csv: wide table")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         run_dir.mkdir()
         t0 = time.perf_counter()
-        if args.format == "tensorboard":
+        if args.format in ("tensorboard", "cleanrl"):
             log = run_dir / "events.out.tfevents.1700000000.bench.1.0"
-            make_tensorboard(log, args.points)
+            (make_tensorboard if args.format == "tensorboard" else make_cleanrl)(log, args.points)
         else:
             log = run_dir / "big.csv"
             make_csv(log, args.points)
