@@ -104,12 +104,12 @@ def test_irregular_records_between_cycles(tmp_path, monkeypatch):
     _same(fast, _reference(path))
     assert fast.tags["episode/return"][0].tolist() == [s for s in range(12_000) if s % 997 == 0]
     assert fast.tags["x"][0][-3_001:-3_000].tolist() == [9_000]
-    for chunk in (300_000, 1 << 20):  # batches cut blocks at arbitrary records
+    for chunk in (300_000, 1 << 20):  # batches cut templates and cycles at arbitrary records
         steps = np.concatenate([b.tags["y"][0] for b in iter_scalar_batches(path, chunk_bytes=chunk)])
         assert steps.tolist() == fast.tags["y"][0].tolist()
 
 
-def _small_blocks(mp: pytest.MonkeyPatch) -> None:
+def _small_groups(mp: pytest.MonkeyPatch) -> None:
     """Let small hypothesis-sized files take the fast path."""
     mp.setattr(tftemplates, "MIN_GROUP", 1)
 
@@ -136,7 +136,7 @@ def test_property_fast_path_is_exact(tags, n, start, stride, flip, check_crc):
         data[int(flip[0] * len(data))] ^= flip[1]
         path.write_bytes(bytes(data))
     with pytest.MonkeyPatch.context() as mp:
-        _small_blocks(mp)
+        _small_groups(mp)
         fast = _outcome(path, check_crc=check_crc)
     _same(fast, _reference(path, check_crc=check_crc))
     if flip is not None and check_crc:
@@ -151,14 +151,14 @@ def test_template_mismatch_goes_to_the_general_path(tmp_path):
     rows[101] = ("cc", *rows[101][1:])  # same record size, other tag bytes
     write_scalars(path, rows)
     with pytest.MonkeyPatch.context() as mp:
-        _small_blocks(mp)
+        _small_groups(mp)
         fast = read_scalars(path)
     assert fast.tags["cc"][0].tolist() == [50.0]
     assert 50.0 not in fast.tags["bb"][0].tolist() and len(fast.tags["bb"][0]) == 199
     _same(fast, _reference(path))
 
 
-def test_bad_data_checksum_in_a_block_names_the_record(tmp_path):
+def test_bad_data_checksum_on_the_fast_path_names_the_record(tmp_path):
     path = tmp_path / "events.out.tfevents.crc"
     write_scalars(path, _cyclic(5_000, ["m", "n"]))
     data = bytearray(path.read_bytes())
