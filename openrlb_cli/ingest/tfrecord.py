@@ -56,14 +56,14 @@ def _walk(b: bytes, pos: int, starts: list[int], limit: int) -> int:
     The exact reference walk: a record at ``pos`` is complete when its 12-byte header is present and
     ``pos + 16 + length`` is within ``b``."""
     n = len(b)
-    unpack = _U64.unpack_from
+    last, unpack, append = n - 12, _U64.unpack_from, starts.append  # locals: this loop is the hot path
     for _ in range(limit):
-        if pos + 12 > n:
+        if pos > last:
             break
         end = pos + 16 + unpack(b, pos)[0]
         if end > n:
             break
-        starts.append(pos)
+        append(pos)
         pos = end
     return pos
 
