@@ -354,3 +354,11 @@ def test_watch_tails_growing_logs_until_interrupted(tmp_path):
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_a_warning_names_its_file_once(cli, tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("env_step,rew,rew:seed_0,rew:seed_1\n0,1.5,1,2\n10,2.5,2,3\n")
+    code, _, err = cli("ingest", str(path))
+    (line,) = [ln for ln in err.splitlines() if "not stored" in ln]
+    assert code == 0 and line.count(str(path)) == 1 and line.startswith(f"warning: {path}: ")
