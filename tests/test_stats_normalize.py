@@ -120,3 +120,10 @@ def test_bad_user_csv(tmp_path):
         nz.reference_scores("csv", ["Pong"], csv_path=tmp_path / "missing.csv")
     with pytest.raises(ValueError, match="needs a reference CSV"):
         nz.reference_scores("csv", ["Pong"])
+
+
+def test_every_env_without_a_reference_is_named_at_once():
+    with pytest.raises(nz.UnknownEnvError) as info:
+        nz.reference_scores("atari", ["ALE/Pong-v5", "Hopper-v3", "Breakout", "Walker2d-v4"])
+    assert info.value.missing == ["Hopper-v3", "Walker2d-v4"] and info.value.env_id == "Hopper-v3"
+    assert "2 envs (Hopper-v3, Walker2d-v4)" in str(info.value)

@@ -196,11 +196,10 @@ def _references(raw: dict[str, sc.ScoreMatrix], o: AggregateOptions) -> dict[str
     try:
         refs = sc.reference_ranges(raw, method, path)
     except nz.UnknownEnvError as exc:
-        env_ids = list(next(iter(raw.values())).env_ids)
-        missing = [e for e in env_ids if not _has_reference(raw, method, path, e)]
+        missing, total = exc.missing, len(next(iter(raw.values())).env_ids)
         listed = ", ".join(missing[:8]) + (", ..." if len(missing) > 8 else "")
         raise SelectionError(
-            f"--normalize {o.normalize}: no reference scores for {len(missing)} of the {len(env_ids)} envs "
+            f"--normalize {o.normalize}: no reference scores for {len(missing)} of the {total} envs "
             f"({listed}) in {exc.source}; choose the tasks with --env-ids"
         ) from exc
     except ValueError as exc:
@@ -210,15 +209,6 @@ def _references(raw: dict[str, sc.ScoreMatrix], o: AggregateOptions) -> dict[str
         raise InputError(f"--normalize {o.normalize}: reference range of env {flat[0]!r} is empty or not finite "
                          f"({refs[flat[0]][0]:g}, {refs[flat[0]][1]:g})")
     return refs
-
-
-def _has_reference(raw: dict[str, sc.ScoreMatrix], method: str, path: str | None, env: str) -> bool:
-    one = {label: sc.ScoreMatrix(m.label, (env,), m.values[:, [m.env_ids.index(env)]]) for label, m in raw.items()}
-    try:
-        sc.reference_ranges(one, method, path)
-    except nz.UnknownEnvError:
-        return False
-    return True
 
 
 def compute(curves: Curves, opts: AggregateOptions | None = None) -> AggregateResult:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -40,12 +40,33 @@ _ALIASES = {"montezumasrevenge": "montezumarevenge", "upanddown": "upndown", "ja
 
 
 class UnknownEnvError(ValueError):
-    """An env id with no reference scores; ``env_id`` names it."""
+    """Env ids with no reference scores: ``missing`` lists them all, ``env_id`` is the first."""
 
-    def __init__(self, env_id: str, source: str):
+    def __init__(self, env_id: str, source: str, missing: Sequence[str] | None = None):
         self.env_id = env_id
         self.source = source
-        super().__init__(f"no reference scores for env {env_id!r} in {source}")
+        self.missing = list(missing or [env_id])
+        if len(self.missing) == 1:
+            super().__init__(f"no reference scores for env {env_id!r} in {source}")
+        else:
+            listed = ", ".join(self.missing)
+            super().__init__(f"no reference scores for {len(self.missing)} envs ({listed}) in {source}")
+
+
+def _reference_each(
+    env_ids: Sequence[str], find: Callable[[str], tuple[float, float]]
+) -> dict[str, tuple[float, float]]:
+    """``find`` for every env id; one UnknownEnvError naming every env that has no reference."""
+    found, missing, source = {}, [], ""
+    for env in env_ids:
+        try:
+            found[env] = find(env)
+        except UnknownEnvError as exc:
+            missing.append(env)
+            source = exc.source
+    if missing:
+        raise UnknownEnvError(missing[0], source, missing)
+    return found
 
 
 def game_key(env_id: str) -> str:
@@ -155,12 +176,12 @@ def reference_scores(
         return {e: (0.0, 1.0) for e in env_ids}
     if method == "atari":
         table = atari_reference_table()
-        return {e: table[atari_game(e)] for e in env_ids}
+        return _reference_each(env_ids, lambda e: table[atari_game(e)])
     if method == "csv":
         if csv_path is None:
             raise ValueError("normalization 'csv' needs a reference CSV path")
         table = read_reference_csv(csv_path)
-        return {e: _lookup(table, e, str(csv_path)) for e in env_ids}
+        return _reference_each(env_ids, lambda e: _lookup(table, e, str(csv_path)))
     if method == "maxmin":
         if not scores_by_exp:
             raise ValueError("normalization 'maxmin' needs the scores of the selected experiments")
