@@ -18,8 +18,10 @@ import html
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -66,18 +68,21 @@ def check_score_options(last_n: int | None, last_frac: float | None) -> None:
         raise InputError(f"--last-n must be >= 1, got {last_n}")
 
 
+def _cells(curves: Curves, stats: Callable[[list[Any]], Any]) -> dict[tuple[str, str], Any]:
+    """``stats(runs)`` for every (env, label) cell of the selection that has runs."""
+    sel = curves.selection
+    return {(env, label): stats(runs) for env in sel.env_ids for label in sel.labels
+            if (runs := curves.get(label, env))}
+
+
 def score_table(curves: Curves, *, last_n: int | None = 100, last_frac: float | None = None,
                 ci: bool = False, n_boot: int = 10000, seed: int = 0, minimize: bool = False) -> ScoreTable:
     """Final score per run (last N points or last fraction), then mean ± std over seeds per cell."""
     check_score_options(last_n, last_frac)
     sel = curves.selection
-    cells = {}
-    for env in sel.env_ids:
-        for label in sel.labels:
-            runs = curves.get(label, env)
-            if runs:
-                scores = [cv.final_score(r.steps, r.values, last_n=last_n, last_frac=last_frac) for r in runs]
-                cells[(env, label)] = cv.score_stats(scores, ci=ci, n_boot=n_boot, seed=seed)
+    cells = _cells(curves, lambda runs: cv.score_stats(
+        [cv.final_score(r.steps, r.values, last_n=last_n, last_frac=last_frac) for r in runs],
+        ci=ci, n_boot=n_boot, seed=seed))
     how = (f"mean over the last {last_frac:.0%} of each run's steps" if last_frac is not None
            else f"mean of the last {last_n} logged points")
     return ScoreTable("Final scores", sel.metric_label, how, list(sel.env_ids), sel.labels, cells,
@@ -87,12 +92,7 @@ def score_table(curves: Curves, *, last_n: int | None = 100, last_frac: float | 
 def runtime_table(curves: Curves) -> ScoreTable:
     """Wall-clock seconds from each run's first to its last logged point of the metric."""
     sel = curves.selection
-    cells = {}
-    for env in sel.env_ids:
-        for label in sel.labels:
-            runs = curves.get(label, env)
-            if runs:
-                cells[(env, label)] = cv.score_stats([cv.runtime(r.walls) for r in runs])
+    cells = _cells(curves, lambda runs: cv.score_stats([cv.runtime(r.walls) for r in runs]))
     return ScoreTable("Runtime", sel.metric_label, "wall-clock time from the first to the last logged point",
                       list(sel.env_ids), sel.labels, cells, kind="runtime")
 
