@@ -36,7 +36,7 @@ class ReadResult:
     offset: int = 0  # bytes consumed (where the next read starts)
     state: dict[str, Any] = field(default_factory=dict)  # reader-specific, JSON-serialisable
     replace: bool = False  # series are complete and replace what is stored (small re-read formats)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # each starts with the file it is about
     complete: bool = True  # False when a torn tail was left for later (file still being written)
 
 

@@ -290,7 +290,7 @@ def _ingest_unit(store: Store, unit: Unit, size: int, mtime: float, options: Rea
                         store.append_points(run_id, key, series)
                     summary.series.add((run_id, key))
                     summary.points += len(series)
-            summary.warnings.extend(w if w.startswith(unit.key) else f"{unit.key}: {w}" for w in result.warnings)
+            summary.warnings.extend(result.warnings)
             offset, state = result.offset, result.state
             restart = False
         store.set_file_state(unit.key, run_id=run_id, fmt=unit.fmt, size=size, mtime=mtime,
