@@ -8,12 +8,15 @@ which make ingestion idempotent: the same (source, external_id) always maps to t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _f64(a: Any) -> np.ndarray:
+    import numpy as np  # here, not at the top: run listings (and the CLI's start-up) never need it
+
     return np.ascontiguousarray(np.asarray(a, dtype=np.float64))
 
 
@@ -30,6 +33,8 @@ class Series:
     wall_times: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        import numpy as np
+
         self.steps = _f64(self.steps)
         self.values = _f64(self.values)
         if self.wall_times is None:
@@ -47,9 +52,13 @@ class Series:
 
     @classmethod
     def empty(cls) -> Series:
+        import numpy as np
+
         return cls(np.empty(0), np.empty(0), np.empty(0))
 
     def concat(self, other: Series) -> Series:
+        import numpy as np
+
         return Series(
             np.concatenate([self.steps, other.steps]),
             np.concatenate([self.values, other.values]),

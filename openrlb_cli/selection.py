@@ -25,14 +25,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-import numpy as np
-
-from openrlb_cli.analysis.curves import clean, truncate
 from openrlb_cli.errors import OpenrlbError, SelectionError
 from openrlb_cli.model import RunInfo
 from openrlb_cli.store import RunFilter, Store
+
+if TYPE_CHECKING:  # numpy and the curve helpers are imported by load_curves (CLI start-up stays light)
+    import numpy as np
 
 DEFAULT_METRIC = "charts/episodic_return"
 METRIC_FALLBACKS: tuple[str, ...] = (
@@ -322,6 +323,8 @@ def load_curves(store: Store, selection: Selection, *, max_steps: float | None =
     `max_steps` only points at step <= max_steps are kept. Runs left without points are dropped
     with a warning; a selection with no points at all is a SelectionError.
     """
+    from openrlb_cli.analysis.curves import clean, truncate
+
     by_key: dict[str, list[int]] = {}
     for run_id, key in selection.keys.items():
         by_key.setdefault(key, []).append(run_id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from openrlb_cli.cli import context
@@ -25,20 +24,33 @@ from openrlb_cli.cli import track_cmd as _track_cmd  # noqa: E402,F401  isort: s
 
 __all__ = ["app", "main", "run"]
 
-# typer >= 0.2x parses with its own copy of click: catch its exception classes as well as click's.
-try:
-    from typer._click.exceptions import ClickException as _VendoredClickException
-except ImportError:  # older typer: plain click
-    _VendoredClickException = click.ClickException
-_USAGE_ERRORS = (click.ClickException, _VendoredClickException)
-_EXITS = (click.exceptions.Exit, typer.Exit)
-_ABORTS = (click.exceptions.Abort, typer.Abort)
+
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """(usage errors, exits, aborts) of the click typer parses with.
+
+    typer >= 0.2x parses with its own copy of click (`typer._click`); plain click is not imported
+    for it (that alone costs ~70 ms of start-up) but, when something else loaded it, its classes
+    are caught too.
+    """
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:  # older typer: plain click
+        import click.exceptions as vendored
+    mods = [vendored]
+    plain = sys.modules.get("click.exceptions")
+    if plain is not None and plain is not vendored:
+        mods.append(plain)
+    # typer's copy raises typer.Exit / typer.Abort; plain click has its own Exit and Abort
+    exits = (typer.Exit, *(m.Exit for m in mods if hasattr(m, "Exit")))
+    aborts = (typer.Abort, *(m.Abort for m in mods if hasattr(m, "Abort")))
+    return tuple(m.ClickException for m in mods), exits, aborts
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI on `argv` and return its exit code; errors become one line on stderr."""
     command = typer.main.get_command(app)
     context.reset()
+    _USAGE_ERRORS, _EXITS, _ABORTS = _click_exceptions()
     try:
         result = command.main(args=argv, prog_name="openrlb", standalone_mode=False)
     except _EXITS as exc:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import click
 import typer
 from typer.core import TyperCommand
 
 from openrlb_cli.cli.context import app, error, info, open_store, out, warn
 from openrlb_cli.errors import InputError
-from openrlb_cli.selection import METRIC_FALLBACKS, load_curves, resolve
+from openrlb_cli.selection import METRIC_FALLBACKS
+
+if TYPE_CHECKING:
+    import click
 
 _GREEDY = ("--env-ids", "-e", "--formats")
 
@@ -67,6 +70,8 @@ def _selection(specs: list[str] | None, env_ids: list[str] | None, metric: str |
                max_steps: float | None):
     if max_steps is not None and max_steps <= 0:
         raise InputError(f"--max-steps must be > 0, got {max_steps:g}")
+    from openrlb_cli.selection import load_curves, resolve
+
     with open_store(create=False) as store:
         sel = resolve(store, specs or [], _split(env_ids), metric, allow_missing=allow_missing)
         curves = load_curves(store, sel, max_steps=max_steps)

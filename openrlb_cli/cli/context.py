@@ -10,21 +10,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from openrlb_cli.store import Store
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from openrlb_cli.store import Store
+
+# Start-up time is part of the interface: this module and every command module import only typer,
+# rich.console and the standard library at the top; the store, numpy, pandas, matplotlib and the
+# sources are imported inside the commands that use them (tests/test_startup.py checks it).
 
 app = typer.Typer(
     name="openrlb",
@@ -91,6 +89,8 @@ def print_json(data: Any) -> None:
 
 
 def open_store(create: bool = True) -> Store:
+    from openrlb_cli.store import Store
+
     return Store(state.db, create=create)
 
 
@@ -101,6 +101,16 @@ def show_progress() -> bool:
 @contextmanager
 def progress(kind: str = "items") -> Iterator[Progress]:
     """A rich progress bar on stderr, disabled when quiet or stderr is not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns: list[Any] = [TextColumn("[progress.description]{task.description}"), BarColumn()]
     columns += [DownloadColumn()] if kind == "bytes" else [MofNCompleteColumn()]
     columns += [TimeElapsedColumn(), TimeRemainingColumn()]

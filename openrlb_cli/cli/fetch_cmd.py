@@ -9,22 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from openrlb_cli.cli.context import app, error, info, open_store, out, print_json, progress, warn
 from openrlb_cli.errors import InputError
-from openrlb_cli.fetch import state
-from openrlb_cli.fetch.http import RetryPolicy, check_url
-from openrlb_cli.fetch.lock import fetch_lock
-from openrlb_cli.fetch.mlflow import MlflowSpec
-from openrlb_cli.fetch.orlb_filters import parse_groups, split_option_groups
-from openrlb_cli.fetch.sync import FetchOptions, SyncResult, fetch_and_save, sync
-from openrlb_cli.fetch.wandb import WandbQuery, WandbSpec, default_base_url, parse_project
-from openrlb_cli.fetch.wandb_filters import combine, parse_json_filter, words_to_filter
-from openrlb_cli.store import Store
+
+if TYPE_CHECKING:  # the fetch package (requests, urllib3, numpy) is imported by the commands that fetch
+    from openrlb_cli.fetch.http import RetryPolicy
+    from openrlb_cli.fetch.sync import SyncResult
+    from openrlb_cli.fetch.wandb import WandbQuery
+    from openrlb_cli.store import Store
 
 EXIT_HELP = (
     "Exit codes: 0 everything fetched; 3 partial failure (failed runs are listed, the rest are stored); "
@@ -41,6 +37,8 @@ app.add_typer(fetch_app, name="fetch")
 def _policy(retries: int, timeout: float, backoff: float) -> RetryPolicy:
     if retries < 1:
         raise InputError("--retries must be at least 1")
+    from openrlb_cli.fetch.http import RetryPolicy
+
     return RetryPolicy(max_attempts=retries, read_timeout=timeout, backoff=backoff, jitter=min(1.0, backoff))
 
 
@@ -92,6 +90,8 @@ def _report(result: SyncResult, json_out: bool) -> None:
 
 
 def _locked(wait: bool, work: Callable[[Store], SyncResult]) -> SyncResult:
+    from openrlb_cli.fetch.lock import fetch_lock
+
     with open_store() as store, fetch_lock(store.path, wait=wait,
                                            on_wait=lambda pid: info(f"waiting for another sync (pid {pid})...")):
         return work(store)
@@ -101,6 +101,8 @@ def _fetch(kind: str, spec: dict[str, Any], name: str | None, workers: int, max_
            policy: RetryPolicy, wait: bool, json_out: bool) -> None:
     if workers < 1:
         raise InputError("--workers must be at least 1")
+    from openrlb_cli.fetch import state
+    from openrlb_cli.fetch.sync import FetchOptions, SyncResult, fetch_and_save
 
     def work(store: Store) -> SyncResult:
         with _events() as (on_event, _):
@@ -115,6 +117,10 @@ def _fetch(kind: str, spec: dict[str, Any], name: str | None, workers: int, max_
 
 def _wandb_queries(args: list[str], filter_json: str | None, metric: list[str] | None, env_key: str,
                    exp_key: str) -> list[WandbQuery]:
+    from openrlb_cli.fetch.orlb_filters import parse_groups, split_option_groups
+    from openrlb_cli.fetch.wandb import WandbQuery, parse_project
+    from openrlb_cli.fetch.wandb_filters import combine, parse_json_filter, words_to_filter
+
     plain, groups = split_option_groups(args, ("--filters", "--env-ids"))
     unknown = [t for t in plain if t.startswith("-")]
     if unknown:
@@ -171,6 +177,9 @@ def fetch_wandb_cmd(
     """
     if page_size < 1:
         raise InputError("--page-size must be at least 1")
+    from openrlb_cli.fetch.http import check_url
+    from openrlb_cli.fetch.wandb import WandbSpec, default_base_url
+
     queries = _wandb_queries(list(args or []), filter_json, metric, env_key, exp_key)
     url = check_url(base_url or default_base_url(), "--base-url")
     spec = WandbSpec(base_url=url, queries=queries, page_size=page_size).to_json()
@@ -199,6 +208,9 @@ def fetch_mlflow_cmd(
 
     Credentials: $MLFLOW_TRACKING_TOKEN or $MLFLOW_TRACKING_USERNAME/$MLFLOW_TRACKING_PASSWORD (never stored).
     """
+    from openrlb_cli.fetch.http import check_url
+    from openrlb_cli.fetch.mlflow import MlflowSpec
+
     spec = MlflowSpec(base_url=check_url(url, "the MLflow URL"), experiments=list(dict.fromkeys(experiment)),
                       filter=filter_, metrics=list(dict.fromkeys(metric)) if metric else None,
                       env_key=env_key, exp_key=exp_key).to_json()
@@ -221,6 +233,8 @@ def sync_cmd(
     finished runs are never downloaded again, running runs get only their new steps."""
     if workers < 1:
         raise InputError("--workers must be at least 1")
+    from openrlb_cli.fetch.sync import FetchOptions, sync
+
     policy = _policy(retries, timeout, backoff)
 
     def work(store: Store) -> SyncResult:
@@ -245,6 +259,10 @@ def sources_cmd(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List saved fetch sources (what `openrlb sync` re-runs) and how their last sync went."""
+    from rich.table import Table
+
+    from openrlb_cli.fetch import state
+
     with open_store() as store:
         for name in remove or []:
             state.remove_source(store, name)
@@ -297,6 +315,9 @@ def rlops_cmd(
     figures and tables."""
     from openrlb_cli.errors import OpenrlbError, SelectionError
     from openrlb_cli.fetch import rlops
+    from openrlb_cli.fetch.http import check_url
+    from openrlb_cli.fetch.sync import FetchOptions, SyncResult, fetch_and_save
+    from openrlb_cli.fetch.wandb import WandbSpec, default_base_url
 
     parsed = rlops.parse_args(list(args or []))
     exit_code = 0

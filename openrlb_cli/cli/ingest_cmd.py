@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from openrlb_cli.cli.context import app, info, open_store, print_json, progress, state, warn
-from openrlb_cli.ingest.base import ReadOptions
-from openrlb_cli.ingest.pipeline import IngestSummary, Overrides, discover, ingest, parse_set
+
+if TYPE_CHECKING:
+    from openrlb_cli.ingest.pipeline import IngestSummary
 
 EXIT_SKIPPED = 2
 
@@ -47,6 +49,9 @@ def ingest_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Ingest run logs; re-ingesting reads only what is new. Exit 2 if any file was skipped."""
+    from openrlb_cli.ingest.base import ReadOptions
+    from openrlb_cli.ingest.pipeline import Overrides, ingest, parse_set
+
     options = ReadOptions(
         step_column=step_column, value_columns=value_column or None, run_column=run_column,
         experiment_column=experiment_column, env_column=env_column, seed_column=seed_column,
@@ -73,6 +78,8 @@ def ingest_cmd(
 
 
 def _ingest_once(store, paths, fmt, options, overrides) -> IngestSummary:  # type: ignore[no-untyped-def]
+    from openrlb_cli.ingest.pipeline import discover, ingest
+
     units, skipped = discover(paths, fmt)
     total = 0
     for u in units:

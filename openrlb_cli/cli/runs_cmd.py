@@ -7,12 +7,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from openrlb_cli.api import frame_for_runs
 from openrlb_cli.cli.context import app, info, open_store, out, print_json
 from openrlb_cli.errors import InputError, SelectionError
-from openrlb_cli.store import parse_filters
+from openrlb_cli.store.filters import parse_filters
 
 FILTERS_HELP = "Filters key=value: project, experiment, env, seed, tag, user, state, source, run, or a config key."
 
@@ -55,6 +53,8 @@ def runs_cmd(
         print_json([{**r.to_dict(), "n_series": counts.get(r.id, [0, 0])[0],
                      "n_points": counts.get(r.id, [0, 0])[1]} for r in runs])
         return
+    from rich.table import Table
+
     table = Table(title=f"{len(runs)} runs", title_justify="left")
     for col in ("run", "project", "experiment", "env", "seed", "state", "series", "points", "tags", "created"):
         table.add_column(col, justify="right" if col in ("seed", "series", "points") else "left")
@@ -86,6 +86,8 @@ def show_cmd(
     if json_out:
         print_json({**r.to_dict(), "series": [s.__dict__ for s in series]})
         return
+    from rich.table import Table
+
     console = out()
     for key in ("uid", "project", "name", "experiment", "env", "seed", "state", "user", "source",
                 "external_id", "url"):
@@ -148,6 +150,8 @@ def export_cmd(
     """Export one metric in long format: project, experiment, env, seed, run, step, value, wall_time."""
     if fmt not in ("csv", "jsonl"):
         raise InputError(f"--format must be csv or jsonl, not {fmt!r}")
+    from openrlb_cli.api import frame_for_runs
+
     with open_store() as store:
         runs = store.runs(parse_filters(filters))
         if not runs:

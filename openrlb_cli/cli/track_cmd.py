@@ -9,9 +9,10 @@ import typer
 
 from openrlb_cli.cli.context import app, info, open_store, print_json, warn
 from openrlb_cli.errors import InputError
-from openrlb_cli.track.records import require_provenance
-from openrlb_cli.track.reproduce import diff_runs, format_diff, write_reproduce
-from openrlb_cli.track.runner import DEFAULT_INTERVAL, TrackOptions, resume, track
+
+# track.runner (subprocess handling, the ingest pipeline) is imported by the command that runs it;
+# this default is checked equal to track.runner.DEFAULT_INTERVAL in tests/test_startup.py.
+DEFAULT_INTERVAL = 5.0
 
 _PASSTHROUGH = {"allow_interspersed_args": False, "ignore_unknown_options": True}
 
@@ -50,6 +51,8 @@ def track_cmd(
     """
     if interval <= 0:
         raise InputError(f"--interval must be positive, got {interval}")
+    from openrlb_cli.track.runner import TrackOptions, resume, track
+
     with open_store() as store:
         if resume_run is not None:
             if command:
@@ -77,6 +80,9 @@ def reproduce_cmd(
     patch: bool = typer.Option(False, "--patch", help="Print only the uncommitted diff saved with --save-diff."),
 ) -> None:
     """How to rerun a tracked run: git checkout, environment, variables, command, requirements."""
+    from openrlb_cli.track.records import require_provenance
+    from openrlb_cli.track.reproduce import write_reproduce
+
     with open_store() as store:
         if patch:
             prov = require_provenance(store, store.get_run(run))
@@ -97,6 +103,8 @@ def diff_cmd(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Differences in config, command, git commit, Python and package versions between two runs."""
+    from openrlb_cli.track.reproduce import diff_runs, format_diff
+
     with open_store() as store:
         diff = diff_runs(store, run_a, run_b)
     if json_out:

@@ -8,6 +8,17 @@ under the `lock`). `orlb_filters` and `rlops` speak Open RL Benchmark's command 
 lives in `openrlb_cli.cli.fetch_cmd`.
 """
 
-from openrlb_cli.fetch.http import AuthError, FetchError, NotFoundError, RetryPolicy
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["AuthError", "FetchError", "NotFoundError", "RetryPolicy"]
+
+
+def __getattr__(name: str) -> Any:
+    """The HTTP layer (requests, urllib3) loads on first use, so `openrlb sources` starts light."""
+    if name in __all__:
+        from openrlb_cli.fetch import http
+
+        return getattr(http, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,6 +4,10 @@ The schema is data: numbered `NNNN_name.sql` files in `migrations/` (shipped ins
 `openrlb_cli/migrations`). Each file becomes one sqlite-utils migration, applied in order inside a
 transaction and recorded in `_sqlite_migrations`. A store that has a migration this build does not
 know was written by a newer openrlb and is refused rather than silently misread.
+
+The store is a plain `sqlite3.Connection`: which migrations are applied is read with one query, and
+sqlite-utils (which pulls in pandas/numpy-sized import time) is imported only when some are pending,
+so `openrlb info`/`runs`/`show` start in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
+from typing import TYPE_CHECKING, Any
 
 from openrlb_cli.errors import StoreError
+
+if TYPE_CHECKING:
+    from sqlite_utils.migrations import Migrations
 
 MIGRATION_SET = "openrlb"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
@@ -62,11 +67,13 @@ def split_sql(script: str) -> list[str]:
 
 
 def build_migrations() -> Migrations:
+    from sqlite_utils.migrations import Migrations
+
     migrations = Migrations(MIGRATION_SET)
     for path in migration_files():
         statements = split_sql(path.read_text(encoding="utf-8"))
 
-        def apply(db: sqlite_utils.Database, _statements: list[str] = statements) -> None:
+        def apply(db: Any, _statements: list[str] = statements) -> None:
             for statement in _statements:
                 db.execute(statement)
 
@@ -83,7 +90,7 @@ def default_db_path() -> Path:
     return Path(data_home) / "openrlb" / "openrlb.db"
 
 
-def connect(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
+def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     """Open (and if needed create and migrate) the store at `path`."""
     path = Path(path).expanduser()
     if not path.exists():
@@ -95,6 +102,7 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
             raise StoreError(f"cannot create the store's folder {path.parent}: {exc.strerror}") from exc
     elif path.is_dir():
         raise StoreError(f"{path} is a directory, not a store file")
+    conn = None
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -108,55 +116,74 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
             pass
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
-        db = sqlite_utils.Database(conn, execute_plugins=False)
-        _migrate(db)
+        _migrate(conn)
     except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
         raise StoreError(f"cannot open the store {path}: {exc}") from exc
-    return db
+    return conn
 
 
-def _migrate(db: sqlite_utils.Database) -> None:
-    migrations = build_migrations()
-    known = {m.name for m in migrations._migrations}
-    applied = [m.name for m in migrations.applied(db)]
+def applied_migrations(conn: sqlite3.Connection) -> list[str]:
+    """Names of the applied migrations of our set, in order (the table sqlite-utils keeps)."""
+    exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+    if conn.execute(exists).fetchone() is None:
+        return []
+    return [name for (name,) in conn.execute(
+        "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY rowid", (MIGRATION_SET,))]
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    known = [p.stem for p in migration_files()]
+    applied = applied_migrations(conn)
     unknown = [name for name in applied if name not in known]
     if unknown:
         raise StoreError(
             f"this store was written by a newer openrlb (schema migration {unknown[-1]} is unknown "
             f"to this version); upgrade openrlb to use it"
         )
-    if not migrations.pending(db):
+    if set(known) <= set(applied):
         return
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    migrations = build_migrations()
     # One writer migrates; others wait on the lock and then find nothing pending.
-    db.conn.execute("BEGIN IMMEDIATE")
+    conn.execute("BEGIN IMMEDIATE")
     try:
         migrations.apply(db)
-        db.conn.commit()
+        conn.commit()
     except BaseException:
-        db.conn.rollback()
+        conn.rollback()
         raise
 
 
-def schema_version(db: sqlite_utils.Database) -> int:
-    applied = Migrations(MIGRATION_SET).applied(db)
-    return max((int(m.name[:4]) for m in applied if m.name[:4].isdigit()), default=0)
+def schema_version(conn: sqlite3.Connection) -> int:
+    applied = applied_migrations(conn)
+    return max((int(name[:4]) for name in applied if name[:4].isdigit()), default=0)
 
 
 @contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front so WAL readers never block us and
-    two writers queue on the busy timeout instead of failing on a lock upgrade."""
-    conn = db.conn
+    two writers queue on the busy timeout instead of failing on a lock upgrade. Nested inside an
+    open transaction it is a savepoint: rolled back alone on error."""
     if conn.in_transaction:
-        with db.atomic():
-            yield db
+        conn.execute("SAVEPOINT openrlb_nested")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO openrlb_nested")
+            conn.execute("RELEASE openrlb_nested")
+            raise
+        conn.execute("RELEASE openrlb_nested")
         return
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         raise StoreError(f"the store is busy (another openrlb is writing): {exc}") from exc
     try:
-        yield db
+        yield conn
         conn.commit()
     except BaseException as exc:
         if conn.in_transaction:

@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from openrlb_cli.errors import SelectionError, StoreError
 from openrlb_cli.model import RUN_FIELDS, RunInfo, RunRecord, Series, SeriesInfo
-from openrlb_cli.store import codec
 from openrlb_cli.store.database import connect, default_db_path, schema_version, write_transaction
 from openrlb_cli.store.filters import RunFilter
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and the chunk codec are imported by the methods that move points, not here: listing runs
+# (`openrlb runs`, `info`, `show`) needs neither, and the CLI should start in well under a second.
 
 _RUN_COLUMNS = (
     "id, uid, project, name, experiment, env, seed, state, user, url, source, external_id, "
@@ -35,6 +39,9 @@ def run_uid(source: str, external_id: str) -> str:
 
 
 def _json_default(value: Any) -> Any:
+    np = sys.modules.get("numpy")  # a numpy value implies numpy is loaded; never import it for this
+    if np is None:
+        return str(value)
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):
@@ -53,8 +60,7 @@ class Store:
 
     def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path).expanduser() if path is not None else default_db_path()
-        self.db: sqlite_utils.Database = connect(self.path, create=create)
-        self.conn: sqlite3.Connection = self.db.conn
+        self.conn: sqlite3.Connection = connect(self.path, create=create)
 
     def close(self) -> None:
         self.conn.close()
@@ -67,7 +73,7 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
-        with write_transaction(self.db):
+        with write_transaction(self.conn):
             yield self
 
     # ---------------------------------------------------------------- writing
@@ -129,6 +135,8 @@ class Store:
         return int(row[0]), int(row[1]), int(row[2])
 
     def append_points(self, run_id: int, key: str, series: Series) -> None:
+        from openrlb_cli.store import codec
+
         series_id, n_chunks, _ = self._series_row(run_id, key)
         n = len(series)
         if n == 0:
@@ -254,6 +262,10 @@ class Store:
 
     def load_many(self, run_ids: Iterable[int], key: str) -> dict[int, Series]:
         """One metric for many runs, decoded straight from the chunk BLOBs into numpy."""
+        import numpy as np
+
+        from openrlb_cli.store import codec
+
         parts: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         cur = self.conn.execute(
             "SELECT s.run_id, c.n, c.steps, c.vals, c.walls FROM series s JOIN chunks c ON c.series_id = s.id "
@@ -298,7 +310,7 @@ class Store:
         count = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
         return {
             "path": str(self.path),
-            "schema_version": schema_version(self.db),
+            "schema_version": schema_version(self.conn),
             "runs": count("SELECT count(*) FROM runs"),
             "projects": count("SELECT count(DISTINCT project) FROM runs"),
             "series": count("SELECT count(*) FROM series"),
@@ -309,7 +321,7 @@ class Store:
 
 
 def _opt(x: float) -> float | None:
-    return None if np.isnan(x) else float(x)
+    return None if math.isnan(x) else float(x)
 
 
 def _run_info(r: tuple, tags: list[str]) -> RunInfo:
