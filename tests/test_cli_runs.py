@@ -164,3 +164,35 @@ def test_declined_confirmation_deletes_nothing(cli, populated, monkeypatch):
     assert code == 130 and "aborted" in err
     code, out, _ = cli("runs", "--json")
     assert {r["experiment"] for r in json.loads(out)} == {"ppo", "sac"}
+
+
+def test_many_runs_print_as_plain_columns(cli, populated, monkeypatch):
+    """Past RICH_TABLE_ROWS the listing is plain aligned text with the same rows as the rich table."""
+    from openrlb_cli.cli import runs_cmd
+
+    with Store(populated) as store:
+        uids = [r.uid for r in store.runs()]
+    monkeypatch.setattr(runs_cmd, "RICH_TABLE_ROWS", 2)
+    code, out, _ = cli("runs")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "4 runs" and lines[1].split() == [
+        "run", "project", "experiment", "env", "seed", "state", "series", "points", "tags", "created"]
+    assert [ln.split()[0] for ln in lines[2:]] == uids
+    assert [ln.split()[1:7] for ln in lines[2:]] == [
+        ["p", "ppo", "Hopper-v3", "1", "2", "7"], ["p", "ppo", "Hopper-v3", "2", "2", "7"],
+        ["p", "sac", "Hopper-v3", "1", "2", "7"], ["p", "sac", "Hopper-v3", "2", "2", "7"]]
+    assert len({ln.index("Hopper-v3") for ln in lines[2:]}) == 1  # aligned
+    assert "│" not in out and "┃" not in out
+
+
+def test_json_lists_are_valid_json_with_nan_as_null(cli, populated):
+    with Store(populated) as store:
+        rec = RunRecord("test", "nan-run", project="p", experiment="x", env="Hopper-v3", seed=9,
+                        summary={"best": float("nan"), "worst": float("-inf")})
+        rec.add_points("charts/episodic_return", Series([0, 1], [float("nan"), 1.0]))
+        store.write_run(rec)
+    code, out, _ = cli("runs", "--json", "experiment=x")
+    (run,) = json.loads(out)
+    assert code == 0 and run["summary"] == {"best": None, "worst": None} and run["n_points"] == 2
+    code, out, _ = cli("runs", "--json", "experiment=nothing")
+    assert code == 0 and json.loads(out) == []

@@ -83,8 +83,22 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _dumps(data: Any) -> str:
+    """A list is one compact element per line (json's C encoder: 25,000 runs in ~0.2 s, where
+    indent=2 takes the pure-Python encoder and 5x longer); anything else is indented."""
+    if isinstance(data, list):
+        if not data:
+            return "[]"
+        return "[\n" + ",\n".join("  " + json.dumps(item, default=str, allow_nan=False) for item in data) + "\n]"
+    return json.dumps(data, indent=2, default=str, allow_nan=False)
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(_finite(data), indent=2, default=str, allow_nan=False) + "\n")
+    try:
+        text = _dumps(data)
+    except ValueError:  # NaN or inf somewhere: walk the data only then
+        text = _dumps(_finite(data))
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

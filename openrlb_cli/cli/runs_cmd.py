@@ -12,6 +12,10 @@ from openrlb_cli.cli.context import app, info, open_store, out, print_json
 from openrlb_cli.errors import InputError, SelectionError
 from openrlb_cli.store.filters import parse_filters
 
+# A rich table costs ~0.5 ms a row: beyond this many runs `runs` prints plain aligned columns
+# (25,000 runs: ~0.2 s instead of ~15 s).
+RICH_TABLE_ROWS = 1000
+
 FILTERS_HELP = "Filters key=value: project, experiment, env, seed, tag, user, state, source, run, or a config key."
 
 
@@ -53,16 +57,37 @@ def runs_cmd(
         print_json([{**r.to_dict(), "n_series": counts.get(r.id, [0, 0])[0],
                      "n_points": counts.get(r.id, [0, 0])[1]} for r in runs])
         return
-    from rich.table import Table
-
-    table = Table(title=f"{len(runs)} runs", title_justify="left")
-    for col in ("run", "project", "experiment", "env", "seed", "state", "series", "points", "tags", "created"):
-        table.add_column(col, justify="right" if col in ("seed", "series", "points") else "left")
+    columns = ("run", "project", "experiment", "env", "seed", "state", "series", "points", "tags", "created")
+    right = {"seed", "series", "points"}
+    rows = []
     for r in runs:
         n_series, n_points = counts.get(r.id, [0, 0])
-        table.add_row(r.uid, r.project, r.experiment or "", r.env or "", "" if r.seed is None else str(r.seed),
-                      r.state or "", str(n_series), f"{n_points:,}", ",".join(r.tags), _when(r.created_at))
+        rows.append((r.uid, r.project, r.experiment or "", r.env or "", "" if r.seed is None else str(r.seed),
+                     r.state or "", str(n_series), f"{n_points:,}", ",".join(r.tags), _when(r.created_at)))
+    title = f"{len(runs)} runs"
+    if len(rows) > RICH_TABLE_ROWS:
+        _plain_table(title, columns, right, rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="right" if col in right else "left")
+    for row in rows:
+        table.add_row(*row)
     out().print(table)
+
+
+def _plain_table(title: str, columns: tuple[str, ...], right: set[str], rows: list[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell, two spaces apart: linear in rows, no markup."""
+    widths = [max(len(col), *(len(row[i]) for row in rows)) for i, col in enumerate(columns)]
+    pads = [str.rjust if col in right else str.ljust for col in columns]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(pad(cell, w) for pad, cell, w in zip(pads, cells, widths, strict=True)).rstrip()
+
+    sys.stdout.write("\n".join([title, line(columns), *(line(row) for row in rows)]) + "\n")
+    sys.stdout.flush()
 
 
 @app.command("show")
