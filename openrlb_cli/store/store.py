@@ -25,8 +25,18 @@ from openrlb_cli.store.filters import RunFilter
 if TYPE_CHECKING:
     import numpy as np
 
-# numpy and the chunk codec are imported by the methods that move points, not here: listing runs
-# (`openrlb runs`, `info`, `show`) needs neither, and the CLI should start in well under a second.
+
+class _LazyCodec:
+    """`openrlb_cli.store.codec` (and with it numpy), imported on first use: listing runs (`openrlb
+    runs`, `info`, `show`) needs neither, and the CLI should start in a fraction of a second."""
+
+    def __getattr__(self, name: str) -> Any:
+        from openrlb_cli.store import codec as module
+
+        return getattr(module, name)
+
+
+codec = _LazyCodec()
 
 _RUN_COLUMNS = (
     "id, uid, project, name, experiment, env, seed, state, user, url, source, external_id, "
@@ -135,8 +145,6 @@ class Store:
         return int(row[0]), int(row[1]), int(row[2])
 
     def append_points(self, run_id: int, key: str, series: Series) -> None:
-        from openrlb_cli.store import codec
-
         series_id, n_chunks, _ = self._series_row(run_id, key)
         n = len(series)
         if n == 0:
@@ -263,8 +271,6 @@ class Store:
     def load_many(self, run_ids: Iterable[int], key: str) -> dict[int, Series]:
         """One metric for many runs, decoded straight from the chunk BLOBs into numpy."""
         import numpy as np
-
-        from openrlb_cli.store import codec
 
         parts: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         cur = self.conn.execute(
