@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from openrlb_cli.cli.context import app, info, open_store, out, print_json
+from openrlb_cli.cli.context import app, info, open_store, out, print_json, progress
 from openrlb_cli.errors import InputError, SelectionError
 from openrlb_cli.store.filters import parse_filters
 
@@ -168,13 +168,25 @@ def rm_cmd(
 @app.command("export")
 def export_cmd(
     filters: list[str] = typer.Argument(None, help=FILTERS_HELP),
-    metric: str = typer.Option(..., "--metric", "-m", help="Metric key to export."),
-    fmt: str = typer.Option("csv", "--format", "-f", help="csv or jsonl."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="File to write (default stdout)."),
+    metric: str | None = typer.Option(None, "--metric", "-m",
+                                      help="Metric key to export (csv/jsonl: required; parquet: default all)."),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv, jsonl, or parquet (a dataset directory)."),
+    output: Path | None = typer.Option(None, "-o", "--output",
+                                       help="File to write (default stdout); for parquet a new directory."),
 ) -> None:
-    """Export one metric in long format: project, experiment, env, seed, run, step, value, wall_time."""
-    if fmt not in ("csv", "jsonl"):
-        raise InputError(f"--format must be csv or jsonl, not {fmt!r}")
+    """Export points in long format: project, experiment, env, seed, run, step, value, wall_time.
+
+    --format parquet writes a Hive-partitioned dataset (DIR/points/project=P/env=E/*.parquet with a metric
+    column, and DIR/runs/ with config as JSON) that DuckDB, Polars and Spark read; `openrlb ingest DIR`
+    reads it back. Needs pyarrow: pip install 'openrlb[parquet]'.
+    """
+    if fmt not in ("csv", "jsonl", "parquet"):
+        raise InputError(f"--format must be csv, jsonl or parquet, not {fmt!r}")
+    if fmt == "parquet":
+        _export_parquet(filters, metric, output)
+        return
+    if metric is None:
+        raise InputError(f"--format {fmt} exports one metric: give --metric KEY")
     from openrlb_cli.api import frame_for_runs
 
     with open_store() as store:
@@ -194,3 +206,25 @@ def export_cmd(
         raise InputError(f"cannot write {output}: {exc.strerror}") from exc
     if output is not None:
         info(f"wrote {len(df):,} points of {df['run'].nunique()} runs to {output}")
+
+
+def _export_parquet(filters: list[str] | None, metric: str | None, output: Path | None) -> None:
+    from openrlb_cli.dataset import export as dataset_export
+    from openrlb_cli.dataset import pyarrow_modules
+
+    if output is None:
+        raise InputError("--format parquet writes a directory: give -o DIR")
+    pyarrow_modules()  # the missing-pyarrow error before any work
+    with open_store() as store:
+        runs = store.runs(parse_filters(filters))
+        if not runs:
+            raise SelectionError(f"no runs match {' '.join(filters or []) or 'the store'}")
+        total = sum(s.n_points for s in store.series_info([r.id for r in runs], key=metric))
+        if metric is not None and total == 0:
+            raise SelectionError(f"none of the {len(runs)} selected runs has metric {metric!r}")
+        with progress() as bar:
+            task = bar.add_task("exporting points", total=total or None)
+            summary = dataset_export.write_dataset(store, runs, output, metric=metric,
+                                                   on_points=lambda n: bar.advance(task, n))
+    info(f"wrote {summary.points:,} points of {summary.runs} runs ({len(summary.metrics)} metrics, "
+         f"{summary.partitions} partitions) to {output} in {summary.seconds:.1f} s")

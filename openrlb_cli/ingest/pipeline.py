@@ -30,6 +30,8 @@ from openrlb_cli.store import Store
 from openrlb_cli.track.redact import scrub_config
 
 SKIP_DIRS = {"__pycache__", "node_modules", ".git", "artifacts", ".trash", "tmp"}
+# Units whose runs already have an identity (an exported dataset): kept, not derived from the path.
+KEEPS_IDENTITY = {"parquet"}
 PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
                  "mlflow-files"}
 
@@ -116,6 +118,12 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
+            if fmt in (None, "parquet") and registry.is_parquet_dataset(here):
+                units.append(Unit("parquet", [here], str(here), here))
+                dirnames[:] = []
+                continue
+            if fmt == "parquet":
+                continue
             if registry.is_mlflow_run_dir(here) and fmt in (None, "mlflow-files"):
                 units.append(Unit("mlflow-files", [here], str(here), here))
                 dirnames[:] = []
@@ -203,11 +211,14 @@ def _expand(value: Any, unit: Unit) -> Any:
 def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[str]) -> RunRecord:
     """Give a reader's record its identity and metadata: layout, config keys, then overrides."""
     run_dir = layout.run_identity_dir(unit.run_dir)
-    if unit.fmt in PER_DIRECTORY and (not rec.external_id or unit.fmt == "mlflow-files"):
+    if unit.fmt in KEEPS_IDENTITY:
+        pass
+    elif unit.fmt in PER_DIRECTORY and (not rec.external_id or unit.fmt == "mlflow-files"):
         rec.external_id = str(run_dir)
     else:
         rec.external_id = f"{unit.paths[0]}#{rec.external_id}" if rec.external_id else str(unit.paths[0])
-    rec.source = "local"
+    if unit.fmt not in KEEPS_IDENTITY:
+        rec.source = "local"
     if unit.fmt in PER_DIRECTORY:
         layout.apply_path_fields(rec, run_dir)
         if rec.name is None:

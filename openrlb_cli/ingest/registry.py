@@ -9,18 +9,18 @@ from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import Reader
 
 FORMATS = ("tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations", "csv",
-           "jsonl", "mlflow-files", "wandb-csv")
+           "jsonl", "mlflow-files", "wandb-csv", "parquet")
 
 
 @cache
 def readers() -> dict[str, Reader]:
     """Imported on first use so commands that never ingest do not pay for pandas."""
-    from openrlb_cli.ingest import mlflow_files, sb3, sb3_evaluations, tabular, wandb_csv
+    from openrlb_cli.ingest import mlflow_files, parquet_dataset, sb3, sb3_evaluations, tabular, wandb_csv
     from openrlb_cli.ingest.tensorboard import TENSORBOARD
 
     found: tuple[Reader, ...] = (
         TENSORBOARD, sb3.MONITOR, sb3.PROGRESS_CSV, sb3.PROGRESS_JSON, sb3_evaluations.EVALUATIONS, wandb_csv.WANDB_CSV,
-        tabular.CSV, tabular.JSONL, mlflow_files.MLFLOW_RUN,
+        tabular.CSV, tabular.JSONL, mlflow_files.MLFLOW_RUN, parquet_dataset.PARQUET,
     )
     return {r.name: r for r in found}
 
@@ -47,6 +47,13 @@ def detect(path: Path) -> str | None:
         except OSError:
             return None
     return None
+
+
+def is_parquet_dataset(path: Path) -> bool:
+    """A directory `openrlb export --format parquet` wrote (pyarrow is only needed to read it)."""
+    from openrlb_cli.ingest.parquet_dataset import is_dataset
+
+    return is_dataset(path)
 
 
 def is_mlflow_run_dir(path: Path) -> bool:
