@@ -53,8 +53,7 @@ class ParquetDatasetReader:
             table = _read_points(pa, pq, files)
             records = _records(table, runs, project, env, path, seen)
             yield ReadResult(records, replace=True)
-        rest = [rec for uid, rec in runs.items() if uid not in seen]  # runs without points
-        yield ReadResult([_fresh(rec) for rec in rest], replace=True)
+        yield ReadResult(list(runs.values()), replace=True)  # the runs without points
 
 
 PARQUET = ParquetDatasetReader()
@@ -82,13 +81,16 @@ def _read_table(pq: Any, path: Path, columns: list[str] | None = None) -> Any:
 
 
 def _read_runs(pq: Any, folder: Path) -> dict[str, RunRecord]:
-    """uid -> the run's record without points."""
+    """uid -> the run's record without points (each handed to the pipeline once, then dropped)."""
     out: dict[str, RunRecord] = {}
     for file in sorted(folder.glob("*.parquet")):
         table = _read_table(pq, file)
         if "run" not in table.column_names:
             raise InputError(f"{file}: the runs table has no 'run' column")
-        for row in table.to_pylist():
+        names = table.column_names
+        columns = table.to_pydict()
+        for i in range(table.num_rows):
+            row = {name: columns[name][i] for name in names}
             uid = row["run"]
             rec = RunRecord(source=row.get("source") or "parquet", external_id=row.get("external_id") or uid)
             for f in ("project", "name", "experiment", "env", "seed", "state", "user", "url", "created_at",
@@ -193,16 +195,12 @@ def _records(table: Any, runs: dict[str, RunRecord], project: str | None, env: s
         uid = str(run_values[run_sorted[lo]])
         rec = out.get(uid)
         if rec is None:
-            rec = out[uid] = _fresh(runs[uid]) if uid in runs else _unlisted(table, uid, idx[0], project, env, path)
+            if uid in seen:
+                raise InputError(f"{path}: run {uid} has points in two partitions (a run has one project and env)")
+            rec = out[uid] = runs.pop(uid) if uid in runs else _unlisted(table, uid, idx[0], project, env, path)
         rec.series[str(metric_values[metric_sorted[lo]])] = Series(steps[idx], values[idx], walls[idx])
     seen.update(out)
     return list(out.values())
-
-
-def _fresh(rec: RunRecord) -> RunRecord:
-    """A copy to fill with points: the pipeline finalizes (and may change) what it is given."""
-    return RunRecord(**{**rec.__dict__, "tags": list(rec.tags), "config": dict(rec.config),
-                        "summary": dict(rec.summary), "series": {}})
 
 
 def _unlisted(table: Any, uid: str, row: int, project: str | None, env: str | None, path: Path) -> RunRecord:

@@ -33,6 +33,7 @@ class _LazyCodec:
     def __getattr__(self, name: str) -> Any:
         from openrlb_cli.store import codec as module
 
+        globals()["codec"] = module  # from now on the module itself: no proxy cost per call
         return getattr(module, name)
 
 
