@@ -221,3 +221,47 @@ def test_without_pyarrow_one_clear_error(store_path, tmp_path):
                           str(tmp_path / "ds")]) == 0
     proc = run("ingest", str(tmp_path / "ds"))
     assert proc.returncode == 2 and "openrlb[parquet]" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_dataset_reshaped_by_duckdb_ingests(cli, store_path, tmp_path):
+    """DuckDB filters the exported points and writes its own Hive-partitioned copy: it ingests, each run
+    keeping its identity, with exactly the points DuckDB kept; a run missing from the runs table
+    becomes a run of its own."""
+    out, copy_dir = tmp_path / "ds", tmp_path / "reshaped"
+    assert cli("export", "--format", "parquet", "-o", str(out), db=store_path)[0] == 0
+    (copy_dir / "runs").mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT * FROM read_parquet('{out}/points/**/*.parquet', hive_partitioning = true) "
+                f"WHERE step <= 500) TO '{copy_dir}/points' (FORMAT parquet, PARTITION_BY (project, env))")
+    dropped = con.execute(f"SELECT run FROM read_parquet('{out}/runs/*.parquet') WHERE external_id = 'run-0-1'"
+                          ).fetchone()[0]
+    con.execute(f"COPY (SELECT * FROM read_parquet('{out}/runs/*.parquet') WHERE run <> '{dropped}') "
+                f"TO '{copy_dir}/runs/runs.parquet' (FORMAT parquet)")
+    db = tmp_path / "reshaped.db"
+    code, _, err = cli("ingest", str(copy_dir), db=db)
+    assert code == 0, err
+    original, runs = _store_points(store_path), _store_runs(store_path)
+    got, got_runs = _store_points(db), _store_runs(db)
+    kept = {k: tuple(a[v[0] <= 500] for a in v) for k, v in original.items() if (v[0] <= 500).any()}
+    (stray,) = [uid for uid in got_runs if uid not in runs]
+    assert got_runs[stray]["source"] == "parquet" and got_runs[stray]["name"] == dropped
+    assert got_runs[stray]["env"] == runs[dropped]["env"] and got_runs[stray]["seed"] == runs[dropped]["seed"]
+    renamed = {(dropped if uid == stray else uid, key): v for (uid, key), v in got.items()}
+    assert set(renamed) == set(kept)
+    for key, v in kept.items():
+        assert all(_same(x, y) for x, y in zip(v, renamed[key], strict=True)), key
+    for uid in got_runs:
+        if uid != stray:
+            assert got_runs[uid] == runs[uid]
+
+
+def test_a_run_split_across_partitions_is_an_error(cli, store_path, tmp_path):
+    out = tmp_path / "ds"
+    assert cli("export", "--format", "parquet", "-o", str(out), db=store_path)[0] == 0
+    a, b = sorted(p for p in (out / "points" / "project=cleanrl").iterdir())[:2]
+    duckdb.execute(f"COPY (SELECT * FROM read_parquet('{a}/part-0.parquet', hive_partitioning = false) LIMIT 3) "
+                   f"TO '{b}/extra.parquet' (FORMAT parquet)")
+    code, _, err = cli("ingest", str(out), db=tmp_path / "copy.db")
+    assert code == 2 and "has points in two partitions" in err
+    with Store(tmp_path / "copy.db") as store:
+        assert store.info()["runs"] == 0  # the dataset is one unit: nothing of it is kept

@@ -140,7 +140,19 @@ def _read_points(pa: Any, pq: Any, files: list[Path]) -> Any:
             raise InputError(f"{f}: no {', '.join(missing)} column (a points file needs run, metric, step, value)")
     if len(tables) == 1:
         return tables[0]
-    return pa.concat_tables([t.cast(tables[0].schema) for t in tables], promote_options="none")
+    # Several files of one partition (Spark writes one per task): bring them to one schema first.
+    import pyarrow.compute as pc
+
+    types = {"experiment": pa.string(), "run": pa.string(), "metric": pa.string(), "seed": pa.int64(),
+             "step": pa.float64(), "value": pa.float64(), "wall_time": pa.float64()}
+    unified = []
+    for f, t in zip(files, tables, strict=True):
+        names = [c for c in types if c in t.column_names]
+        try:
+            unified.append(pa.table({c: pc.cast(t.column(c), types[c]) for c in names}))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InputError(f"{f}: unexpected column types ({exc})") from None
+    return pa.concat_tables(unified, promote_options="default")
 
 
 def _codes(column: Any) -> tuple[Any, list[Any]]:
