@@ -23,6 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("numpy", "pandas", "scipy", "matplotlib", "sqlite_utils", "requests", "pyarrow", "pydantic")
 CLI = "import sys; from openrlb_cli.cli import main; sys.argv[0] = 'openrlb'; main()"
+# The smallest typer app that parses an option: what typer itself costs per command beyond its import
+# (typer >= 0.2x coerces every parameter through pydantic, imported on the first one).
+HELLO = ("import typer\napp = typer.Typer()\n@app.command()\ndef hello(name: str = 'x', n: int = 1) -> None:\n"
+         "    pass\napp()")
 
 
 def _cases(db: Path, uid: str) -> dict[str, list[str]]:
@@ -31,6 +35,7 @@ def _cases(db: Path, uid: str) -> dict[str, list[str]]:
     return {
         "python -c pass": [*py, "-c", "pass"],
         "import typer, rich.console (baseline)": [*py, "-c", "import typer, rich.console"],
+        "typer hello --name y (typer's own run)": [*py, "-c", HELLO, "--name", "y"],
         "import openrlb_cli.cli": [*py, "-c", "import openrlb_cli.cli"],
         "openrlb --help": [*cli, "--help"],
         "openrlb plot --help": [*cli, "plot", "--help"],
@@ -48,7 +53,10 @@ def _run(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def _importtime(cmd: list[str], env: dict[str, str], baseline: set[str]) -> list[tuple[int, str]]:
-    """(cumulative µs, module) of the top-level imports that the baseline does not have."""
+    """(cumulative µs, module) of the top-level imports that the baseline does not have (typer and
+    rich.console are imported first, so what they pull in is not counted under our modules)."""
+    code = cmd[cmd.index("-c") + 1]
+    cmd = [*cmd[: cmd.index("-c") + 1], "import typer, rich.console\n" + code, *cmd[cmd.index("-c") + 2:]]
     proc = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=env)
     rows = []
     for line in proc.stderr.splitlines():
@@ -96,16 +104,20 @@ def main() -> None:
         base_name = "import typer, rich.console (baseline)"
         base_med = statistics.median(times[base_name])
         base_min = min(times[base_name])
+        hello_min = min(times["typer hello --name y (typer's own run)"])
         print(f"start-up on a {n_runs}-run store, {args.repeat} runs each, interleaved "
               f"(python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n")
-        print(f"{'command':40s} {'median s':>9s} {'min s':>7s} {'x baseline (median)':>20s} {'x baseline (min)':>17s}")
+        print(f"{'command':40s} {'median s':>9s} {'min s':>7s} {'x baseline':>11s} {'x baseline':>11s} "
+              f"{'x typer hello':>14s}")
+        print(f"{'':40s} {'':9s} {'':7s} {'(median)':>11s} {'(min)':>11s} {'(min)':>14s}")
         for name, ts in times.items():
             med, lo = statistics.median(ts), min(ts)
-            print(f"{name:40s} {med:9.3f} {lo:7.3f} {med / base_med:20.2f} {lo / base_min:17.2f}")
+            print(f"{name:40s} {med:9.3f} {lo:7.3f} {med / base_med:11.2f} {lo / base_min:11.2f} "
+                  f"{lo / hello_min:14.2f}")
         baseline_mods = _modules(cases[base_name], env)
         print("\nwhat each command imports beyond the baseline (python -X importtime, top-level imports, ms):")
         for name, cmd in cases.items():
-            if not name.startswith("openrlb"):
+            if not name.startswith(("openrlb", "typer")):
                 continue
             mods = _modules(cmd, env)
             heavy = [m for m in HEAVY if m in mods]
