@@ -265,3 +265,16 @@ def test_a_run_split_across_partitions_is_an_error(cli, store_path, tmp_path):
     assert code == 2 and "has points in two partitions" in err
     with Store(tmp_path / "copy.db") as store:
         assert store.info()["runs"] == 0  # the dataset is one unit: nothing of it is kept
+
+
+def test_format_flags(cli, store_path, tmp_path):
+    """--format parquet on ingest finds the dataset; csv/jsonl export still need one --metric."""
+    out = tmp_path / "ds"
+    assert cli("export", "--format", "parquet", "-o", str(out), db=store_path)[0] == 0
+    code, _, err = cli("ingest", "--format", "parquet", str(tmp_path), db=tmp_path / "copy.db")
+    assert code == 0, err
+    assert _store_runs(tmp_path / "copy.db") == _store_runs(store_path)
+    code, _, err = cli("export", "--format", "csv", db=store_path)
+    assert code == 1 and "give --metric KEY" in err
+    code, _, err = cli("export", "--format", "xlsx", db=store_path)
+    assert code == 1 and "csv, jsonl or parquet" in err
