@@ -30,10 +30,12 @@ from urllib.parse import unquote
 
 from openrlb_cli.errors import OpenrlbError, SelectionError
 from openrlb_cli.model import RunInfo
-from openrlb_cli.store import RunFilter, Store
+from openrlb_cli.store import RunFilter
 
 if TYPE_CHECKING:  # numpy and the curve helpers are imported by load_curves (CLI start-up stays light)
     import numpy as np
+
+    from openrlb_cli.store import Store
 
 DEFAULT_METRIC = "charts/episodic_return"
 METRIC_FALLBACKS: tuple[str, ...] = (
