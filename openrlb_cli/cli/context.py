@@ -24,10 +24,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from openrlb_cli.cli.help_display import HelpGroup
 from openrlb_cli.store import Store
 
 app = typer.Typer(
     name="openrlb",
+    cls=HelpGroup,  # click's metavars and wrapping help prose for every command
     help="Track, fetch, plot and aggregate reinforcement-learning learning curves, local-first.",
     no_args_is_help=True,
     add_completion=False,
