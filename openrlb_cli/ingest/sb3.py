@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tabular, yamlish
+from openrlb_cli.ingest import tabular, yaml_safe
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.model import RunRecord, Series
 
@@ -130,9 +130,9 @@ def rl_zoo_config(directory: Path, env_id: str | None) -> dict[str, Any]:
         return {}
     for sub in candidates:
         if (sub / "args.yml").is_file():
-            out = {"args": yamlish.load_path(sub / "args.yml")}
+            out = {"args": yaml_safe.load_path(sub / "args.yml")}
             if (sub / "config.yml").is_file():
-                out["hyperparams"] = yamlish.load_path(sub / "config.yml")
+                out["hyperparams"] = yaml_safe.load_path(sub / "config.yml")
             return out
     return {}
 
