@@ -35,7 +35,8 @@ from openrlb_cli.fetch.http import (
     Retryable,
     RetryPolicy,
 )
-from openrlb_cli.fetch.wandb_map import SOURCE, digest, last_step, rows_to_series, run_record
+from openrlb_cli.fetch.wandb_axis import prepare_axis
+from openrlb_cli.fetch.wandb_map import SOURCE, STEP, choose_x_axis, digest, last_step, rows_to_series, run_record
 
 PUBLIC_API = "https://api.wandb.ai"
 
@@ -99,6 +100,7 @@ class WandbQuery:
     metrics: list[str] | None = None  # None: every history key
     env_key: str = "env_id"
     exp_key: str = "exp_name"
+    x_axis: str | None = None  # the key points are stored against; None: global_step if logged, else _step
 
     @property
     def path(self) -> str:
@@ -189,10 +191,12 @@ class WandbClient:
         return _parse_rows(rows or [])
 
     def sampled(self, entity: str, project: str, run: str, keys: list[str], lo: dict[str, int], hi: int,
-                samples: int) -> list[list[dict[str, Any]]]:
+                samples: int, x_key: str = STEP) -> list[list[dict[str, Any]]]:
+        """One spec per key; with an x axis other than `_step` each spec also names it, so W&B
+        returns only rows holding both (the row-wise join rlops does with `dropna`)."""
         what = f"run {entity}/{project}/{run} (steps ..{hi - 1})"
-        specs = [json.dumps({"keys": ["_step", "_timestamp", k], "minStep": lo[k], "maxStep": hi,
-                             "samples": samples}) for k in keys]
+        specs = [json.dumps({"keys": list(dict.fromkeys(["_step", "_timestamp", x_key, k])), "minStep": lo[k],
+                             "maxStep": hi, "samples": samples}) for k in keys]
         variables = {"entity": entity, "project": project, "run": run, "specs": specs}
         out = self._run(self.graphql(SAMPLED_QUERY, variables, kind="history", what=what), what).get("sampledHistory")
         if not isinstance(out, list) or len(out) != len(keys):
@@ -254,20 +258,20 @@ class _Window:
     """A download task: one step window of one run, split while the server fills it up."""
 
     def __init__(self, client: WandbClient, q: WandbQuery, run: str, lo: int, hi: int, samples: int,
-                 floors: dict[str, int]):
+                 floors: dict[str, int], x_key: str = STEP):
         self.client, self.q, self.run, self.lo, self.hi = client, q, run, lo, hi
-        self.samples, self.floors = samples, floors
+        self.samples, self.floors, self.x_key = samples, floors, x_key
 
     def __call__(self) -> Chunk:
         if self.q.metrics is None:
             rows = self._history(self.lo, self.hi)
-            series = rows_to_series(rows, self.floors, self.floors.get("*", 0))
-            return Chunk(series, {"*": self.hi})
+            series, dropped = rows_to_series(rows, self.floors, self.floors.get("*", 0), self.x_key)
+            return Chunk(series, {"*": self.hi}, dropped)
         keys = [k for k in self.q.metrics if self.floors[k] < self.hi]
         rows = self._sampled(keys, self.lo, self.hi)
-        series = rows_to_series(rows, self.floors, 0)
+        series, dropped = rows_to_series(rows, self.floors, 0, self.x_key)
         series = {k: s for k, s in series.items() if k in keys}
-        return Chunk(series, {k: max(self.floors[k], self.hi) for k in self.q.metrics})
+        return Chunk(series, {k: max(self.floors[k], self.hi) for k in self.q.metrics}, dropped)
 
     def _history(self, lo: int, hi: int) -> list[dict[str, Any]]:
         rows = self.client.history(self.q.entity, self.q.project, self.run, lo, hi, self.samples)
@@ -280,7 +284,8 @@ class _Window:
         if not keys:
             return []
         starts = {k: max(lo, self.floors[k]) for k in keys}
-        lists = self.client.sampled(self.q.entity, self.q.project, self.run, keys, starts, hi, self.samples)
+        lists = self.client.sampled(self.q.entity, self.q.project, self.run, keys, starts, hi, self.samples,
+                                    self.x_key)
         if any(len(rows) >= self.samples for rows in lists) and hi - lo > self.samples:
             mid = (lo + hi) // 2
             return self._sampled(keys, lo, mid) + self._sampled(keys, mid, hi)
@@ -288,7 +293,10 @@ class _Window:
 
 
 def plan(node: dict[str, Any], q: WandbQuery, spec: WandbSpec, client: WandbClient,
-         known: state.RunState | None) -> Job:
+         known: state.RunState | None, x_key: str | None = None) -> Job:
+    """The download tasks that bring one run up to date. `x_key`: the axis chosen for it (and any
+    stored points already re-keyed onto it, see `wandb_axis.prepare_axis`)."""
+    x_key = x_key or choose_x_axis(node, q.x_axis)[0]
     record = run_record(node, q, spec.base_url)
     progress = dict(known.progress) if known else {}
     last = last_step(node)
@@ -300,21 +308,21 @@ def plan(node: dict[str, Any], q: WandbQuery, spec: WandbSpec, client: WandbClie
     else:
         floors = {k: _floor(progress, k) for k in q.metrics}
         start = min(floors.values()) if floors else last + 1
-    tasks = [_Window(client, q, node["name"], lo, hi, spec.page_size, floors)
+    tasks = [_Window(client, q, node["name"], lo, hi, spec.page_size, floors, x_key)
              for lo, hi in windows(start, last + 1, spec.page_size, lines, last)]
     remote = {"updated": node.get("heartbeatAt"), "lines": lines, "last_step": last, "state": node.get("state")}
     return Job(record=record, tasks=list(tasks), digest=digest(node), remote=remote, existed=known is not None,
                changed=known is None or known.digest != digest(node), run_id=known.run_id if known else None,
-               progress=progress)
+               progress=progress, x_axis=x_key)
 
 
 def merge_queries(queries: list[WandbQuery]) -> list[WandbQuery]:
     """Queries on the same project and keys become one listing whose filter ORs theirs."""
     groups: dict[tuple, list[WandbQuery]] = {}
     for q in queries:
-        groups.setdefault((q.entity, q.project, q.env_key, q.exp_key), []).append(q)
+        groups.setdefault((q.entity, q.project, q.env_key, q.exp_key, q.x_axis), []).append(q)
     merged = []
-    for (entity, project, env_key, exp_key), group in groups.items():
+    for (entity, project, env_key, exp_key, x_axis), group in groups.items():
         metrics: list[str] | None = []
         for q in group:
             if q.metrics is None or metrics is None:
@@ -327,7 +335,7 @@ def merge_queries(queries: list[WandbQuery]) -> list[WandbQuery]:
         else:
             unique = [json.loads(t) for t in dict.fromkeys(json.dumps(f, sort_keys=True) for f in filters)]
             combined = unique[0] if len(unique) == 1 else {"$or": unique}
-        merged.append(WandbQuery(entity, project, combined, metrics, env_key, exp_key))
+        merged.append(WandbQuery(entity, project, combined, metrics, env_key, exp_key, x_axis))
     return merged
 
 
@@ -342,7 +350,11 @@ def jobs(store: Any, spec: WandbSpec, client: WandbClient, summary: Summary) -> 
                 if ext in seen:
                     continue
                 seen.add(ext)
-                yield plan(node, q, spec, client, known.get(ext))
+                x_key, warning = choose_x_axis(node, q.x_axis)
+                if warning and warning not in summary.warnings:
+                    summary.warnings.append(warning)
+                run_state = prepare_axis(store, known.get(ext), x_key, summary, ext)
+                yield plan(node, q, spec, client, run_state, x_key)
         except FetchError as exc:
             summary.errors.append(str(exc))
 
