@@ -269,9 +269,9 @@ def test_real_sb3_monitor_file_as_bare_monitor_csv(tmp_path: Path) -> None:
     real = sorted(src.glob("*/*/0.monitor.csv"))[:1] if src.is_dir() else []
     if not real:
         pytest.skip("../shared is absent")
-    for name in ("monitor.csv", ".monitor.csv"):
-        (tmp_path / name.strip(".")).mkdir()
-        dst = tmp_path / name.strip(".") / name
+    for i, name in enumerate(("monitor.csv", ".monitor.csv")):
+        (tmp_path / f"run{i}").mkdir()
+        dst = tmp_path / f"run{i}" / name
         dst.write_bytes(real[0].read_bytes())
         assert sb3.MONITOR.detect(dst)
         rec = sb3.MONITOR.read_group([dst]).runs[0]
