@@ -35,6 +35,7 @@ class Chunk:
 
     series: dict[str, Series]
     progress: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)  # added to the run's progress (e.g. rows seen)
 
     @property
     def n_points(self) -> int:
@@ -52,6 +53,8 @@ class Job:
     existed: bool  # the store already had this run
     changed: bool  # remote metadata differs from the last complete fetch
     run_id: int | None = None
+    # called with the run's progress once every task is in; a message fails the run (no digest saved)
+    verify: Callable[[dict[str, Any]], str | None] | None = None
     # engine bookkeeping
     progress: dict[str, Any] = field(default_factory=dict)
     done: dict[int, Chunk] = field(default_factory=dict)
@@ -213,6 +216,10 @@ class Engine:
         if job.buffered:
             with self.store.transaction():
                 self._write(job, complete=False)
+        self._report_failure(job, message)
+
+    def _report_failure(self, job: Job, message: str) -> None:
+        job.error = message
         self.summary.points_added += job.points
         self.summary.failed += 1
         self.summary.failures.append({"run": job.label, "error": message})
@@ -233,15 +240,24 @@ class Engine:
                 ready.append((job, job.finished))
         if not ready:
             return
+        problems: dict[int, str] = {}
         with self.store.transaction():
             for job, complete in ready:
-                self._write(job, complete=complete)
+                problem = self._write(job, complete=complete)
+                if problem:
+                    problems[id(job)] = problem
         for job, complete in ready:
-            if complete:
+            if id(job) in problems:
+                self._report_failure(job, problems[id(job)])
+            elif complete:
                 self._count(job)
 
-    def _write(self, job: Job, *, complete: bool) -> None:
-        """Inside a transaction: the run, its buffered points in order, progress, and maybe the digest."""
+    def _write(self, job: Job, *, complete: bool) -> str | None:
+        """Inside a transaction: the run, its buffered points in order, progress, and maybe the digest.
+
+        Returns the job's verification failure, if any: its points and progress are kept (they are
+        what the server sent), but without the digest the run is checked again on the next fetch.
+        """
         store = self.store
         if job.run_id is None:
             job.run_id = store.upsert_run(job.record)
@@ -251,6 +267,8 @@ class Engine:
                 if len(series):
                     merged.setdefault(key, []).append(series)
             job.progress.update(chunk.progress)
+            for key, n in chunk.counts.items():
+                job.progress[key] = job.progress.get(key, 0) + n
         for key, parts in merged.items():
             series = parts[0]
             for part in parts[1:]:
@@ -260,12 +278,19 @@ class Engine:
         job.buffered.clear()
         state.save_progress(store, job.run_id, job.progress)
         if complete:
+            problem = job.verify(job.progress) if job.verify is not None else None
+            if problem:
+                return problem
             state.save_complete(store, job.run_id, job.digest, job.remote)
+        return None
 
     def _finish_without_tasks(self, job: Job) -> None:
         if job.changed or not job.existed:
             with self.store.transaction():
-                self._write(job, complete=True)
+                problem = self._write(job, complete=True)
+            if problem:
+                self._report_failure(job, problem)
+                return
         self._count(job)
 
     def _count(self, job: Job) -> None:
