@@ -221,6 +221,7 @@ class Fault:
     when: Callable[[dict[str, Any]], bool] | None = None  # predicate on the request's variables
     status: int = 500
     retry_after: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers (e.g. RateLimit-*)
     message: str = "internal server error"
     delay: float = 1.0
     hits: int = 0
@@ -459,6 +460,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Apply a fault; False means: answer normally afterwards (a slow answer)."""
         if fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            headers.update(fault.headers)
             self._send(fault.status, json.dumps({"errors": [{"message": fault.message}]}).encode(), headers)
         elif fault.kind == "bad_json":
             self._send(200, b'{"data": {"project": {"runs": {"edges": [')
