@@ -521,10 +521,26 @@ if __name__ == "__main__":
 
 
 # ------------------------------------------------------------------------------ test helpers
-def expected_points(run: FakeRun) -> dict[str, tuple[list[float], list[float], list[float]]]:
-    """What a full fetch of `run` must store: numeric keys -> (steps, values, wall times)."""
-    out: dict[str, tuple[list[float], list[float], list[float]]] = {}
+def default_x_axis(run: FakeRun) -> str:
+    """The x axis openrlb must store `run` against by default: global_step if logged, else _step."""
+    return "global_step" if "global_step" in run.keys() else "_step"
+
+
+def expected_points(run: FakeRun, x_key: str | None = None) -> dict[str, tuple[list[float], list[float], list[float]]]:
+    """What a full fetch of `run` must store: numeric keys -> (steps, values, wall times).
+
+    Computed row by row, independently of openrlb's column code: a point's step is its row's value
+    of the x axis (default: `default_x_axis`); rows without a finite x value contribute nothing.
+    Points are ordered by x (stable: rows in `_step` order).
+    """
+    x_key = x_key or default_x_axis(run)
+    out: dict[str, list[tuple[float, float, float]]] = {}
     for row in run.rows_between(0, 2**62):
+        x = row.get(x_key)
+        if isinstance(x, str) and x.lower() in ("nan", "infinity", "-infinity"):
+            x = float(x)
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            continue
         for key, value in row.items():
             if key in ("_step", "_timestamp"):
                 continue
@@ -532,8 +548,9 @@ def expected_points(run: FakeRun) -> dict[str, tuple[list[float], list[float], l
                 value = float(value)
             if not isinstance(value, (int, float)):
                 continue
-            col = out.setdefault(key, ([], [], []))
-            col[0].append(float(row["_step"]))
-            col[1].append(float(value))
-            col[2].append(float(row.get("_timestamp", math.nan)))
-    return out
+            out.setdefault(key, []).append((float(x), float(value), float(row.get("_timestamp", math.nan))))
+    result = {}
+    for key, points in out.items():
+        points.sort(key=lambda p: p[0])  # stable: equal x keep row order
+        result[key] = ([p[0] for p in points], [p[1] for p in points], [p[2] for p in points])
+    return result

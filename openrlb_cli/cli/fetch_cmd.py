@@ -81,6 +81,15 @@ def _report(result: SyncResult, json_out: bool) -> None:
                 f"runs; {d['points_added']:,} points added; {d['requests']:,} requests ({d['retries']} retries) "
                 f"in {d['seconds']:.1f} s", highlight=False)
     for _, summary in result.results:
+        for message in summary.warnings[:20]:
+            warn(message)
+        if len(summary.warnings) > 20:
+            warn(f"... and {len(summary.warnings) - 20} more warnings (see --json)")
+        if summary.rekeyed:
+            info(f"{summary.rekeyed} stored run(s) moved onto their x axis (stored by an older openrlb on _step)")
+        if summary.points_without_x:
+            warn(f"{summary.points_without_x:,} point(s) logged in rows without an x-axis value left out "
+                 "(as rlops does)")
         for failure in summary.failures[:20]:
             warn(f"run {failure['run']} failed: {failure['error']}")
         if len(summary.failures) > 20:
@@ -114,7 +123,7 @@ def _fetch(kind: str, spec: dict[str, Any], name: str | None, workers: int, max_
 
 
 def _wandb_queries(args: list[str], filter_json: str | None, metric: list[str] | None, env_key: str,
-                   exp_key: str) -> list[WandbQuery]:
+                   exp_key: str, x_axis: str | None = None) -> list[WandbQuery]:
     plain, groups = split_option_groups(args, ("--filters", "--env-ids"))
     unknown = [t for t in plain if t.startswith("-")]
     if unknown:
@@ -123,7 +132,12 @@ def _wandb_queries(args: list[str], filter_json: str | None, metric: list[str] |
         if plain or filter_json or metric:
             raise InputError("--filters (Open RL Benchmark syntax) replaces ENTITY/PROJECT, key=value words, "
                              "--filter and --metric; give one or the other")
-        return [q for g in parse_groups(groups["--filters"], groups["--env-ids"]) for q in g.queries()]
+        queries = [q for g in parse_groups(groups["--filters"], groups["--env-ids"]) for q in g.queries()]
+        if x_axis:  # --x-axis overrides every group's xaxis=
+            for q in queries:
+                q.metrics = list(dict.fromkeys([*(q.metrics or []), *([x_axis] if x_axis != "_step" else [])]))
+                q.x_axis = x_axis
+        return queries
     if groups["--env-ids"]:
         raise InputError("--env-ids goes with --filters; for one project use env=ENV_ID words")
     if not plain:
@@ -131,7 +145,8 @@ def _wandb_queries(args: list[str], filter_json: str | None, metric: list[str] |
     entity, project = parse_project(plain[0])
     flt = combine([words_to_filter(plain[1:], env_key=env_key, exp_key=exp_key) or {},
                    parse_json_filter(filter_json) if filter_json else {}])
-    return [WandbQuery(entity, project, flt, list(dict.fromkeys(metric)) if metric else None, env_key, exp_key)]
+    return [WandbQuery(entity, project, flt, list(dict.fromkeys(metric)) if metric else None, env_key, exp_key,
+                       x_axis or None)]
 
 
 @fetch_app.command(
@@ -151,6 +166,10 @@ def fetch_wandb_cmd(
                                      "default: every key)."),
     env_key: str = typer.Option("env_id", "--env-key", help="Config key holding the environment id."),
     exp_key: str = typer.Option("exp_name", "--exp-key", help="Config key holding the experiment name."),
+    x_axis: str | None = typer.Option(None, "--x-axis", metavar="KEY",
+                                      help="History key the points are stored against (default: the filter's "
+                                           "xaxis=, else global_step where a run logs it, else W&B's _step). "
+                                           "Rows without it are left out, as rlops does."),
     workers: int = typer.Option(8, "--workers", help=WORKERS_HELP),
     page_size: int = typer.Option(1000, "--page-size", help="History rows per request (steps per window)."),
     base_url: str | None = typer.Option(None, "--base-url", help="W&B API (default: $WANDB_BASE_URL, else "
@@ -171,7 +190,9 @@ def fetch_wandb_cmd(
     """
     if page_size < 1:
         raise InputError("--page-size must be at least 1")
-    queries = _wandb_queries(list(args or []), filter_json, metric, env_key, exp_key)
+    if x_axis is not None and not x_axis.strip():
+        raise InputError("--x-axis needs a history key (e.g. global_step)")
+    queries = _wandb_queries(list(args or []), filter_json, metric, env_key, exp_key, x_axis)
     url = check_url(base_url or default_base_url(), "--base-url")
     spec = WandbSpec(base_url=url, queries=queries, page_size=page_size).to_json()
     _fetch("wandb", spec, name, workers, max_rps, _policy(retries, timeout, backoff), wait, json_out)

@@ -43,6 +43,7 @@ class OrlbGroup:
     exp_key: str = "exp_name"
     metric: str = DEFAULT_METRIC
     xaxis: str = DEFAULT_XAXIS
+    xaxis_given: bool = False  # `xaxis=` in the header; else global_step where a run logs it, else _step
     experiments: list[OrlbExperiment] = field(default_factory=list)
     env_ids: list[str] = field(default_factory=list)
 
@@ -51,9 +52,11 @@ class OrlbGroup:
         return f"{self.entity}/{self.project}"
 
     def queries(self) -> list[WandbQuery]:
-        metrics = list(dict.fromkeys([self.metric, self.xaxis, "_runtime"]))
+        """One query per experiment; points are stored against the group's x axis (see `choose_x_axis`)."""
+        metrics = list(dict.fromkeys([self.metric, *([self.xaxis] if self.xaxis != "_step" else []), "_runtime"]))
+        x_axis = self.xaxis if self.xaxis_given else None
         return [WandbQuery(self.entity, self.project, experiment_filter(self, e), metrics, self.env_key,
-                           self.exp_key) for e in self.experiments]
+                           self.exp_key, x_axis) for e in self.experiments]
 
 
 def _query(text: str, where: str) -> dict[str, list[str]]:
@@ -116,7 +119,8 @@ def parse_groups(filters: list[list[str]], env_ids: list[list[str]]) -> list[Orl
         group = OrlbGroup(
             entity=header["we"], project=header["wpn"], env_key=header.get("ceik") or "env_id",
             exp_key=header.get("cen") or "exp_name", metric=header.get("metric") or DEFAULT_METRIC,
-            xaxis=header.get("xaxis") or DEFAULT_XAXIS, experiments=[parse_experiment(t) for t in tokens[1:]],
+            xaxis=header.get("xaxis") or DEFAULT_XAXIS, xaxis_given=bool(header.get("xaxis")),
+            experiments=[parse_experiment(t) for t in tokens[1:]],
             env_ids=list(dict.fromkeys(envs)),
         )
         for exp in group.experiments:

@@ -10,9 +10,9 @@ over seeds), `{out}_runtimes.md|csv`, and with `--rliable` openrlb's aggregate o
 `--offline` skips fetching and uses the store only.
 
 How rlops' semantics map onto the store: a group's `ceik`/`cen` config keys become the runs' env
-and experiment when fetched; the x axis (`xaxis`, default `global_step`) is its own series and is
-joined onto the metric by W&B's `_step`, as rlops does row by row; runs still `running` are left
-out, as rlops does; environments of several groups are matched by position (panel i shows env i
+and experiment when fetched; points are stored against the x axis (`xaxis`, default `global_step`),
+joined onto the metric row by row as rlops does (see `wandb_map.rows_to_series`); runs still
+`running` are left out, as rlops does; environments of several groups are matched by position (panel i shows env i
 of every group, titled by the first group's name).
 """
 
@@ -132,11 +132,25 @@ def spec_text(group: OrlbGroup, exp: Any) -> str:
 
 
 def _join_x(store: Store, curves: Any, xaxis: str) -> list[str]:
-    """Replace each curve's `_step` by the x-axis series' value logged at the same `_step`."""
+    """Put every curve on the group's x axis.
+
+    Fetched runs are stored against it already (`fetch_runs.x_axis`). Runs stored against W&B's
+    `_step` (by openrlb before migration 0005 with `--offline`, or runs that do not log the axis)
+    get the x-axis series' value logged at the same `_step`, as rlops joins rows.
+    """
+    from openrlb_cli.fetch.state import x_axes
+
     warnings: list[str] = []
-    if xaxis == "_step":
-        return warnings
     cells = [rc for runs in curves.by_cell.values() for rc in runs]
+    axes = x_axes(store, [rc.run.id for rc in cells])
+    cells = [rc for rc in cells if (axes.get(rc.run.id) or "_step") != xaxis]
+    if not cells:
+        return warnings
+    for rc in cells:
+        if (axes.get(rc.run.id) or "_step") != "_step":
+            warnings.append(f"run {rc.run.uid} is stored against {axes[rc.run.id]!r}, not {xaxis!r}: "
+                            f"fetch it again with this group (or --x-axis {xaxis})")
+    cells = [rc for rc in cells if (axes.get(rc.run.id) or "_step") == "_step"]
     x_of = store.load_many([rc.run.id for rc in cells], xaxis)
     for rc in cells:
         xs = x_of.get(rc.run.id)

@@ -45,7 +45,8 @@ from openrlb_cli.fetch.http import (
     Retryable,
     RetryPolicy,
 )
-from openrlb_cli.fetch.wandb_map import SOURCE, digest, last_step, rows_to_series, run_record
+from openrlb_cli.fetch.wandb_axis import prepare_axis
+from openrlb_cli.fetch.wandb_map import SOURCE, STEP, choose_x_axis, digest, last_step, rows_to_series, run_record
 
 PUBLIC_API = "https://api.wandb.ai"
 
@@ -109,6 +110,7 @@ class WandbQuery:
     metrics: list[str] | None = None  # None: every history key
     env_key: str = "env_id"
     exp_key: str = "exp_name"
+    x_axis: str | None = None  # the key points are stored against; None: global_step if logged, else _step
 
     @property
     def path(self) -> str:
@@ -207,12 +209,14 @@ class WandbClient:
         return _parse_rows(rows or [])
 
     def sampled(self, entity: str, project: str, run: str, keys: list[str], lo: dict[str, int], hi: int,
-                samples: int, census_from: int | None = None) -> list[list[dict[str, Any]]]:
+                samples: int, census_from: int | None = None, x_key: str = STEP) -> list[list[dict[str, Any]]]:
         """One list of rows per key (steps lo[key]..hi), plus, with `census_from`, a last list of
-        every row's `_step` from that step on (the window's row count)."""
+        every row's `_step` from that step on (the window's row count). With an x axis other than
+        `_step` each key's spec also names it, so W&B returns only rows holding both (the row-wise
+        join rlops does with `dropna`)."""
         what = f"run {entity}/{project}/{run} (steps ..{hi - 1})"
-        specs = [json.dumps({"keys": ["_step", "_timestamp", k], "minStep": lo[k], "maxStep": hi,
-                             "samples": samples}) for k in keys]
+        specs = [json.dumps({"keys": list(dict.fromkeys(["_step", "_timestamp", x_key, k])), "minStep": lo[k],
+                             "maxStep": hi, "samples": samples}) for k in keys]
         if census_from is not None:
             specs.append(json.dumps({"keys": ["_step"], "minStep": census_from, "maxStep": hi, "samples": samples}))
         variables = {"entity": entity, "project": project, "run": run, "specs": specs}
@@ -301,45 +305,50 @@ class _Window:
     """A download task: one step window of one run, split while its answer may be incomplete."""
 
     def __init__(self, client: WandbClient, q: WandbQuery, run: str, lo: int, hi: int, page_size: int,
-                 floors: dict[str, int], shape: _Shape):
+                 floors: dict[str, int], shape: _Shape, x_key: str = STEP):
         self.client, self.q, self.run, self.lo, self.hi = client, q, run, lo, hi
-        self.page_size, self.floors, self.shape = page_size, floors, shape
+        self.page_size, self.floors, self.shape, self.x_key = page_size, floors, shape, x_key
 
     def __call__(self) -> Chunk:
         census_from = self.shape.census_from
         counted = max(self.lo, census_from) if census_from is not None else None
-        rows, count = self._read(self.lo, self.hi, counted)
+        by_key, count = self._read(self.lo, self.hi, counted)
         counts = {"#rows": count} if counted is not None else {}
         bookkeeping = {"#rows_to": max(self.hi, census_from)} if census_from is not None else {}
         if self.q.metrics is None:
-            series = rows_to_series(rows, self.floors, self.floors.get("*", 0))
-            return Chunk(series, {"*": self.hi, **bookkeeping}, counts)
-        keys = [k for k in self.q.metrics if self.floors[k] < self.hi]
-        series = rows_to_series(rows, self.floors, 0)
-        series = {k: s for k, s in series.items() if k in keys}
-        return Chunk(series, {**{k: max(self.floors[k], self.hi) for k in self.q.metrics}, **bookkeeping}, counts)
+            series, dropped = rows_to_series(by_key.get("*", []), self.floors, self.floors.get("*", 0), self.x_key)
+            return Chunk(series, {"*": self.hi, **bookkeeping}, dropped, counts)
+        # each key's rows also hold the x axis: keep only the key its spec was for (no point twice)
+        series, dropped = {}, 0
+        for key, rows in by_key.items():
+            got, n = rows_to_series(rows, self.floors, 0, self.x_key)
+            dropped += n
+            if key in got:
+                series[key] = got[key]
+        return Chunk(series, {**{k: max(self.floors[k], self.hi) for k in self.q.metrics}, **bookkeeping},
+                     dropped, counts)
 
-    def _ask(self, lo: int, hi: int, samples: int) -> tuple[list[list[dict]], list[dict]]:
-        """Answer lists for steps lo..hi, and the list that holds every row (the census)."""
+    def _ask(self, lo: int, hi: int, samples: int) -> tuple[dict[str, list[dict]], list[dict]]:
+        """Rows for steps lo..hi by key ("*": every key), and the list that holds every row (the census)."""
         q = self.q
         if q.metrics is None:
             rows = self.client.history(q.entity, q.project, self.run, lo, hi, samples)
-            return [rows], rows
+            return {"*": rows}, rows
         keys = [k for k in q.metrics if self.floors[k] < hi]
         starts = {k: max(lo, self.floors[k]) for k in keys}
         # the census spec also tells whether the window is complete, so it always covers the window
-        lists = self.client.sampled(q.entity, q.project, self.run, keys, starts, hi, samples, lo)
-        return lists[:-1], lists[-1]
+        lists = self.client.sampled(q.entity, q.project, self.run, keys, starts, hi, samples, lo, self.x_key)
+        return dict(zip(keys, lists[:-1], strict=True)), lists[-1]
 
-    def _read(self, lo: int, hi: int, counted: int | None) -> tuple[list[dict[str, Any]], int]:
-        """Rows with steps in [lo, hi) and how many history rows lie in [counted, hi)."""
+    def _read(self, lo: int, hi: int, counted: int | None) -> tuple[dict[str, list[dict[str, Any]]], int]:
+        """Rows with steps in [lo, hi) by key, and how many history rows lie in [counted, hi)."""
         samples = min(hi - lo, self.page_size) + 1  # one more than fits if maxStep is exclusive
-        lists, census = self._ask(lo, hi, samples)
-        if self._incomplete(lo, hi, samples, max(len(rows) for rows in [census, *lists]), census):
+        by_key, census = self._ask(lo, hi, samples)
+        if self._incomplete(lo, hi, samples, max(len(rows) for rows in [census, *by_key.values()]), census):
             return self._split(lo, hi, counted)
-        rows = [r for rows in lists for r in _inside(rows, lo, hi)]
+        inside = {k: _inside(rows, lo, hi) for k, rows in by_key.items()}
         count = len(_steps_in(census, counted, hi)) if counted is not None else 0
-        return rows, count
+        return inside, count
 
     def _incomplete(self, lo: int, hi: int, samples: int, n: int, census: list[dict[str, Any]]) -> bool:
         """Could the server have left rows of [lo, hi) out of this answer?"""
@@ -357,19 +366,20 @@ class _Window:
                 return True
         return False
 
-    def _split(self, lo: int, hi: int, counted: int | None) -> tuple[list[dict[str, Any]], int]:
+    def _split(self, lo: int, hi: int, counted: int | None) -> tuple[dict[str, list[dict[str, Any]]], int]:
         if hi - lo <= 1:
             raise FetchError(f"W&B leaves rows of step {lo} of run {self.q.path}/{self.run} out of every answer")
         cap = self.client.samples_cap
         width = cap - 1 if cap is not None and 1 < cap - 1 < hi - lo else None
         cuts = list(range(lo, hi, width)) + [hi] if width else [lo, (lo + hi) // 2, hi]
-        rows: list[dict[str, Any]] = []
+        by_key: dict[str, list[dict[str, Any]]] = {}
         count = 0
         for a, b in zip(cuts, cuts[1:], strict=False):
             part, n = self._read(a, b, max(a, counted) if counted is not None else None)
-            rows += part
+            for key, rows in part.items():
+                by_key.setdefault(key, []).extend(rows)
             count += n
-        return rows, count
+        return by_key, count
 
 
 def _verifier(path: str, shape: _Shape) -> Any:
@@ -387,7 +397,10 @@ def _verifier(path: str, shape: _Shape) -> Any:
 
 
 def plan(node: dict[str, Any], q: WandbQuery, spec: WandbSpec, client: WandbClient,
-         known: state.RunState | None) -> Job:
+         known: state.RunState | None, x_key: str | None = None) -> Job:
+    """The download tasks that bring one run up to date. `x_key`: the axis chosen for it (and any
+    stored points already re-keyed onto it, see `wandb_axis.prepare_axis`)."""
+    x_key = x_key or choose_x_axis(node, q.x_axis)[0]
     record = run_record(node, q, spec.base_url)
     progress = dict(known.progress) if known else {}
     last = last_step(node)
@@ -404,21 +417,21 @@ def plan(node: dict[str, Any], q: WandbQuery, spec: WandbSpec, client: WandbClie
     fresh = not any(k for k in progress if k not in _BOOKKEEPING)
     census_from = int(progress["#rows_to"]) if "#rows_to" in progress else (0 if fresh else None)
     shape = _Shape(lines, last, census_from)
-    tasks = [_Window(client, q, node["name"], lo, hi, spec.page_size, floors, shape)
+    tasks = [_Window(client, q, node["name"], lo, hi, spec.page_size, floors, shape, x_key)
              for lo, hi in windows(start, last + 1, spec.page_size, lines, last)]
     remote = {"updated": node.get("heartbeatAt"), "lines": lines, "last_step": last, "state": node.get("state")}
     return Job(record=record, tasks=list(tasks), digest=digest(node), remote=remote, existed=known is not None,
                changed=known is None or known.digest != digest(node), run_id=known.run_id if known else None,
-               progress=progress, verify=_verifier(f"{q.path}/{node['name']}", shape))
+               progress=progress, x_axis=x_key, verify=_verifier(f"{q.path}/{node['name']}", shape))
 
 
 def merge_queries(queries: list[WandbQuery]) -> list[WandbQuery]:
     """Queries on the same project and keys become one listing whose filter ORs theirs."""
     groups: dict[tuple, list[WandbQuery]] = {}
     for q in queries:
-        groups.setdefault((q.entity, q.project, q.env_key, q.exp_key), []).append(q)
+        groups.setdefault((q.entity, q.project, q.env_key, q.exp_key, q.x_axis), []).append(q)
     merged = []
-    for (entity, project, env_key, exp_key), group in groups.items():
+    for (entity, project, env_key, exp_key, x_axis), group in groups.items():
         metrics: list[str] | None = []
         for q in group:
             if q.metrics is None or metrics is None:
@@ -431,7 +444,7 @@ def merge_queries(queries: list[WandbQuery]) -> list[WandbQuery]:
         else:
             unique = [json.loads(t) for t in dict.fromkeys(json.dumps(f, sort_keys=True) for f in filters)]
             combined = unique[0] if len(unique) == 1 else {"$or": unique}
-        merged.append(WandbQuery(entity, project, combined, metrics, env_key, exp_key))
+        merged.append(WandbQuery(entity, project, combined, metrics, env_key, exp_key, x_axis))
     return merged
 
 
@@ -446,7 +459,11 @@ def jobs(store: Any, spec: WandbSpec, client: WandbClient, summary: Summary) -> 
                 if ext in seen:
                     continue
                 seen.add(ext)
-                yield plan(node, q, spec, client, known.get(ext))
+                x_key, warning = choose_x_axis(node, q.x_axis)
+                if warning and warning not in summary.warnings:
+                    summary.warnings.append(warning)
+                run_state = prepare_axis(store, known.get(ext), x_key, summary, ext)
+                yield plan(node, q, spec, client, run_state, x_key)
         except FetchError as exc:
             summary.errors.append(str(exc))
 
