@@ -1,19 +1,17 @@
 """`openrlb rlops`: Open RL Benchmark's `python -m openrlbenchmark.rlops` command line, from the store.
 
-The same arguments (`--filters` groups, `--env-ids` lists, `--pc.*`, `--rc.*`, ...) are read; runs
-that are missing or changed are fetched into the store in full (never sampled: `--scan-history`
-is accepted and always true), then the outputs are written with openrlb's own plotting and table
-functions under rlops' file names: `{out}.png|pdf|svg` (curves vs steps), `{out}-time.*` (vs
-wall-clock time), `{out}.md|csv` (score table: mean of each run's last N points, then mean ± std
-over seeds), `{out}_runtimes.md|csv`, and with `--rliable` openrlb's aggregate outputs
-(`{out}_intervals.*`, `_profiles.*`, `_improvement.*`, `_efficiency.*` and their JSON/CSV data).
-`--offline` skips fetching and uses the store only.
+The same arguments (`--filters` groups, `--env-ids` lists, `--pc.*`, `--rc.*`,
+`--wandb-project-name`, ...) are read; runs that are missing or changed are fetched into the
+store in full (never sampled: `--scan-history` is accepted and always true), then rlops' outputs
+are written with rlops' numbers and file names (`rlops_outputs`, computed by `rlops_calc` and
+checked against openrlbenchmark 0.3.1 itself). `--offline` skips fetching and uses the store only.
 
 How rlops' semantics map onto the store: a group's `ceik`/`cen` config keys become the runs' env
-and experiment when fetched; points are stored against the x axis (`xaxis`, default `global_step`),
-joined onto the metric row by row as rlops does (see `wandb_map.rows_to_series`); runs still
-`running` are left out, as rlops does; environments of several groups are matched by position (panel i shows env i
-of every group, titled by the first group's name).
+and experiment when fetched; points are stored against the x axis (`xaxis`, default
+`global_step`), joined onto the metric row by row as rlops does (see `wandb_map.rows_to_series`);
+runs still `running` are left out, as rlops does; runs keep W&B's listing order (oldest first),
+which decides rlops' seed pairing and truncation for rliable; environments of several groups are
+matched by position (panel i shows env i of every group, titled by the first group's name).
 """
 
 from __future__ import annotations
