@@ -343,6 +343,9 @@ class _Window:
     def _read(self, lo: int, hi: int, counted: int | None) -> tuple[dict[str, list[dict[str, Any]]], int]:
         """Rows with steps in [lo, hi) by key, and how many history rows lie in [counted, hi)."""
         samples = min(hi - lo, self.page_size) + 1  # one more than fits if maxStep is exclusive
+        cap = self.client.samples_cap
+        if cap is not None and samples > cap and self.shape.dense:  # known to come back short: split first
+            return self._split(lo, hi, counted)
         by_key, census = self._ask(lo, hi, samples)
         if self._incomplete(lo, hi, samples, max(len(rows) for rows in [census, *by_key.values()]), census):
             return self._split(lo, hi, counted)
@@ -370,7 +373,8 @@ class _Window:
         if hi - lo <= 1:
             raise FetchError(f"W&B leaves rows of step {lo} of run {self.q.path}/{self.run} out of every answer")
         cap = self.client.samples_cap
-        width = cap - 1 if cap is not None and 1 < cap - 1 < hi - lo else None
+        # a dense run's window holds a row per step: pieces that just fit the cap; else halves
+        width = cap - 1 if cap is not None and self.shape.dense and 1 < cap - 1 < hi - lo else None
         cuts = list(range(lo, hi, width)) + [hi] if width else [lo, (lo + hi) // 2, hi]
         by_key: dict[str, list[dict[str, Any]]] = {}
         count = 0
