@@ -127,6 +127,12 @@ def test_rlops_fetches_then_writes_rlops_outputs(fake, cli, db_path, tmp_path):
     assert code == 0, err
     assert fake.requests == 0
     assert Path(f"{tmp_path / 'offline'}.csv").read_text() == Path(f"{out}.csv").read_text()
+    # --pc.max-steps only limits the step figure's x axis, as in rlops: the tables use every point
+    code, _, err = cli(*argv(tmp_path / "capped", "--offline", "--pc.max-steps", "1000"))
+    assert code == 0, err
+    for suffix in (".csv", "_runtimes.csv"):
+        assert Path(f"{tmp_path / 'capped'}{suffix}").read_text() == Path(f"{out}{suffix}").read_text()
+    assert Path(f"{tmp_path / 'capped'}.png").read_bytes() != Path(f"{tmp_path / 'offline'}.png").read_bytes()
     # again online: nothing changed, so listing only, no history request
     code, _, err = cli(*argv(tmp_path / "again", "--base-url", fake.url, "--max-rps", "0"))
     assert code == 0, err
@@ -168,6 +174,13 @@ def test_rlops_rliable_writes_aggregates_and_bad_options_fail(fake, cli, tmp_pat
     np.testing.assert_allclose(stacked.max(axis=(0, 2)), 1.0)
     # the efficiency x axis is global_step (0 .. 5,700), not W&B's _step (0 .. 57)
     assert max(doc["efficiency"]["median"]["DQN"]["x"]) > 1000
+    # the rlops switches for each rliable figure
+    code, stdout, err = cli(*argv(tmp_path / "some", "--offline", "--rliable", "--rc.no-performance-profile-plots",
+                                  "--rc.no-sample-efficiency-plots"))
+    assert code == 0, err
+    assert Path(f"{tmp_path / 'some'}_aggregate.png").is_file()
+    assert not Path(f"{tmp_path / 'some'}_performance_profile.png").exists()
+    assert not Path(f"{tmp_path / 'some'}_sample_efficiency.png").exists()
     code, _, err = cli(*argv(out, "--base-url", fake.url, "--report"))
     assert code == 1 and "not supported" in err
     code, _, err = cli("rlops", "--filters", HEADER, "nosuch?tag=v1", "--env-ids", "CartPole-v1",
