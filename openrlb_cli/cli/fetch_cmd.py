@@ -308,11 +308,17 @@ def sources_cmd(
 RLOPS_EPILOG = (
     "Takes `python -m openrlbenchmark.rlops` arguments: --filters '?we=ENTITY&wpn=PROJECT&ceik=env_id&"
     "cen=exp_name&metric=charts/episodic_return&xaxis=global_step' 'EXP?tag=T&user=U&cl=LABEL&seed=1' ... "
-    "--env-ids ENV ... (repeatable groups), --output-filename, --metric-last-n-average-window, --pc.ncols, "
-    "--pc.rolling, --pc.max-steps (others of --pc.* are accepted), --scan-history (always on: histories are "
-    "never sampled), --offline (store only), --check-empty-runs or --no-check-empty-runs, --rliable and --rc.*. "
-    "--report is not supported. Writes OUT.png|pdf|svg, OUT-time.*, OUT.md|csv, OUT_runtimes.md|csv, and with "
-    "--rliable OUT_intervals.*, OUT_profiles.*, OUT_improvement.*, OUT_efficiency.* (+ JSON/CSV data). "
+    "--env-ids ENV ... (repeatable groups), --output-filename, --metric-last-n-average-window, "
+    "--wandb-project-name (project of headers without wpn=), --pc.ncols, --pc.ncols-legend, --pc.xlabel, "
+    "--pc.ylabel, --pc.rolling, --pc.max-steps (or None), --pc.time-unit (others of --pc.* are accepted), "
+    "--scan-history (always on: histories are never sampled), --offline (store only), --check-empty-runs or "
+    "--no-check-empty-runs, --rliable and --rc.* (nsubsamples, score-normalization-method, "
+    "normalized-score-threshold, sample-efficiency-figsize W H, *-plots, *-num-bootstrap-reps, "
+    "sample-efficiency-and-walltime-efficiency-method). --report is not supported. Computes rlops' numbers "
+    "(population std in the score table, rolling over the interpolated grid, runtimes in --pc.time-unit) and "
+    "writes its files: OUT.png|pdf|svg, OUT-time.*, OUT.md|csv, OUT_runtimes.md|csv, and with --rliable "
+    "OUT_aggregate.png|pdf, OUT_performance_profile.*, OUT_sample_efficiency.*, "
+    "OUT_sample_walltime_efficiency.* (+ OUT_aggregate.csv, OUT_rliable.json). "
     "Exit codes: 0 everything fetched and written; 3 written but the fetch partly failed or an output is "
     "not available; 4 nothing could be fetched and the store has no matching runs; 5 the store's fetch "
     "lock is held (see --wait)."
@@ -366,7 +372,8 @@ def rlops_cmd(
             if fetch_failed:
                 raise OpenrlbError(f"{exc} ({fetch_failed}, see above)", exit_code=4) from None
             raise
-    written = rlops.write_outputs(curves, parsed)
+        rows = rlops.load_rows(store, curves, parsed)
+    written = rlops.write_outputs(curves, rows, parsed)
     for path in written.files:
         print(path)
     for message in written.warnings:

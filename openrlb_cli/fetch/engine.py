@@ -36,6 +36,7 @@ class Chunk:
     series: dict[str, Series]
     progress: dict[str, Any]
     dropped: int = 0  # points left out (W&B: rows without an x-axis value)
+    counts: dict[str, int] = field(default_factory=dict)  # added to the run's progress (e.g. rows seen)
 
     @property
     def n_points(self) -> int:
@@ -54,6 +55,8 @@ class Job:
     changed: bool  # remote metadata differs from the last complete fetch
     run_id: int | None = None
     x_axis: str | None = None  # W&B: the key the points are stored against (saved with the progress)
+    # called with the run's progress once every task is in; a message fails the run (no digest saved)
+    verify: Callable[[dict[str, Any]], str | None] | None = None
     # engine bookkeeping
     progress: dict[str, Any] = field(default_factory=dict)
     done: dict[int, Chunk] = field(default_factory=dict)
@@ -222,6 +225,10 @@ class Engine:
         if job.buffered:
             with self.store.transaction():
                 self._write(job, complete=False)
+        self._report_failure(job, message)
+
+    def _report_failure(self, job: Job, message: str) -> None:
+        job.error = message
         self.summary.points_added += job.points
         self.summary.failed += 1
         self.summary.failures.append({"run": job.label, "error": message})
@@ -242,15 +249,24 @@ class Engine:
                 ready.append((job, job.finished))
         if not ready:
             return
+        problems: dict[int, str] = {}
         with self.store.transaction():
             for job, complete in ready:
-                self._write(job, complete=complete)
+                problem = self._write(job, complete=complete)
+                if problem:
+                    problems[id(job)] = problem
         for job, complete in ready:
-            if complete:
+            if id(job) in problems:
+                self._report_failure(job, problems[id(job)])
+            elif complete:
                 self._count(job)
 
-    def _write(self, job: Job, *, complete: bool) -> None:
-        """Inside a transaction: the run, its buffered points in order, progress, and maybe the digest."""
+    def _write(self, job: Job, *, complete: bool) -> str | None:
+        """Inside a transaction: the run, its buffered points in order, progress, and maybe the digest.
+
+        Returns the job's verification failure, if any: its points and progress are kept (they are
+        what the server sent), but without the digest the run is checked again on the next fetch.
+        """
         store = self.store
         if job.run_id is None:
             job.run_id = store.upsert_run(job.record)
@@ -260,6 +276,8 @@ class Engine:
                 if len(series):
                     merged.setdefault(key, []).append(series)
             job.progress.update(chunk.progress)
+            for key, n in chunk.counts.items():
+                job.progress[key] = job.progress.get(key, 0) + n
             self.summary.points_without_x += chunk.dropped
         for key, parts in merged.items():
             series = parts[0]
@@ -270,12 +288,19 @@ class Engine:
         job.buffered.clear()
         state.save_progress(store, job.run_id, job.progress, job.x_axis)
         if complete:
+            problem = job.verify(job.progress) if job.verify is not None else None
+            if problem:
+                return problem
             state.save_complete(store, job.run_id, job.digest, job.remote)
+        return None
 
     def _finish_without_tasks(self, job: Job) -> None:
         if job.changed or not job.existed:
             with self.store.transaction():
-                self._write(job, complete=True)
+                problem = self._write(job, complete=True)
+            if problem:
+                self._report_failure(job, problem)
+                return
         self._count(job)
 
     def _count(self, job: Job) -> None:
