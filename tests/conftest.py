@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,25 @@ def no_credentials(monkeypatch, tmp_path):
                 "MLFLOW_TRACKING_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+
+
+@pytest.fixture(scope="session")
+def tempfile_folder(tmp_path_factory) -> Path:
+    """Python's `tempfile` default folder for the session: inside pytest's own (cleaned) base temp, not /tmp."""
+    folder = tmp_path_factory.mktemp("tempfile-default")
+    previous, tempfile.tempdir = tempfile.tempdir, str(folder)
+    yield folder
+    tempfile.tempdir = previous
+
+
+@pytest.fixture(autouse=True)
+def no_stray_tempfiles(tempfile_folder: Path):
+    """Fail a test that leaves `tempfile.mkdtemp()`-style files behind: tests write under `tmp_path`."""
+    before = set(os.listdir(tempfile_folder))
+    yield
+    left = sorted(set(os.listdir(tempfile_folder)) - before)
+    if left:
+        pytest.fail(f"left {len(left)} temporary entries behind (use tmp_path): {', '.join(left[:5])}", pytrace=False)
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ It speaks the shapes openrlb uses (run listing with cursor paging and Mongo-like
 step windows, `sampledHistory` per-key specs), counts every request, and injects faults on demand:
 HTTP statuses (429 with Retry-After, 500, 401, ...), malformed JSON, GraphQL errors in a 200,
 slow answers (client timeouts), a connection dropped mid-body, and a connection closed without an
-answer. Queries are recognised by operation name, not parsed: the fake checks the client's
+answer. `inclusive_max_step` serves `maxStep` as W&B's backend does for `sampledHistory` (the
+last step included), and `samples_cap` answers at most that many rows however many were asked.
+Queries are recognised by operation name, not parsed: the fake checks the client's
 variables, not its GraphQL text.
 
 Run standalone (for benchmarks) with `python tests/fake_wandb.py --runs 200 --points 10000
@@ -219,6 +221,7 @@ class Fault:
     when: Callable[[dict[str, Any]], bool] | None = None  # predicate on the request's variables
     status: int = 500
     retry_after: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers (e.g. RateLimit-*)
     message: str = "internal server error"
     delay: float = 1.0
     hits: int = 0
@@ -239,6 +242,9 @@ class FakeWandb:
     api_key: str | None = None  # when set, requests must carry HTTP basic api:<key>
     private: set[tuple[str, str]] = field(default_factory=set)  # projects needing the key
     max_per_page: int = 1000
+    # W&B's backend treats sampledHistory's maxStep as inclusive; the SDK's scans assume it is not
+    inclusive_max_step: bool = False
+    samples_cap: int | None = None  # answer at most this many rows per history list, whatever was asked
     projects: dict[tuple[str, str], list[FakeRun]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
@@ -262,6 +268,10 @@ class FakeWandb:
             self.faults.append(f)
         return f
 
+    def bounds(self, lo: int, hi: int, samples: int) -> tuple[int, int, int]:
+        """[lo, hi) and the sample count this server really serves for a request (minStep, maxStep, samples)."""
+        return lo, hi + 1 if self.inclusive_max_step else hi, min(samples, self.samples_cap or samples)
+
     def prewarm(self, page: int) -> int:
         """Serialise every public run's history windows of `page` steps ahead of time (benchmarks).
 
@@ -275,8 +285,10 @@ class FakeWandb:
             for run in runs:
                 last = run.last_step()
                 for lo in range(0, (last + 1) if last is not None else 0, page):
-                    doc = {"data": {"project": {"run": {"history": run.history_strings(lo, lo + page, page)}}}}
-                    self.cache[(entity, project, run.name, lo, lo + page, page)] = json.dumps(doc).encode()
+                    # what openrlb asks: maxStep = the window's end, one sample more than the window holds
+                    rows = run.history_strings(*self.bounds(lo, lo + page, page + 1))
+                    doc = {"data": {"project": {"run": {"history": rows}}}}
+                    self.cache[(entity, project, run.name, lo, lo + page, page + 1)] = json.dumps(doc).encode()
         return len(self.cache)
 
     def cached(self, op: str, variables: dict[str, Any]) -> bytes | None:
@@ -354,16 +366,17 @@ class FakeWandb:
         if run is None:
             return 200, {"data": {"project": {"run": None}}}
         if op == "HistoryPage":
-            rows = run.history_strings(variables["minStep"], variables["maxStep"], variables["pageSize"])
+            rows = run.history_strings(*self.bounds(variables["minStep"], variables["maxStep"], variables["pageSize"]))
             return 200, {"data": {"project": {"run": {"history": rows}}}}
         if op == "SampledHistoryPage":
             out = []
             for text in variables["specs"]:
                 spec = json.loads(text)
                 keys = spec["keys"]
-                rows = [r for r in run.rows_between(spec.get("minStep", 0), spec.get("maxStep", 2**62))
-                        if all(k in r for k in keys)]
-                out.append([{k: r[k] for k in keys} for r in _sample(rows, spec.get("samples", 500))])
+                lo, hi, samples = self.bounds(spec.get("minStep", 0), spec.get("maxStep", 2**62),
+                                              spec.get("samples", 500))
+                rows = [r for r in run.rows_between(lo, hi) if all(k in r for k in keys)]
+                out.append([{k: r[k] for k in keys} for r in _sample(rows, samples)])
             return 200, {"data": {"project": {"run": {"sampledHistory": out}}}}
         return 200, {"errors": [{"message": f"unknown operation {op}"}], "data": None}
 
@@ -447,6 +460,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Apply a fault; False means: answer normally afterwards (a slow answer)."""
         if fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            headers.update(fault.headers)
             self._send(fault.status, json.dumps({"errors": [{"message": fault.message}]}).encode(), headers)
         elif fault.kind == "bad_json":
             self._send(200, b'{"data": {"project": {"runs": {"edges": [')
@@ -507,10 +521,26 @@ if __name__ == "__main__":
 
 
 # ------------------------------------------------------------------------------ test helpers
-def expected_points(run: FakeRun) -> dict[str, tuple[list[float], list[float], list[float]]]:
-    """What a full fetch of `run` must store: numeric keys -> (steps, values, wall times)."""
-    out: dict[str, tuple[list[float], list[float], list[float]]] = {}
+def default_x_axis(run: FakeRun) -> str:
+    """The x axis openrlb must store `run` against by default: global_step if logged, else _step."""
+    return "global_step" if "global_step" in run.keys() else "_step"
+
+
+def expected_points(run: FakeRun, x_key: str | None = None) -> dict[str, tuple[list[float], list[float], list[float]]]:
+    """What a full fetch of `run` must store: numeric keys -> (steps, values, wall times).
+
+    Computed row by row, independently of openrlb's column code: a point's step is its row's value
+    of the x axis (default: `default_x_axis`); rows without a finite x value contribute nothing.
+    Points are ordered by x (stable: rows in `_step` order).
+    """
+    x_key = x_key or default_x_axis(run)
+    out: dict[str, list[tuple[float, float, float]]] = {}
     for row in run.rows_between(0, 2**62):
+        x = row.get(x_key)
+        if isinstance(x, str) and x.lower() in ("nan", "infinity", "-infinity"):
+            x = float(x)
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            continue
         for key, value in row.items():
             if key in ("_step", "_timestamp"):
                 continue
@@ -518,8 +548,9 @@ def expected_points(run: FakeRun) -> dict[str, tuple[list[float], list[float], l
                 value = float(value)
             if not isinstance(value, (int, float)):
                 continue
-            col = out.setdefault(key, ([], [], []))
-            col[0].append(float(row["_step"]))
-            col[1].append(float(value))
-            col[2].append(float(row.get("_timestamp", math.nan)))
-    return out
+            out.setdefault(key, []).append((float(x), float(value), float(row.get("_timestamp", math.nan))))
+    result = {}
+    for key, points in out.items():
+        points.sort(key=lambda p: p[0])  # stable: equal x keep row order
+        result[key] = ([p[0] for p in points], [p[1] for p in points], [p[2] for p in points])
+    return result

@@ -45,7 +45,9 @@ def test_filter_semantics_on_run_documents():
     assert not matches(doc(["a"]), flt)  # every tag is required
     assert not matches(doc(["a", "b"], user="u3"), flt)
     assert not matches(doc(["a", "b"], env="E2"), flt)
-    assert group.xaxis == "_step" and group.experiments[0].label == "openrlbenchmark/cleanrl/ppo"
+    # rlops' default legend: the project, the name and the filter as Python prints parse_qs' dict
+    assert group.xaxis == "_step" and group.experiments[0].label == (
+        "openrlbenchmark/cleanrl/ppo ({'tag': ['a', 'b'], 'user': ['u1', 'u2']})")
 
 
 def test_groups_share_one_env_list_or_pair_them():
@@ -59,7 +61,7 @@ def test_groups_share_one_env_list_or_pair_them():
 
 
 @pytest.mark.parametrize("filters,message", [
-    ([["?we=x", "a"]], "must give wpn"),
+    ([["?wpn=x", "a"]], "must give we"),
     ([["?we=x&wpn=y&bogus=1", "a"]], "unknown key"),
     ([["ppo?tag=1"]], "project header"),
     ([[HEADER]], "names no experiment"),
@@ -68,6 +70,15 @@ def test_groups_share_one_env_list_or_pair_them():
 def test_bad_filters_are_clear(filters, message):
     with pytest.raises(InputError, match=message):
         parse_groups(filters, [["E"]])
+
+
+def test_header_without_wpn_takes_the_wandb_project_name():
+    (group,) = parse_groups([["?we=x", "a"]], [["E"]])
+    assert group.project == "cleanrl"  # rlops' --wandb-project-name default
+    (group,) = parse_groups([["?we=x", "a"]], [["E"]], project="sb3")
+    assert group.path == "x/sb3"
+    (group,) = parse_groups([["?we=x&wpn=y&metric=m1&metric=m2", "a?cl=L1&cl=L2"]], [["E"]])
+    assert group.metric == "m1" and group.experiments[0].label == "L1"  # rlops reads the first value
 
 
 def test_split_option_groups_collects_variable_length_values():

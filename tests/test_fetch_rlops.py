@@ -7,6 +7,7 @@ import json
 import statistics
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fake_wandb import FakeRun, FakeWandb
 
@@ -77,6 +78,23 @@ def test_parse_rlops_arguments():
         rlops.parse_args(["--filters", HEADER, "a", "--env-ids", "E", "--rc.score-normalization-method", "z"])
 
 
+def test_rlops_options_of_openrlbenchmark_0_3_1():
+    args = rlops.parse_args(["--filters", "?we=e", "a", "--env-ids", "E", "--wandb-project-name", "sb3",
+                             "--rc.sample-efficiency-figsize", "10", "5.5", "--pc.max-steps", "None",
+                             "--rc.sample_efficiency_and_walltime_efficiency_method", "None"])
+    assert args.groups[0].path == "e/sb3"  # the header has no wpn=: --wandb-project-name
+    assert args.rc["sample-efficiency-figsize"] == [10.0, 5.5]
+    assert "max-steps" not in args.pc  # None: no limit, as tyro reads it
+    assert not isinstance(args.rc["sample-efficiency-and-walltime-efficiency-method"], str)  # no walltime figure
+    assert rlops.parse_args(["--filters", "?we=e", "a", "--env-ids", "E", "--pc.max-steps", "5e5"]).pc == {
+        "max-steps": 5e5}
+    with pytest.raises(InputError, match="Median, IQM, Mean, Optimality Gap or None"):
+        rlops.parse_args(["--filters", "?we=e", "a", "--env-ids", "E",
+                          "--rc.sample-efficiency-and-walltime-efficiency-method", "mode"])
+    with pytest.raises(InputError, match="cannot read the rlops options"):
+        rlops.parse_args(["--filters", "?we=e", "a", "--env-ids", "E", "--rc.sample-efficiency-figsize", "10"])
+
+
 def test_rlops_fetches_then_writes_rlops_outputs(fake, cli, db_path, tmp_path):
     out = tmp_path / "figs" / "compare"
     code, stdout, err = cli(*argv(out, "--base-url", fake.url, "--max-rps", "0"))
@@ -88,18 +106,16 @@ def test_rlops_fetches_then_writes_rlops_outputs(fake, cli, db_path, tmp_path):
         assert str(path) in stdout
     assert "not applied" not in err  # --pc.ncols-legend/xlabel/ylabel/time-unit are honoured
     assert "running run(s) left out" in err
-    # scores: mean of each run's last 5 points, then mean and sample std over the two seeds
-    rows = {(r["env"], r["experiment"]): r for r in csv.DictReader(open(f"{out}.csv"))}
-    assert set(rows) == {(env, label) for env in ENVS for label in ("CleanRL PPO", "DQN")}
-    for env in ENVS:
-        for exp, label in (("ppo", "CleanRL PPO"), ("dqn", "DQN")):
+    # scores as rlops: mean of each run's last 5 points, then mean ± population std over the two seeds
+    table = list(csv.reader(open(f"{out}.csv")))
+    assert table[0] == ["", "CleanRL PPO", "DQN"] and [r[0] for r in table[1:]] == ENVS
+    for row, env in zip(table[1:], ENVS, strict=True):
+        for cell, exp in zip(row[1:], ("ppo", "dqn"), strict=True):
             per_seed = [statistics.mean(value(exp, env, seed, s) for s in range(45, 60, 3)) for seed in (1, 2)]
-            row = rows[(env, label)]
-            assert int(row["n_seeds"]) == 2
-            assert float(row["mean"]) == pytest.approx(statistics.mean(per_seed), abs=1e-12)
-            assert float(row["std"]) == pytest.approx(statistics.stdev(per_seed), abs=1e-12)
-    runtimes = list(csv.DictReader(open(f"{out}_runtimes.csv")))
-    assert {float(r["mean_seconds"]) for r in runtimes} == {114.0}  # metric logged from s=0 to s=57, 2 s apart
+            assert cell == f"{statistics.mean(per_seed):.2f} ± {statistics.pstdev(per_seed):.2f}"
+    # runtimes in --pc.time-unit h: the last 10% of the metric's 20 rows (s = 54, 57; _runtime 108 s, 114 s)
+    runtimes = list(csv.reader(open(f"{out}_runtimes.csv")))
+    assert [float(v) for r in runtimes[1:] for v in r[1:]] == [pytest.approx(111 / 3600)] * 4
     # the store holds exactly the selected runs (plus the running one, fetched but not plotted)
     with Store(db_path) as store:
         ids = sorted(r.external_id.rsplit("/", 1)[1] for r in store.runs())
@@ -111,6 +127,12 @@ def test_rlops_fetches_then_writes_rlops_outputs(fake, cli, db_path, tmp_path):
     assert code == 0, err
     assert fake.requests == 0
     assert Path(f"{tmp_path / 'offline'}.csv").read_text() == Path(f"{out}.csv").read_text()
+    # --pc.max-steps only limits the step figure's x axis, as in rlops: the tables use every point
+    code, _, err = cli(*argv(tmp_path / "capped", "--offline", "--pc.max-steps", "1000"))
+    assert code == 0, err
+    for suffix in (".csv", "_runtimes.csv"):
+        assert Path(f"{tmp_path / 'capped'}{suffix}").read_text() == Path(f"{out}{suffix}").read_text()
+    assert Path(f"{tmp_path / 'capped'}.png").read_bytes() != Path(f"{tmp_path / 'offline'}.png").read_bytes()
     # again online: nothing changed, so listing only, no history request
     code, _, err = cli(*argv(tmp_path / "again", "--base-url", fake.url, "--max-rps", "0"))
     assert code == 0, err
@@ -139,14 +161,26 @@ def test_rlops_rliable_writes_aggregates_and_bad_options_fail(fake, cli, tmp_pat
                                   "--rc.sample_efficiency_num_bootstrap_reps", "100", "--rc.nsubsamples", "8",
                                   "--rc.sample_efficiency_and_walltime_efficiency_method", "Median"))
     assert code == 0, err
-    for name in ("intervals.png", "profiles.png", "improvement.png", "efficiency.png", "aggregates.json"):
+    for name in ("aggregate.png", "aggregate.pdf", "performance_profile.png", "sample_efficiency.png",
+                 "sample_walltime_efficiency.pdf", "aggregate.csv", "rliable.json"):
         assert Path(f"{out}_{name}").is_file() and f"{out}_{name}" in stdout
-    doc = json.loads(Path(f"{out}_aggregates.json").read_text())
-    assert "CleanRL PPO" in json.dumps(doc) and "DQN" in json.dumps(doc)
-    efficiency = json.loads(Path(f"{out}_efficiency.json").read_text())
-    assert efficiency["aggregate"] == "median" and efficiency["points"] == 8
-    # the curves' x axis is global_step (0 .. 5,700), not W&B's _step (0 .. 57)
-    assert max(max(c["steps"]) for c in efficiency["curves"].values()) > 1000
+    doc = json.loads(Path(f"{out}_rliable.json").read_text())
+    assert set(doc["aggregates"]) == {"CleanRL PPO", "DQN"} and doc["aggregate_reps"] == 200
+    assert doc["n_seeds"] == {"CleanRL PPO": 2, "DQN": 2}
+    assert np.shape(doc["scores"]["DQN"]) == (2, 2, 8)  # seeds x envs x --rc.nsubsamples
+    # maxmin per env over every experiment, seed and sampled point: each env spans exactly [0, 1]
+    stacked = np.concatenate([doc["normalized"][k] for k in doc["normalized"]], axis=0)
+    np.testing.assert_allclose(stacked.min(axis=(0, 2)), 0.0)
+    np.testing.assert_allclose(stacked.max(axis=(0, 2)), 1.0)
+    # the efficiency x axis is global_step (0 .. 5,700), not W&B's _step (0 .. 57)
+    assert max(doc["efficiency"]["median"]["DQN"]["x"]) > 1000
+    # the rlops switches for each rliable figure
+    code, stdout, err = cli(*argv(tmp_path / "some", "--offline", "--rliable", "--rc.no-performance-profile-plots",
+                                  "--rc.no-sample-efficiency-plots"))
+    assert code == 0, err
+    assert Path(f"{tmp_path / 'some'}_aggregate.png").is_file()
+    assert not Path(f"{tmp_path / 'some'}_performance_profile.png").exists()
+    assert not Path(f"{tmp_path / 'some'}_sample_efficiency.png").exists()
     code, _, err = cli(*argv(out, "--base-url", fake.url, "--report"))
     assert code == 1 and "not supported" in err
     code, _, err = cli("rlops", "--filters", HEADER, "nosuch?tag=v1", "--env-ids", "CartPole-v1",

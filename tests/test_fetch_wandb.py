@@ -198,9 +198,9 @@ def test_same_run_in_two_queries_is_fetched_once(fake, store):
 
 
 def test_rows_to_series_drops_points_below_floor_and_sorts():
-    got = rows_to_series([{"_step": 5, "a": 1.0, "_timestamp": 10.0}, {"_step": 3, "a": 2.0, "b": "x"},
-                          {"_step": 7, "a": "Infinity", "b": 4}, {"a": 9.0}], {"a": 4}, 0)
-    assert list(got) == ["a", "b"]
+    got, dropped = rows_to_series([{"_step": 5, "a": 1.0, "_timestamp": 10.0}, {"_step": 3, "a": 2.0, "b": "x"},
+                                   {"_step": 7, "a": "Infinity", "b": 4}, {"a": 9.0}], {"a": 4}, 0)
+    assert list(got) == ["a", "b"] and dropped == 0
     np.testing.assert_array_equal(got["a"].steps, [5, 7])
     np.testing.assert_array_equal(got["a"].values, [1.0, math.inf])
     np.testing.assert_array_equal(got["a"].wall_times, [10.0, math.nan])

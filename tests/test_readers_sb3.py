@@ -229,3 +229,79 @@ def test_progress_json_detect_and_growth(tmp_path: Path) -> None:
     assert s["a"].steps.tolist() == [1024] and s["b"].values.tolist() == [2]
     assert s["time/total_timesteps"].values.tolist() == [1024]
     assert not sb3.PROGRESS_JSON.detect(tmp_path / "other.json")
+
+
+# ---------------------------------------------------------------- monitor file names and headers as tools write them
+def _sb3_monitor_text(env_id: object, rows: list[str]) -> str:
+    """What SB3's ResultsWriter / Baselines' Monitor write: `#` + json.dumps(header), then r,l,t rows."""
+    header = "#" + json.dumps({"t_start": 1700000000.25, "env_id": env_id}) + "\nr,l,t\n"
+    return header + "".join(r + "\n" for r in rows)
+
+
+@pytest.mark.parametrize("name", ["monitor.csv", ".monitor.csv", "run1.monitor.csv"])
+@pytest.mark.parametrize("env_id,expected", [("CartPole-v1", "CartPole-v1"), (None, None), ("None", None)])
+def test_monitor_names_and_env_id_null_ingest(tmp_path: Path, name: str, env_id, expected) -> None:
+    """`Monitor(env, "dir/")` writes dir/monitor.csv, some setups a hidden .monitor.csv; Baselines writes
+    `"env_id": null` for an env without a spec and SB3 `"None"`: all ingest, with the env unknown."""
+    from openrlb_cli.ingest.pipeline import discover, ingest
+    from openrlb_cli.store import Store
+
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / name).write_text(_sb3_monitor_text(env_id, ["10.0,10,0.5", "12.5,12,1.25", "9.0,9,2.0"]))
+    units, skipped = discover([tmp_path])
+    assert [(u.fmt, [p.name for p in u.paths]) for u in units] == [("sb3-monitor", [name])] and not skipped
+    with Store(tmp_path / "s.db") as store:
+        summary = ingest(store, [tmp_path])
+        assert not summary.skipped and summary.points == 6  # r and l, 3 episodes
+        (run,) = store.runs()
+        assert run.env == expected
+        r = store.load_series(run.id, "r")
+        # SB3's load_results: pandas.read_csv(comment="#"), x = cumsum(l), wall = t_start + t
+        ref = pd.read_csv(d / name, comment="#")
+        assert r.values.tolist() == ref["r"].tolist() and r.steps.tolist() == ref["l"].cumsum().tolist()
+        assert r.wall_times.tolist() == (1700000000.25 + ref["t"]).tolist()
+        assert ingest(store, [tmp_path]).unchanged == 1
+
+
+def test_real_sb3_monitor_file_as_bare_monitor_csv(tmp_path: Path) -> None:
+    src = DATA / "sb3-monitor"
+    real = sorted(src.glob("*/*/0.monitor.csv"))[:1] if src.is_dir() else []
+    if not real:
+        pytest.skip("../shared is absent")
+    for i, name in enumerate(("monitor.csv", ".monitor.csv")):
+        (tmp_path / f"run{i}").mkdir()
+        dst = tmp_path / f"run{i}" / name
+        dst.write_bytes(real[0].read_bytes())
+        assert sb3.MONITOR.detect(dst)
+        rec = sb3.MONITOR.read_group([dst]).runs[0]
+        ref = pd.read_csv(dst, comment="#")
+        assert rec.series["r"].values.tolist() == ref["r"].tolist()
+        assert rec.env == json.loads(real[0].read_text().splitlines()[0][1:])["env_id"]
+
+
+def test_monitor_detect_tolerates_bom_and_quoted_columns(tmp_path: Path) -> None:
+    p = tmp_path / "monitor.csv"
+    p.write_bytes(b"\xef\xbb\xbf" + _sb3_monitor_text("X-v0", ["1,2,3"]).encode())
+    assert sb3.MONITOR.detect(p)
+    p.write_text('"r","l","t"\n1,2,3\n')
+    assert sb3.MONITOR.detect(p)
+    p.write_text("a,b\n1,2\n")
+    assert not sb3.MONITOR.detect(p)
+
+
+@pytest.mark.parametrize("name,text", [
+    ("data.csv", "step,a,b\n1,2,3,9\n2,3,4\n3,4,5\n"),
+    ("monitor.csv", '#{"t_start": 1.0, "env_id": null}\nr,l,t\n1,2,3,9\n2,3,4\n'),
+])
+def test_pandas_parser_warning_becomes_one_line_naming_the_file(cli, tmp_path: Path, recwarn, name, text) -> None:
+    """A first data row wider than the header makes pandas emit a ParserWarning (text with a
+    site-packages path); the user sees one warning line naming the file instead."""
+    p = tmp_path / name
+    p.write_text(text)
+    code, out, err = cli("ingest", str(p))
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if "more fields than the header" in ln]
+    assert len(lines) == 1 and str(p) in lines[0]
+    assert "ParserWarning" not in err and "site-packages" not in err
+    assert not [w for w in recwarn if issubclass(w.category, pd.errors.ParserWarning)]

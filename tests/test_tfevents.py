@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import random
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -450,8 +449,9 @@ _points = st.lists(
 )
 
 
-def _tmp_file(data: bytes | None = None) -> Path:
-    path = Path(tempfile.mkdtemp()) / "events.out.tfevents.prop"
+def _tmp_file(folder: Path, data: bytes | None = None, name: str = "events.out.tfevents.prop") -> Path:
+    """A file in the test's `tmp_path`, overwritten by each Hypothesis example (nothing left in /tmp)."""
+    path = folder / name
     if data is not None:
         path.write_bytes(data)
     return path
@@ -459,8 +459,8 @@ def _tmp_file(data: bytes | None = None) -> Path:
 
 @HYP
 @given(points=_points, encoding=st.sampled_from(ENCODINGS))
-def test_property_round_trip(points, encoding):
-    path = _tmp_file()
+def test_property_round_trip(points, encoding, tmp_path):
+    path = _tmp_file(tmp_path)
     write_scalars(path, points, encoding=encoding)
     with pytest.MonkeyPatch.context() as mp:  # small files through the template fast path too
         mp.setattr(tftemplates, "MIN_GROUP", 1)
@@ -509,8 +509,8 @@ def _boundaries(data: bytes) -> list[int]:
 
 @HYP
 @given(points=_points.filter(bool), cut=st.floats(0, 1), check_crc=st.booleans())
-def test_property_truncation_yields_a_prefix(points, cut, check_crc):
-    path = _tmp_file()
+def test_property_truncation_yields_a_prefix(points, cut, check_crc, tmp_path):
+    path = _tmp_file(tmp_path)
     write_scalars(path, points)
     data = path.read_bytes()
     full = read_scalars(path)
@@ -529,8 +529,8 @@ def test_property_truncation_yields_a_prefix(points, cut, check_crc):
 
 @HYP
 @given(points=_points.filter(bool), where=st.floats(0, 1), flip=st.integers(1, 255))
-def test_property_any_flipped_byte_is_detected(points, where, flip, crc_backend):
-    path = _tmp_file()
+def test_property_any_flipped_byte_is_detected(points, where, flip, crc_backend, tmp_path):
+    path = _tmp_file(tmp_path)
     write_scalars(path, points)
     data = bytearray(path.read_bytes())
     i = min(int(where * len(data)), len(data) - 1)
@@ -546,13 +546,13 @@ def test_property_any_flipped_byte_is_detected(points, where, flip, crc_backend)
 
 @HYP
 @given(garbage=st.binary(max_size=300), prefix=st.booleans(), check_crc=st.booleans())
-def test_property_garbage_only_raises_corrupt(garbage, prefix, check_crc):
+def test_property_garbage_only_raises_corrupt(garbage, prefix, check_crc, tmp_path):
     head = b""
     if prefix:
-        head = _tmp_file()
+        head = _tmp_file(tmp_path, name="events.out.tfevents.head")
         write_scalars(head, SCALARS)
         head = head.read_bytes()
-    path = _tmp_file(head + garbage)
+    path = _tmp_file(tmp_path, head + garbage)
     try:
         batch = read_scalars(path, check_crc=check_crc)
     except CorruptEventFile as e:
@@ -568,7 +568,7 @@ def test_property_garbage_only_raises_corrupt(garbage, prefix, check_crc):
 
 @HYP
 @given(payloads=st.lists(st.binary(max_size=120), min_size=1, max_size=6), seed=st.integers(0, 2**32))
-def test_property_garbage_payload_with_valid_crc(payloads, seed):
+def test_property_garbage_payload_with_valid_crc(payloads, seed, tmp_path):
     rng = random.Random(seed)
     valid = [_event(1.0, 3, pw.encode_len(1, b"t") + pw.encode_float(2, 1.0))]
     mutated = []
@@ -576,7 +576,7 @@ def test_property_garbage_payload_with_valid_crc(payloads, seed):
         base = bytearray(rng.choice(valid))
         base[rng.randrange(len(base)) :] = p
         mutated += [p, bytes(base)]
-    path = _tmp_file(b"".join(_record(p) for p in mutated))
+    path = _tmp_file(tmp_path, b"".join(_record(p) for p in mutated))
     try:
         read_scalars(path)
     except CorruptEventFile:

@@ -8,7 +8,6 @@ disables every vectorised decoder.
 from __future__ import annotations
 
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,8 @@ from hypothesis import strategies as st
 from openrlb_cli.ingest import tfdecode, tftemplates
 from openrlb_cli.ingest.tfevents import CorruptEventFile, iter_scalar_batches, read_scalars, write_scalars
 
-HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HYP = settings(max_examples=40, deadline=None,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 def _reference(path: Path, **kw):
@@ -126,10 +126,10 @@ _tag = st.text(alphabet="abc/_é", min_size=0, max_size=6)
     flip=st.one_of(st.none(), st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255))),
     check_crc=st.booleans(),
 )
-def test_property_fast_path_is_exact(tags, n, start, stride, flip, check_crc):
+def test_property_fast_path_is_exact(tags, n, start, stride, flip, check_crc, tmp_path):
     """Same curves as the per-record parser on any cyclic log, and on any single corrupted byte the
     same error at the same offset (a byte flip is always caught with checksums on)."""
-    path = Path(tempfile.mkdtemp()) / "events.out.tfevents.p"
+    path = tmp_path / "events.out.tfevents.p"  # overwritten by each example
     write_scalars(path, _cyclic(n, tags, start, stride))
     if flip is not None:
         data = bytearray(path.read_bytes())

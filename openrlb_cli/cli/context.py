@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
+from openrlb_cli.cli.help_display import HelpGroup
+
 if TYPE_CHECKING:
     from rich.progress import Progress
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="openrlb",
+    cls=HelpGroup,  # click's metavars and wrapping help prose for every command
     help="Track, fetch, plot and aggregate reinforcement-learning learning curves, local-first.",
     no_args_is_help=True,
     add_completion=False,

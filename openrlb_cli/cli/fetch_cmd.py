@@ -79,6 +79,15 @@ def _report(result: SyncResult, json_out: bool) -> None:
                 f"runs; {d['points_added']:,} points added; {d['requests']:,} requests ({d['retries']} retries) "
                 f"in {d['seconds']:.1f} s", highlight=False)
     for _, summary in result.results:
+        for message in summary.warnings[:20]:
+            warn(message)
+        if len(summary.warnings) > 20:
+            warn(f"... and {len(summary.warnings) - 20} more warnings (see --json)")
+        if summary.rekeyed:
+            info(f"{summary.rekeyed} stored run(s) moved onto their x axis (stored by an older openrlb on _step)")
+        if summary.points_without_x:
+            warn(f"{summary.points_without_x:,} point(s) logged in rows without an x-axis value left out "
+                 "(as rlops does)")
         for failure in summary.failures[:20]:
             warn(f"run {failure['run']} failed: {failure['error']}")
         if len(summary.failures) > 20:
@@ -116,7 +125,7 @@ def _fetch(kind: str, spec: dict[str, Any], name: str | None, workers: int, max_
 
 
 def _wandb_queries(args: list[str], filter_json: str | None, metric: list[str] | None, env_key: str,
-                   exp_key: str) -> list[WandbQuery]:
+                   exp_key: str, x_axis: str | None = None) -> list[WandbQuery]:
     from openrlb_cli.fetch.orlb_filters import parse_groups, split_option_groups
     from openrlb_cli.fetch.wandb import WandbQuery, parse_project
     from openrlb_cli.fetch.wandb_filters import combine, parse_json_filter, words_to_filter
@@ -129,7 +138,12 @@ def _wandb_queries(args: list[str], filter_json: str | None, metric: list[str] |
         if plain or filter_json or metric:
             raise InputError("--filters (Open RL Benchmark syntax) replaces ENTITY/PROJECT, key=value words, "
                              "--filter and --metric; give one or the other")
-        return [q for g in parse_groups(groups["--filters"], groups["--env-ids"]) for q in g.queries()]
+        queries = [q for g in parse_groups(groups["--filters"], groups["--env-ids"]) for q in g.queries()]
+        if x_axis:  # --x-axis overrides every group's xaxis=
+            for q in queries:
+                q.metrics = list(dict.fromkeys([*(q.metrics or []), *([x_axis] if x_axis != "_step" else [])]))
+                q.x_axis = x_axis
+        return queries
     if groups["--env-ids"]:
         raise InputError("--env-ids goes with --filters; for one project use env=ENV_ID words")
     if not plain:
@@ -137,7 +151,8 @@ def _wandb_queries(args: list[str], filter_json: str | None, metric: list[str] |
     entity, project = parse_project(plain[0])
     flt = combine([words_to_filter(plain[1:], env_key=env_key, exp_key=exp_key) or {},
                    parse_json_filter(filter_json) if filter_json else {}])
-    return [WandbQuery(entity, project, flt, list(dict.fromkeys(metric)) if metric else None, env_key, exp_key)]
+    return [WandbQuery(entity, project, flt, list(dict.fromkeys(metric)) if metric else None, env_key, exp_key,
+                       x_axis or None)]
 
 
 @fetch_app.command(
@@ -157,6 +172,10 @@ def fetch_wandb_cmd(
                                      "default: every key)."),
     env_key: str = typer.Option("env_id", "--env-key", help="Config key holding the environment id."),
     exp_key: str = typer.Option("exp_name", "--exp-key", help="Config key holding the experiment name."),
+    x_axis: str | None = typer.Option(None, "--x-axis", metavar="KEY",
+                                      help="History key the points are stored against (default: the filter's "
+                                           "xaxis=, else global_step where a run logs it, else W&B's _step). "
+                                           "Rows without it are left out, as rlops does."),
     workers: int = typer.Option(8, "--workers", help=WORKERS_HELP),
     page_size: int = typer.Option(1000, "--page-size", help="History rows per request (steps per window)."),
     base_url: str | None = typer.Option(None, "--base-url", help="W&B API (default: $WANDB_BASE_URL, else "
@@ -177,10 +196,12 @@ def fetch_wandb_cmd(
     """
     if page_size < 1:
         raise InputError("--page-size must be at least 1")
+    if x_axis is not None and not x_axis.strip():
+        raise InputError("--x-axis needs a history key (e.g. global_step)")
     from openrlb_cli.fetch.http import check_url
     from openrlb_cli.fetch.wandb import WandbSpec, default_base_url
 
-    queries = _wandb_queries(list(args or []), filter_json, metric, env_key, exp_key)
+    queries = _wandb_queries(list(args or []), filter_json, metric, env_key, exp_key, x_axis)
     url = check_url(base_url or default_base_url(), "--base-url")
     spec = WandbSpec(base_url=url, queries=queries, page_size=page_size).to_json()
     _fetch("wandb", spec, name, workers, max_rps, _policy(retries, timeout, backoff), wait, json_out)
@@ -287,11 +308,17 @@ def sources_cmd(
 RLOPS_EPILOG = (
     "Takes `python -m openrlbenchmark.rlops` arguments: --filters '?we=ENTITY&wpn=PROJECT&ceik=env_id&"
     "cen=exp_name&metric=charts/episodic_return&xaxis=global_step' 'EXP?tag=T&user=U&cl=LABEL&seed=1' ... "
-    "--env-ids ENV ... (repeatable groups), --output-filename, --metric-last-n-average-window, --pc.ncols, "
-    "--pc.rolling, --pc.max-steps (others of --pc.* are accepted), --scan-history (always on: histories are "
-    "never sampled), --offline (store only), --check-empty-runs or --no-check-empty-runs, --rliable and --rc.*. "
-    "--report is not supported. Writes OUT.png|pdf|svg, OUT-time.*, OUT.md|csv, OUT_runtimes.md|csv, and with "
-    "--rliable OUT_intervals.*, OUT_profiles.*, OUT_improvement.*, OUT_efficiency.* (+ JSON/CSV data). "
+    "--env-ids ENV ... (repeatable groups), --output-filename, --metric-last-n-average-window, "
+    "--wandb-project-name (project of headers without wpn=), --pc.ncols, --pc.ncols-legend, --pc.xlabel, "
+    "--pc.ylabel, --pc.rolling, --pc.max-steps (or None), --pc.time-unit (others of --pc.* are accepted), "
+    "--scan-history (always on: histories are never sampled), --offline (store only), --check-empty-runs or "
+    "--no-check-empty-runs, --rliable and --rc.* (nsubsamples, score-normalization-method, "
+    "normalized-score-threshold, sample-efficiency-figsize W H, *-plots, *-num-bootstrap-reps, "
+    "sample-efficiency-and-walltime-efficiency-method). --report is not supported. Computes rlops' numbers "
+    "(population std in the score table, rolling over the interpolated grid, runtimes in --pc.time-unit) and "
+    "writes its files: OUT.png|pdf|svg, OUT-time.*, OUT.md|csv, OUT_runtimes.md|csv, and with --rliable "
+    "OUT_aggregate.png|pdf, OUT_performance_profile.*, OUT_sample_efficiency.*, "
+    "OUT_sample_walltime_efficiency.* (+ OUT_aggregate.csv, OUT_rliable.json). "
     "Exit codes: 0 everything fetched and written; 3 written but the fetch partly failed or an output is "
     "not available; 4 nothing could be fetched and the store has no matching runs; 5 the store's fetch "
     "lock is held (see --wait)."
@@ -345,7 +372,8 @@ def rlops_cmd(
             if fetch_failed:
                 raise OpenrlbError(f"{exc} ({fetch_failed}, see above)", exit_code=4) from None
             raise
-    written = rlops.write_outputs(curves, parsed)
+        rows = rlops.load_rows(store, curves, parsed)
+    written = rlops.write_outputs(curves, rows, parsed)
     for path in written.files:
         print(path)
     for message in written.warnings:

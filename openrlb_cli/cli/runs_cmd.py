@@ -178,7 +178,7 @@ def export_cmd(
 
     --format parquet writes a Hive-partitioned dataset (DIR/points/project=P/env=E/*.parquet with a metric
     column, and DIR/runs/ with config as JSON) that DuckDB, Polars and Spark read; `openrlb ingest DIR`
-    reads it back. Needs pyarrow: pip install 'openrlb[parquet]'.
+    reads it back. Needs pyarrow (openrlb's parquet extra).
     """
     if fmt not in ("csv", "jsonl", "parquet"):
         raise InputError(f"--format must be csv, jsonl or parquet, not {fmt!r}")

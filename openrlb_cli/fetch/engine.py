@@ -35,6 +35,8 @@ class Chunk:
 
     series: dict[str, Series]
     progress: dict[str, Any]
+    dropped: int = 0  # points left out (W&B: rows without an x-axis value)
+    counts: dict[str, int] = field(default_factory=dict)  # added to the run's progress (e.g. rows seen)
 
     @property
     def n_points(self) -> int:
@@ -52,6 +54,9 @@ class Job:
     existed: bool  # the store already had this run
     changed: bool  # remote metadata differs from the last complete fetch
     run_id: int | None = None
+    x_axis: str | None = None  # W&B: the key the points are stored against (saved with the progress)
+    # called with the run's progress once every task is in; a message fails the run (no digest saved)
+    verify: Callable[[dict[str, Any]], str | None] | None = None
     # engine bookkeeping
     progress: dict[str, Any] = field(default_factory=dict)
     done: dict[int, Chunk] = field(default_factory=dict)
@@ -80,8 +85,11 @@ class Summary:
     failed: int = 0
     points_added: int = 0
     seconds: float = 0.0
+    rekeyed: int = 0  # stored runs moved onto their x axis (W&B stores written before migration 0005)
+    points_without_x: int = 0  # W&B points left out because their row has no x-axis value
     failures: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # failures outside a run (listing)
+    warnings: list[str] = field(default_factory=list)
     stats: RequestStats = field(default_factory=RequestStats)
 
     @property
@@ -97,10 +105,11 @@ class Summary:
         return "failed"
 
     def add(self, other: Summary) -> None:
-        for name in ("new", "updated", "unchanged", "failed", "points_added"):
+        for name in ("new", "updated", "unchanged", "failed", "points_added", "rekeyed", "points_without_x"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures += other.failures
         self.errors += other.errors
+        self.warnings += other.warnings
 
     def to_dict(self) -> dict[str, Any]:
         snap = self.stats.snapshot()
@@ -108,12 +117,15 @@ class Summary:
             "status": self.status,
             "runs": {"new": self.new, "updated": self.updated, "unchanged": self.unchanged, "failed": self.failed},
             "points_added": self.points_added,
+            "points_without_x": self.points_without_x,
+            "runs_rekeyed": self.rekeyed,
             "requests": snap["requests"],
             "retries": snap["retries"],
             "requests_by_kind": snap["by_kind"],
             "seconds": round(self.seconds, 3),
             "failures": self.failures,
             "errors": self.errors,
+            "warnings": self.warnings,
         }
 
 
@@ -213,6 +225,10 @@ class Engine:
         if job.buffered:
             with self.store.transaction():
                 self._write(job, complete=False)
+        self._report_failure(job, message)
+
+    def _report_failure(self, job: Job, message: str) -> None:
+        job.error = message
         self.summary.points_added += job.points
         self.summary.failed += 1
         self.summary.failures.append({"run": job.label, "error": message})
@@ -233,15 +249,24 @@ class Engine:
                 ready.append((job, job.finished))
         if not ready:
             return
+        problems: dict[int, str] = {}
         with self.store.transaction():
             for job, complete in ready:
-                self._write(job, complete=complete)
+                problem = self._write(job, complete=complete)
+                if problem:
+                    problems[id(job)] = problem
         for job, complete in ready:
-            if complete:
+            if id(job) in problems:
+                self._report_failure(job, problems[id(job)])
+            elif complete:
                 self._count(job)
 
-    def _write(self, job: Job, *, complete: bool) -> None:
-        """Inside a transaction: the run, its buffered points in order, progress, and maybe the digest."""
+    def _write(self, job: Job, *, complete: bool) -> str | None:
+        """Inside a transaction: the run, its buffered points in order, progress, and maybe the digest.
+
+        Returns the job's verification failure, if any: its points and progress are kept (they are
+        what the server sent), but without the digest the run is checked again on the next fetch.
+        """
         store = self.store
         if job.run_id is None:
             job.run_id = store.upsert_run(job.record)
@@ -251,6 +276,9 @@ class Engine:
                 if len(series):
                     merged.setdefault(key, []).append(series)
             job.progress.update(chunk.progress)
+            for key, n in chunk.counts.items():
+                job.progress[key] = job.progress.get(key, 0) + n
+            self.summary.points_without_x += chunk.dropped
         for key, parts in merged.items():
             series = parts[0]
             for part in parts[1:]:
@@ -258,14 +286,21 @@ class Engine:
             store.append_points(job.run_id, key, series)
             job.points += len(series)
         job.buffered.clear()
-        state.save_progress(store, job.run_id, job.progress)
+        state.save_progress(store, job.run_id, job.progress, job.x_axis)
         if complete:
+            problem = job.verify(job.progress) if job.verify is not None else None
+            if problem:
+                return problem
             state.save_complete(store, job.run_id, job.digest, job.remote)
+        return None
 
     def _finish_without_tasks(self, job: Job) -> None:
         if job.changed or not job.existed:
             with self.store.transaction():
-                self._write(job, complete=True)
+                problem = self._write(job, complete=True)
+            if problem:
+                self._report_failure(job, problem)
+                return
         self._count(job)
 
     def _count(self, job: Job) -> None:

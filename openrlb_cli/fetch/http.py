@@ -1,12 +1,13 @@
 """HTTP for remote trackers: bounded retries, a global rate limit, and errors a user can act on.
 
 Public trackers fail in three ways a long fetch must survive: the server says "slow down" (429,
-often with `Retry-After`), the server or network hiccups (5xx, resets, timeouts, a body cut off
-mid-page), and GraphQL reports a failure inside an HTTP 200 (`{"errors": [...]}`). urllib3's
-`Retry` handles the first two while the response headers arrive; a second loop here handles what
-only shows once the body is read (truncated or malformed JSON, GraphQL errors). Both loops draw on
-one per-request budget, so a request costs at most `RetryPolicy.max_attempts` HTTP attempts
-whichever way it fails, and every attempt passes the process-wide `RateLimiter`.
+with `Retry-After`, or `RateLimit-Remaining: 0` + `RateLimit-Reset`), the server or network
+hiccups (5xx, resets, timeouts, a body cut off mid-page), and GraphQL reports a failure inside
+an HTTP 200 (`{"errors": [...]}`). urllib3's `Retry` handles the first two while the response
+headers arrive; a second loop here handles what only shows once the body is read (truncated or
+malformed JSON, GraphQL errors). Both loops draw on one per-request budget, so a request costs at
+most `RetryPolicy.max_attempts` HTTP attempts whichever way it fails, and every attempt passes the
+process-wide `RateLimiter`.
 
 Failures that retrying cannot fix are not retried: 401/403 (an API key is needed or was refused),
 404, and other 4xx. Credentials live only on the session; no message here includes them.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -148,9 +150,55 @@ class _BudgetRetry(Retry):
             raise MaxRetryError(kw.get("_pool"), url or "", reason)  # type: ignore[arg-type]
         return fresh
 
+    def get_retry_after(self, response: Any) -> float | None:
+        """`Retry-After`, else on a 429 the `RateLimit-Remaining`/`RateLimit-Reset` pair (capped alike)."""
+        seconds = super().get_retry_after(response)
+        if seconds is not None or getattr(response, "status", None) != 429:
+            return seconds
+        reset = rate_limit_reset(response.headers)
+        return None if reset is None else min(reset, float(self.retry_after_max))
+
     def get_backoff_time(self) -> float:
         budget: _Budget | None = getattr(_local, "budget", None)
         return self.policy.delay(max(1, (budget.used - 1) if budget else len(self.history)))
+
+
+_RATELIMIT_FIELD = re.compile(r"(?:^|[;,\s])(remaining|reset|r|t)\s*=\s*([0-9.]+)", re.IGNORECASE)
+
+
+def rate_limit_reset(headers: Any) -> float | None:
+    """Seconds until the server's rate-limit window resets, when it says the window is used up.
+
+    Reads `RateLimit-Remaining` + `RateLimit-Reset` (also `X-RateLimit-*`), or the combined
+    `RateLimit: remaining=0, reset=7` / `"policy";r=0;t=7` forms of the IETF drafts. A reset
+    value larger than a day's seconds is an epoch timestamp (GitHub-style). None when the headers
+    are absent, unparsable, or quota remains.
+    """
+    def first(*names: str) -> str | None:
+        for name in names:
+            value = headers.get(name)
+            if value is not None:
+                return str(value)
+        return None
+
+    remaining = first("RateLimit-Remaining", "X-RateLimit-Remaining")
+    reset = first("RateLimit-Reset", "X-RateLimit-Reset")
+    combined = first("RateLimit")
+    if combined is not None and (remaining is None or reset is None):
+        fields = {k.lower(): v for k, v in _RATELIMIT_FIELD.findall(combined)}
+        remaining = remaining if remaining is not None else fields.get("remaining", fields.get("r"))
+        reset = reset if reset is not None else fields.get("reset", fields.get("t"))
+    if reset is None:
+        return None
+    try:
+        if remaining is not None and float(remaining.split(",")[0]) > 0:
+            return None
+        seconds = float(reset.split(",")[0])
+    except ValueError:
+        return None
+    if seconds > 86_400:
+        seconds -= time.time()
+    return max(0.0, seconds)
 
 
 def _short(exc: BaseException) -> str:

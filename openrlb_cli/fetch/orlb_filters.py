@@ -33,6 +33,7 @@ class OrlbExperiment:
     label: str = ""
     config: dict[str, list[str]] = field(default_factory=dict)
     raw: str = ""
+    query_text: str = "{}"  # rlops' default legend shows its filter as Python prints parse_qs' dict
 
 
 @dataclass
@@ -43,6 +44,7 @@ class OrlbGroup:
     exp_key: str = "exp_name"
     metric: str = DEFAULT_METRIC
     xaxis: str = DEFAULT_XAXIS
+    xaxis_given: bool = False  # `xaxis=` in the header; else global_step where a run logs it, else _step
     experiments: list[OrlbExperiment] = field(default_factory=list)
     env_ids: list[str] = field(default_factory=list)
 
@@ -51,9 +53,11 @@ class OrlbGroup:
         return f"{self.entity}/{self.project}"
 
     def queries(self) -> list[WandbQuery]:
-        metrics = list(dict.fromkeys([self.metric, self.xaxis, "_runtime"]))
+        """One query per experiment; points are stored against the group's x axis (see `choose_x_axis`)."""
+        metrics = list(dict.fromkeys([self.metric, *([self.xaxis] if self.xaxis != "_step" else []), "_runtime"]))
+        x_axis = self.xaxis if self.xaxis_given else None
         return [WandbQuery(self.entity, self.project, experiment_filter(self, e), metrics, self.env_key,
-                           self.exp_key) for e in self.experiments]
+                           self.exp_key, x_axis) for e in self.experiments]
 
 
 def _query(text: str, where: str) -> dict[str, list[str]]:
@@ -64,6 +68,7 @@ def _query(text: str, where: str) -> dict[str, list[str]]:
 
 
 def parse_header(text: str) -> dict[str, str]:
+    """The group header's keys; `wpn` may be left to `--wandb-project-name`, as in rlops."""
     if not text.startswith("?"):
         raise InputError(
             f"the first value of --filters must be the project header '?we=ENTITY&wpn=PROJECT&...', got {text!r}")
@@ -72,10 +77,9 @@ def parse_header(text: str) -> dict[str, str]:
     if unknown:
         raise InputError(f"unknown key(s) {', '.join(unknown)} in --filters header {text!r} "
                          f"(known: {', '.join(sorted(HEADER_KEYS))})")
-    missing = [k for k in ("we", "wpn") if not query.get(k, [""])[0]]
-    if missing:
-        raise InputError(f"--filters header {text!r} must give {' and '.join(missing)} (the W&B entity and project)")
-    return {k: v[-1] for k, v in query.items()}
+    if not query.get("we", [""])[0]:
+        raise InputError(f"--filters header {text!r} must give we (the W&B entity)")
+    return {k: v[0] for k, v in query.items()}  # rlops reads the first of repeated values
 
 
 def parse_experiment(text: str) -> OrlbExperiment:
@@ -84,21 +88,23 @@ def parse_experiment(text: str) -> OrlbExperiment:
     if not name or "?" in name:
         raise InputError(f"experiment filter {text!r} must start with the experiment name, e.g. 'ppo?tag=v1'")
     query = _query(parts.query, f"experiment filter for {name!r}")
-    exp = OrlbExperiment(exp_name=name, raw=text)
+    exp = OrlbExperiment(exp_name=name, raw=text, query_text=str(parse_qs(parts.query)))
     for key, values in query.items():
         if key == "tag":
             exp.tags += values
         elif key == "user":
             exp.users += values
         elif key == "cl":
-            exp.label = values[-1].replace("\\n", "\n")
+            exp.label = values[0].replace("\\n", "\n")
         else:
             exp.config[key] = values
     return exp
 
 
-def parse_groups(filters: list[list[str]], env_ids: list[list[str]]) -> list[OrlbGroup]:
-    """`--filters` groups (header + experiments) paired with `--env-ids` lists."""
+def parse_groups(filters: list[list[str]], env_ids: list[list[str]],
+                 project: str = "cleanrl") -> list[OrlbGroup]:
+    """`--filters` groups (header + experiments) paired with `--env-ids` lists; `project` is the
+    W&B project of headers without `wpn` (rlops' `--wandb-project-name`)."""
     if not filters:
         raise InputError("give at least one --filters group: '?we=ENTITY&wpn=PROJECT' 'EXP_NAME?tag=...'")
     if not env_ids or not any(env_ids):
@@ -114,13 +120,14 @@ def parse_groups(filters: list[list[str]], env_ids: list[list[str]]) -> list[Orl
         if len(tokens) < 2:
             raise InputError(f"--filters {' '.join(tokens)!r} names no experiment after the header")
         group = OrlbGroup(
-            entity=header["we"], project=header["wpn"], env_key=header.get("ceik") or "env_id",
+            entity=header["we"], project=header.get("wpn") or project, env_key=header.get("ceik") or "env_id",
             exp_key=header.get("cen") or "exp_name", metric=header.get("metric") or DEFAULT_METRIC,
-            xaxis=header.get("xaxis") or DEFAULT_XAXIS, experiments=[parse_experiment(t) for t in tokens[1:]],
+            xaxis=header.get("xaxis") or DEFAULT_XAXIS, xaxis_given=bool(header.get("xaxis")),
+            experiments=[parse_experiment(t) for t in tokens[1:]],
             env_ids=list(dict.fromkeys(envs)),
         )
         for exp in group.experiments:
-            exp.label = exp.label or f"{group.path}/{exp.exp_name}"
+            exp.label = exp.label or f"{group.path}/{exp.exp_name} ({exp.query_text})"  # rlops' default
         groups.append(group)
     return groups
 

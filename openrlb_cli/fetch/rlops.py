@@ -1,26 +1,23 @@
 """`openrlb rlops`: Open RL Benchmark's `python -m openrlbenchmark.rlops` command line, from the store.
 
-The same arguments (`--filters` groups, `--env-ids` lists, `--pc.*`, `--rc.*`, ...) are read; runs
-that are missing or changed are fetched into the store in full (never sampled: `--scan-history`
-is accepted and always true), then the outputs are written with openrlb's own plotting and table
-functions under rlops' file names: `{out}.png|pdf|svg` (curves vs steps), `{out}-time.*` (vs
-wall-clock time), `{out}.md|csv` (score table: mean of each run's last N points, then mean ± std
-over seeds), `{out}_runtimes.md|csv`, and with `--rliable` openrlb's aggregate outputs
-(`{out}_intervals.*`, `_profiles.*`, `_improvement.*`, `_efficiency.*` and their JSON/CSV data).
-`--offline` skips fetching and uses the store only.
+The same arguments (`--filters` groups, `--env-ids` lists, `--pc.*`, `--rc.*`,
+`--wandb-project-name`, ...) are read; runs that are missing or changed are fetched into the
+store in full (never sampled: `--scan-history` is accepted and always true), then rlops' outputs
+are written with rlops' numbers and file names (`rlops_outputs`, computed by `rlops_calc` and
+checked against openrlbenchmark 0.3.1 itself). `--offline` skips fetching and uses the store only.
 
 How rlops' semantics map onto the store: a group's `ceik`/`cen` config keys become the runs' env
-and experiment when fetched; the x axis (`xaxis`, default `global_step`) is its own series and is
-joined onto the metric by W&B's `_step`, as rlops does row by row; runs still `running` are left
-out, as rlops does; environments of several groups are matched by position (panel i shows env i
-of every group, titled by the first group's name).
+and experiment when fetched; points are stored against the x axis (`xaxis`, default
+`global_step`), joined onto the metric row by row as rlops does (see `wandb_map.rows_to_series`);
+runs still `running` are left out, as rlops does; runs keep W&B's listing order (oldest first),
+which decides rlops' seed pairing and truncation for rliable; environments of several groups are
+matched by position (panel i shows env i of every group, titled by the first group's name).
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -34,8 +31,8 @@ UNSUPPORTED = {
     "--report": "--report (a W&B report) is not supported: openrlb writes figures and tables locally",
 }
 # rlops options openrlb reads but has no use for (layout details of rlops' matplotlib code)
-IGNORED = ("pc.cm", "pc.rm", "pc.hspace", "pc.wspace", "pc.sharex", "rc.performance-profile-plots",
-           "rc.aggregate-metrics-plots")
+IGNORED = ("pc.cm", "pc.rm", "pc.hspace", "pc.wspace", "pc.sharex")
+EFFICIENCY_METHODS = ("Median", "IQM", "Mean", "Optimality Gap")
 
 
 @dataclass
@@ -49,12 +46,16 @@ class RlopsArgs:
     pc: dict[str, Any] = field(default_factory=dict)
     rc: dict[str, Any] = field(default_factory=dict)
     given: set[str] = field(default_factory=set)  # option names present on the command line
+    wandb_project_name: str = "cleanrl"
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="openrlb rlops", add_help=False, allow_abbrev=False)
     p.add_argument("--output-filename", default="compare")
     p.add_argument("--metric-last-n-average-window", type=int, default=100)
+    p.add_argument("--wandb-project-name", default="cleanrl")  # the project of headers without wpn=
+    p.add_argument("--rc.sample-efficiency-figsize", dest="rc.sample-efficiency-figsize", type=float, nargs=2,
+                   default=None, metavar=("WIDTH", "HEIGHT"))
     for flag in ("scan-history", "offline", "rliable", "check-empty-runs", "report", "pc.sharex",
                  "rc.sample-efficiency-plots", "rc.performance-profile-plots", "rc.aggregate-metrics-plots"):
         head, _, tail = flag.rpartition(".")
@@ -62,15 +63,29 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{flag}", dest=flag, action="store_true", default=None)
         p.add_argument(negative, dest=flag, action="store_false")
     for name, kind in [("pc.ncols", int), ("pc.ncols-legend", int), ("pc.xlabel", str), ("pc.ylabel", str),
-                       ("pc.max-steps", float), ("pc.rolling", int), ("pc.time-unit", str), ("pc.cm", float),
+                       ("pc.max-steps", _optional(float)), ("pc.rolling", int), ("pc.time-unit", str), ("pc.cm", float),
                        ("pc.rm", float), ("pc.hspace", float), ("pc.wspace", float), ("rc.nsubsamples", int),
                        ("rc.score-normalization-method", str), ("rc.normalized-score-threshold", float),
-                       ("rc.sample-efficiency-and-walltime-efficiency-method", str),
+                       ("rc.sample-efficiency-and-walltime-efficiency-method", _optional(str)),
                        ("rc.sample-efficiency-num-bootstrap-reps", int),
                        ("rc.performance-profile-num-bootstrap-reps", int),
                        ("rc.interval-estimates-num-bootstrap-reps", int)]:
         p.add_argument(f"--{name}", dest=name, type=kind, default=None)
     return p
+
+
+class _NoneGiven:
+    """`--pc.max-steps None` as tyro reads it: explicitly nothing (the default)."""
+
+
+NONE_GIVEN = _NoneGiven()
+
+
+def _optional(kind: type) -> Any:
+    def convert(text: str) -> Any:
+        return NONE_GIVEN if text == "None" else kind(text)
+    convert.__name__ = kind.__name__
+    return convert
 
 
 def _normalise(token: str) -> str:
@@ -95,6 +110,13 @@ def parse_args(argv: list[str]) -> RlopsArgs:
         raise InputError(f"unknown rlops option {rest[0]!r} (see `openrlb rlops --help`)")
     values = vars(ns)
     given = {k for k, v in values.items() if v is not None}
+    values = {k: (None if v is NONE_GIVEN else v) for k, v in values.items()}
+    method = values.get("rc.sample-efficiency-and-walltime-efficiency-method")
+    if method is not None and method not in EFFICIENCY_METHODS:
+        raise InputError(f"--rc.sample-efficiency-and-walltime-efficiency-method must be one of "
+                         f"{', '.join(EFFICIENCY_METHODS)} or None, got {method!r}")
+    if "rc.sample-efficiency-and-walltime-efficiency-method" in given and method is None:
+        values["rc.sample-efficiency-and-walltime-efficiency-method"] = NONE_GIVEN  # kept: no walltime figure
     if values.get("report"):
         raise InputError(UNSUPPORTED["--report"])
     method = values.get("rc.score-normalization-method")
@@ -104,7 +126,7 @@ def parse_args(argv: list[str]) -> RlopsArgs:
     if last_n < 1:
         raise InputError(f"--metric-last-n-average-window must be >= 1, got {last_n}")
     return RlopsArgs(
-        groups=parse_groups(groups["--filters"], groups["--env-ids"]),
+        groups=parse_groups(groups["--filters"], groups["--env-ids"], values["wandb_project_name"]),
         output_filename=values["output_filename"],
         last_n=last_n,
         offline=bool(values.get("offline")),
@@ -113,6 +135,7 @@ def parse_args(argv: list[str]) -> RlopsArgs:
         pc={k[3:]: v for k, v in values.items() if k.startswith("pc.") and v is not None},
         rc={k[3:]: v for k, v in values.items() if k.startswith("rc.") and v is not None},
         given=given,
+        wandb_project_name=values["wandb_project_name"],
     )
 
 
@@ -132,11 +155,25 @@ def spec_text(group: OrlbGroup, exp: Any) -> str:
 
 
 def _join_x(store: Store, curves: Any, xaxis: str) -> list[str]:
-    """Replace each curve's `_step` by the x-axis series' value logged at the same `_step`."""
+    """Put every curve on the group's x axis.
+
+    Fetched runs are stored against it already (`fetch_runs.x_axis`). Runs stored against W&B's
+    `_step` (by openrlb before migration 0005 with `--offline`, or runs that do not log the axis)
+    get the x-axis series' value logged at the same `_step`, as rlops joins rows.
+    """
+    from openrlb_cli.fetch.state import x_axes
+
     warnings: list[str] = []
-    if xaxis == "_step":
-        return warnings
     cells = [rc for runs in curves.by_cell.values() for rc in runs]
+    axes = x_axes(store, [rc.run.id for rc in cells])
+    cells = [rc for rc in cells if (axes.get(rc.run.id) or "_step") != xaxis]
+    if not cells:
+        return warnings
+    for rc in cells:
+        if (axes.get(rc.run.id) or "_step") != "_step":
+            warnings.append(f"run {rc.run.uid} is stored against {axes[rc.run.id]!r}, not {xaxis!r}: "
+                            f"fetch it again with this group (or --x-axis {xaxis})")
+    cells = [rc for rc in cells if (axes.get(rc.run.id) or "_step") == "_step"]
     x_of = store.load_many([rc.run.id for rc in cells], xaxis)
     for rc in cells:
         xs = x_of.get(rc.run.id)
@@ -168,7 +205,6 @@ def build_curves(store: Store, args: RlopsArgs) -> Any:
     keys: dict[int, str] = {}
     by_cell: dict[tuple[str, str], list[Any]] = {}
     warnings: list[str] = []
-    max_steps = args.pc.get("max-steps")
     for group in args.groups:
         rename = dict(zip(group.env_ids, panels, strict=True))
         sel = resolve(store, [spec_text(group, e) for e in group.experiments], group.env_ids, group.metric,
@@ -183,11 +219,6 @@ def build_curves(store: Store, args: RlopsArgs) -> Any:
             kept = [rc for rc in runs if rc.run.state != "running"]
             if len(kept) < len(runs):
                 warnings.append(f"{label} / {env}: {len(runs) - len(kept)} running run(s) left out (as rlops does)")
-            if max_steps is not None:
-                for rc in kept:
-                    end = int(np.searchsorted(rc.steps, max_steps, side="right"))
-                    rc.steps, rc.values, rc.walls = rc.steps[:end], rc.values[:end], rc.walls[:end]
-                kept = [rc for rc in kept if len(rc.steps)]
             if kept:
                 if (label, rename.get(env, env)) in by_cell:
                     raise SelectionError(f"two experiments are labelled {label!r}; give each its own cl=")
@@ -200,70 +231,41 @@ def build_curves(store: Store, args: RlopsArgs) -> Any:
 
 
 # ------------------------------------------------------------------------------ outputs
-@dataclass
-class RlopsResult:
-    files: list[Path] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # outputs this build cannot produce
+def load_rows(store: Store, curves: Any, args: RlopsArgs) -> dict[tuple[str, str], list[Any]]:
+    """Every cell's runs as rlops sees them (`rlops_calc.RunRows`), in W&B's listing order.
+
+    The metric points come from the curves (already on the group's x axis); `_runtime` is joined
+    on from its own series where that is stored on the same axis, else wall time stands in.
+    """
+    from openrlb_cli.fetch import rlops_calc as calc
+    from openrlb_cli.fetch.state import x_axes
+
+    xaxis_of = {e.label: g.xaxis for g in args.groups for e in g.experiments}
+    cells = [rc for runs in curves.by_cell.values() for rc in runs]
+    ids = [rc.run.id for rc in cells]
+    axes = x_axes(store, ids)
+    runtimes = store.load_many(ids, "_runtime")
+    out: dict[tuple[str, str], list[Any]] = {}
+    for (label, env), runs in curves.by_cell.items():
+        ordered = sorted(runs, key=lambda rc: (rc.run.created_at if rc.run.created_at is not None else np.inf,
+                                               rc.run.external_id))
+        rows = []
+        for rc in ordered:
+            rt = runtimes.get(rc.run.id)
+            same_axis = (axes.get(rc.run.id) or "_step") == xaxis_of.get(label, "global_step")
+            if rt is None or not same_axis:
+                rows.append(calc.join_rows(rc.steps, rc.values, rc.walls, None, None, None))
+            else:
+                rows.append(calc.join_rows(rc.steps, rc.values, rc.walls, rt.steps, rt.values, rt.wall_times))
+        out[(label, env)] = [r for r in rows if len(r)]
+    return out
 
 
-def write_outputs(curves: Any, args: RlopsArgs) -> RlopsResult:
-    """rlops' figures and tables, written by openrlb's render functions."""
-    from openrlb_cli.render import figures as fg
-    from openrlb_cli.render import tables as tb
+def write_outputs(curves: Any, rows: dict[tuple[str, str], list[Any]], args: RlopsArgs) -> Any:
+    """rlops' figures and tables (and with --rliable its rliable figures), rlops' numbers."""
+    from openrlb_cli.fetch.rlops_outputs import write_all
 
-    result = RlopsResult(warnings=list(curves.warnings))
-    out = Path(args.output_filename)
-    pc = args.pc
-    base = fg.PlotOptions(ncols=pc.get("ncols", 2), smooth=pc.get("rolling", 100), formats=("png", "pdf", "svg"),
-                          title=None, xlabel=pc.get("xlabel"), ylabel=pc.get("ylabel"),
-                          time_unit=pc.get("time-unit"), legend_cols=pc.get("ncols-legend"))
-    fg.check_options(base)
-    for x, path in (("step", out), ("time", Path(f"{out}-time"))):
-        opts = fg.PlotOptions(**{**base.__dict__, "x": x})
-        result.files += fg.plot_curves(curves, path, opts)
-    scores = tb.score_table(curves, last_n=args.last_n)
-    runtimes = tb.runtime_table(curves)
-    for table, stem in ((scores, str(out)), (runtimes, f"{out}_runtimes")):
-        for fmt in ("md", "csv"):
-            result.files.append(tb.write_table(table, fmt, Path(f"{stem}.{fmt}")))
+    result = write_all(curves, rows, args)
     result.warnings += [f"--{name} is accepted and has no effect in openrlb" for name in IGNORED
                         if name in args.given]
-    if args.rliable:
-        _write_aggregates(curves, args, out, result)
     return result
-
-
-CURVE_AGGREGATES = {"median": "median", "iqm": "iqm", "mean": "mean", "optimality gap": "optimality_gap"}
-
-
-def _write_aggregates(curves: Any, args: RlopsArgs, out: Path, result: RlopsResult) -> None:
-    """`--rliable`: openrlb's aggregate command (stratified bootstrap, profiles, P(X > Y), curves)."""
-    try:
-        from openrlb_cli.aggregate import AggregateOptions, compute
-        from openrlb_cli.aggregate import write_outputs as write_aggregates
-    except ImportError:
-        result.missing.append("--rliable: the aggregate (rliable-style) figures need openrlb's aggregate "
-                              "module, which this build does not have")
-        return
-    rc = args.rc
-    opts = AggregateOptions(normalize=rc.get("score-normalization-method", "maxmin"), last_n=args.last_n)
-    for option, field_name in (("interval-estimates-num-bootstrap-reps", "reps"),
-                               ("performance-profile-num-bootstrap-reps", "profile_reps"),
-                               ("sample-efficiency-num-bootstrap-reps", "curve_reps"),
-                               ("nsubsamples", "curve_points")):
-        if option in rc:
-            setattr(opts, field_name, rc[option])
-    method = rc.get("sample-efficiency-and-walltime-efficiency-method")
-    if method is not None:
-        if method.lower() not in CURVE_AGGREGATES:
-            raise InputError(f"--rc.sample-efficiency-and-walltime-efficiency-method must be one of Median, IQM, "
-                             f"Mean, Optimality Gap; got {method!r}")
-        opts.curve_aggregate = CURVE_AGGREGATES[method.lower()]
-    if rc.get("sample-efficiency-plots") is False:
-        opts.curve_points = 0
-    if "normalized-score-threshold" in rc:  # rlops: the upper end of the performance profiles' τ axis
-        opts.tau_max = float(rc["normalized-score-threshold"])
-    aggregate = compute(curves, opts)
-    result.warnings += aggregate.warnings
-    result.files += write_aggregates(aggregate, out)

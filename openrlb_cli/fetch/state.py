@@ -23,25 +23,38 @@ class RunState:
     run_id: int
     digest: str | None = None
     progress: dict[str, Any] = field(default_factory=dict)
+    x_axis: str | None = None  # W&B: the key the points are stored against; None: `_step` (before 0005)
 
 
 def load_states(store: Store, source: str, id_prefix: str) -> dict[str, RunState]:
     """external_id -> RunState for the runs of `source` whose external id starts with `id_prefix`."""
     rows = store.conn.execute(
-        "SELECT r.external_id, r.id, f.remote_digest, f.progress FROM runs r "
+        "SELECT r.external_id, r.id, f.remote_digest, f.progress, f.x_axis FROM runs r "
         "LEFT JOIN fetch_runs f ON f.run_id = r.id "
         "WHERE r.source = ? AND substr(r.external_id, 1, ?) = ?",
         (source, len(id_prefix), id_prefix),
     ).fetchall()
-    return {ext: RunState(run_id, digest, json.loads(progress or "{}")) for ext, run_id, digest, progress in rows}
+    return {ext: RunState(run_id, digest, json.loads(progress or "{}"), x_axis)
+            for ext, run_id, digest, progress, x_axis in rows}
 
 
-def save_progress(store: Store, run_id: int, progress: dict[str, Any]) -> None:
+def save_progress(store: Store, run_id: int, progress: dict[str, Any], x_axis: str | None = None) -> None:
+    """Progress (and, when given, the x axis the points are keyed on), in the caller's transaction."""
     store.conn.execute(
-        "INSERT INTO fetch_runs (run_id, progress, fetched_at) VALUES (?, ?, ?) "
-        "ON CONFLICT(run_id) DO UPDATE SET progress = excluded.progress, fetched_at = excluded.fetched_at",
-        (run_id, dumps(progress), time.time()),
+        "INSERT INTO fetch_runs (run_id, progress, fetched_at, x_axis) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(run_id) DO UPDATE SET progress = excluded.progress, fetched_at = excluded.fetched_at, "
+        "x_axis = coalesce(excluded.x_axis, fetch_runs.x_axis)",
+        (run_id, dumps(progress), time.time(), x_axis),
     )
+
+
+def x_axes(store: Store, run_ids: list[int]) -> dict[int, str | None]:
+    """run id -> the x axis its fetched points are keyed on (None: not fetched, or `_step` before 0005)."""
+    rows = store.conn.execute(
+        "SELECT run_id, x_axis FROM fetch_runs WHERE run_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(list(run_ids)),),
+    ).fetchall()
+    return dict(rows)
 
 
 def save_complete(store: Store, run_id: int, digest: str, remote: dict[str, Any]) -> None:

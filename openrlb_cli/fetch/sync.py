@@ -56,12 +56,13 @@ class SyncResult:
     def to_dict(self) -> dict[str, Any]:
         per_source = [{"name": name, **summary.to_dict()} for name, summary in self.results]
         total: dict[str, Any] = {"runs": {"new": 0, "updated": 0, "unchanged": 0, "failed": 0},
-                                 "points_added": 0, "requests": 0, "retries": 0, "seconds": 0.0}
+                                 "points_added": 0, "points_without_x": 0, "runs_rekeyed": 0, "requests": 0,
+                                 "retries": 0, "seconds": 0.0}
         for item in per_source:
             for k in total["runs"]:
                 total["runs"][k] += item["runs"][k]
-            for k in ("points_added", "requests", "retries", "seconds"):
-                total[k] += item[k]
+            for k in ("points_added", "points_without_x", "runs_rekeyed", "requests", "retries", "seconds"):
+                total[k] += item.get(k, 0)
         total["seconds"] = round(total["seconds"], 3)
         status = {EXIT_OK: "ok", EXIT_PARTIAL: "partial", EXIT_FAILED: "failed"}[self.exit_code]
         return {"status": status, "exit_code": self.exit_code, **total, "sources": per_source}

@@ -2,20 +2,30 @@
 
 Runs are listed with the `project { runs(filters, first, after, order) }` connection (cursor
 paging, oldest first so pages are stable while new runs appear). History is never sampled: it is
-read in step windows `[minStep, maxStep)` no wider than the number of rows a request may return,
-so the server has nothing to drop; with `--metric` keys, `sampledHistory` is used instead with one
+read in step windows `[lo, hi)`; with `--metric` keys, `sampledHistory` is used instead with one
 spec per key (its rows exist only where every key of a spec is present, so keys logged at
-different steps must not share a spec). A window that still comes back full is split and re-read.
+different steps must not share a spec) plus a `_step`-only spec that counts the window's rows.
+
+W&B's servers do not agree on whether `maxStep` is inclusive (its backend says it is for
+`sampledHistory`; the SDK's scans assume it is not), and a server may cap `samples` below what
+was asked. So a window asks `maxStep = hi` and one more sample than the window can hold, drops
+rows at `hi` itself, and is split and re-read when its answer could have been sampled: it came
+back full, it reached a cap learned earlier in this fetch, or a run whose steps are all present
+(`historyLineCount == lastStep + 1`) is missing some of the window's steps (which reveals the
+cap). Every window's rows are counted, and a run whose count does not end up equal to the
+server's `historyLineCount` fails instead of being stored as complete.
 
 Incremental state per run (`progress`): the exclusive step bound committed for every key (`"*"`)
-or per key. A run whose remote digest (heartbeat, history length, last step, metadata) has not
-changed and whose wanted keys are covered up to its last step costs no history request.
+or per key, and `#rows` history rows counted below step `#rows_to`. A run whose remote digest
+(heartbeat, history length, last step, metadata) has not changed and whose wanted keys are
+covered up to its last step costs no history request.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -35,7 +45,8 @@ from openrlb_cli.fetch.http import (
     Retryable,
     RetryPolicy,
 )
-from openrlb_cli.fetch.wandb_map import SOURCE, digest, last_step, rows_to_series, run_record
+from openrlb_cli.fetch.wandb_axis import prepare_axis
+from openrlb_cli.fetch.wandb_map import SOURCE, STEP, choose_x_axis, digest, last_step, rows_to_series, run_record
 
 PUBLIC_API = "https://api.wandb.ai"
 
@@ -99,6 +110,7 @@ class WandbQuery:
     metrics: list[str] | None = None  # None: every history key
     env_key: str = "env_id"
     exp_key: str = "exp_name"
+    x_axis: str | None = None  # the key points are stored against; None: global_step if logged, else _step
 
     @property
     def path(self) -> str:
@@ -145,6 +157,13 @@ class WandbClient:
             policy=policy, max_rps=max_rps, stats=stats,
         )
         self.base_url = self.http.base_url
+        self._cap_lock = threading.Lock()
+        self.samples_cap: int | None = None  # rows per answer this server was seen to cap at
+
+    def learn_cap(self, rows: int) -> None:
+        with self._cap_lock:
+            if rows > 0 and (self.samples_cap is None or rows < self.samples_cap):
+                self.samples_cap = rows
 
     def close(self) -> None:
         self.http.close()
@@ -182,6 +201,7 @@ class WandbClient:
         return run
 
     def history(self, entity: str, project: str, run: str, lo: int, hi: int, samples: int) -> list[dict[str, Any]]:
+        """Rows of steps lo..hi (`maxStep` = hi: the caller drops step hi if the server includes it)."""
         what = f"run {entity}/{project}/{run} (steps {lo}..{hi - 1})"
         variables = {"entity": entity, "project": project, "run": run, "minStep": lo, "maxStep": hi,
                      "pageSize": samples}
@@ -189,15 +209,21 @@ class WandbClient:
         return _parse_rows(rows or [])
 
     def sampled(self, entity: str, project: str, run: str, keys: list[str], lo: dict[str, int], hi: int,
-                samples: int) -> list[list[dict[str, Any]]]:
+                samples: int, census_from: int | None = None, x_key: str = STEP) -> list[list[dict[str, Any]]]:
+        """One list of rows per key (steps lo[key]..hi), plus, with `census_from`, a last list of
+        every row's `_step` from that step on (the window's row count). With an x axis other than
+        `_step` each key's spec also names it, so W&B returns only rows holding both (the row-wise
+        join rlops does with `dropna`)."""
         what = f"run {entity}/{project}/{run} (steps ..{hi - 1})"
-        specs = [json.dumps({"keys": ["_step", "_timestamp", k], "minStep": lo[k], "maxStep": hi,
-                             "samples": samples}) for k in keys]
+        specs = [json.dumps({"keys": list(dict.fromkeys(["_step", "_timestamp", x_key, k])), "minStep": lo[k],
+                             "maxStep": hi, "samples": samples}) for k in keys]
+        if census_from is not None:
+            specs.append(json.dumps({"keys": ["_step"], "minStep": census_from, "maxStep": hi, "samples": samples}))
         variables = {"entity": entity, "project": project, "run": run, "specs": specs}
         out = self._run(self.graphql(SAMPLED_QUERY, variables, kind="history", what=what), what).get("sampledHistory")
-        if not isinstance(out, list) or len(out) != len(keys):
+        if not isinstance(out, list) or len(out) != len(specs):
             raise FetchError(f"W&B answered sampledHistory for {what} with {len(out or [])} lists, "
-                             f"expected {len(keys)}")
+                             f"expected {len(specs)}")
         return [_parse_rows(rows or []) for rows in out]
 
 
@@ -250,71 +276,166 @@ def _floor(progress: dict[str, Any], key: str) -> int:
     return int(max(progress.get(key, 0), progress.get("*", 0)))
 
 
-class _Window:
-    """A download task: one step window of one run, split while the server fills it up."""
+_BOOKKEEPING = ("#rows", "#rows_to")  # progress entries that are not key floors
 
-    def __init__(self, client: WandbClient, q: WandbQuery, run: str, lo: int, hi: int, samples: int,
-                 floors: dict[str, int]):
+
+@dataclass
+class _Shape:
+    """What the listing says about a run's history, and where this fetch starts counting rows."""
+
+    lines: int  # historyLineCount
+    last: int  # lastStep (-1: no history)
+    census_from: int | None  # count rows from this step on (None: the count cannot be checked)
+
+    @property
+    def dense(self) -> bool:
+        """Every step 0..last has a row (W&B's `_step` is a row counter unless steps were given)."""
+        return self.lines > 0 and self.lines == self.last + 1
+
+
+def _steps_in(rows: list[dict[str, Any]], lo: int, hi: int) -> set[int]:
+    return {int(s) for r in rows if type(s := r.get("_step")) in (int, float) and lo <= s < hi}
+
+
+def _inside(rows: list[dict[str, Any]], lo: int, hi: int) -> list[dict[str, Any]]:
+    return [r for r in rows if type(s := r.get("_step")) in (int, float) and lo <= s < hi]
+
+
+class _Window:
+    """A download task: one step window of one run, split while its answer may be incomplete."""
+
+    def __init__(self, client: WandbClient, q: WandbQuery, run: str, lo: int, hi: int, page_size: int,
+                 floors: dict[str, int], shape: _Shape, x_key: str = STEP):
         self.client, self.q, self.run, self.lo, self.hi = client, q, run, lo, hi
-        self.samples, self.floors = samples, floors
+        self.page_size, self.floors, self.shape, self.x_key = page_size, floors, shape, x_key
 
     def __call__(self) -> Chunk:
+        census_from = self.shape.census_from
+        counted = max(self.lo, census_from) if census_from is not None else None
+        by_key, count = self._read(self.lo, self.hi, counted)
+        counts = {"#rows": count} if counted is not None else {}
+        bookkeeping = {"#rows_to": max(self.hi, census_from)} if census_from is not None else {}
         if self.q.metrics is None:
-            rows = self._history(self.lo, self.hi)
-            series = rows_to_series(rows, self.floors, self.floors.get("*", 0))
-            return Chunk(series, {"*": self.hi})
-        keys = [k for k in self.q.metrics if self.floors[k] < self.hi]
-        rows = self._sampled(keys, self.lo, self.hi)
-        series = rows_to_series(rows, self.floors, 0)
-        series = {k: s for k, s in series.items() if k in keys}
-        return Chunk(series, {k: max(self.floors[k], self.hi) for k in self.q.metrics})
+            series, dropped = rows_to_series(by_key.get("*", []), self.floors, self.floors.get("*", 0), self.x_key)
+            return Chunk(series, {"*": self.hi, **bookkeeping}, dropped, counts)
+        # each key's rows also hold the x axis: keep only the key its spec was for (no point twice)
+        series, dropped = {}, 0
+        for key, rows in by_key.items():
+            got, n = rows_to_series(rows, self.floors, 0, self.x_key)
+            dropped += n
+            if key in got:
+                series[key] = got[key]
+        return Chunk(series, {**{k: max(self.floors[k], self.hi) for k in self.q.metrics}, **bookkeeping},
+                     dropped, counts)
 
-    def _history(self, lo: int, hi: int) -> list[dict[str, Any]]:
-        rows = self.client.history(self.q.entity, self.q.project, self.run, lo, hi, self.samples)
-        if len(rows) >= self.samples and hi - lo > self.samples:
-            mid = (lo + hi) // 2
-            return self._history(lo, mid) + self._history(mid, hi)
-        return rows
-
-    def _sampled(self, keys: list[str], lo: int, hi: int) -> list[dict[str, Any]]:
-        if not keys:
-            return []
+    def _ask(self, lo: int, hi: int, samples: int) -> tuple[dict[str, list[dict]], list[dict]]:
+        """Rows for steps lo..hi by key ("*": every key), and the list that holds every row (the census)."""
+        q = self.q
+        if q.metrics is None:
+            rows = self.client.history(q.entity, q.project, self.run, lo, hi, samples)
+            return {"*": rows}, rows
+        keys = [k for k in q.metrics if self.floors[k] < hi]
         starts = {k: max(lo, self.floors[k]) for k in keys}
-        lists = self.client.sampled(self.q.entity, self.q.project, self.run, keys, starts, hi, self.samples)
-        if any(len(rows) >= self.samples for rows in lists) and hi - lo > self.samples:
-            mid = (lo + hi) // 2
-            return self._sampled(keys, lo, mid) + self._sampled(keys, mid, hi)
-        return [row for rows in lists for row in rows]
+        # the census spec also tells whether the window is complete, so it always covers the window
+        lists = self.client.sampled(q.entity, q.project, self.run, keys, starts, hi, samples, lo, self.x_key)
+        return dict(zip(keys, lists[:-1], strict=True)), lists[-1]
+
+    def _read(self, lo: int, hi: int, counted: int | None) -> tuple[dict[str, list[dict[str, Any]]], int]:
+        """Rows with steps in [lo, hi) by key, and how many history rows lie in [counted, hi)."""
+        samples = min(hi - lo, self.page_size) + 1  # one more than fits if maxStep is exclusive
+        cap = self.client.samples_cap
+        if cap is not None and samples > cap and self.shape.dense:  # known to come back short: split first
+            return self._split(lo, hi, counted)
+        by_key, census = self._ask(lo, hi, samples)
+        if self._incomplete(lo, hi, samples, max(len(rows) for rows in [census, *by_key.values()]), census):
+            return self._split(lo, hi, counted)
+        inside = {k: _inside(rows, lo, hi) for k, rows in by_key.items()}
+        count = len(_steps_in(census, counted, hi)) if counted is not None else 0
+        return inside, count
+
+    def _incomplete(self, lo: int, hi: int, samples: int, n: int, census: list[dict[str, Any]]) -> bool:
+        """Could the server have left rows of [lo, hi) out of this answer?"""
+        if n >= hi - lo + 1:  # a row for every step the answer may hold: nothing is missing
+            return False
+        if n >= samples:  # full: the server may have sampled
+            return True
+        cap = self.client.samples_cap
+        if cap is not None and n >= cap:
+            return True
+        if self.shape.dense:
+            expected = min(hi, self.shape.last + 1) - lo
+            if len(_steps_in(census, lo, hi)) < expected:  # steps that exist are missing: a cap
+                self.client.learn_cap(n)
+                return True
+        return False
+
+    def _split(self, lo: int, hi: int, counted: int | None) -> tuple[dict[str, list[dict[str, Any]]], int]:
+        if hi - lo <= 1:
+            raise FetchError(f"W&B leaves rows of step {lo} of run {self.q.path}/{self.run} out of every answer")
+        cap = self.client.samples_cap
+        # a dense run's window holds a row per step: pieces that just fit the cap; else halves
+        width = cap - 1 if cap is not None and self.shape.dense and 1 < cap - 1 < hi - lo else None
+        cuts = list(range(lo, hi, width)) + [hi] if width else [lo, (lo + hi) // 2, hi]
+        by_key: dict[str, list[dict[str, Any]]] = {}
+        count = 0
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            part, n = self._read(a, b, max(a, counted) if counted is not None else None)
+            for key, rows in part.items():
+                by_key.setdefault(key, []).extend(rows)
+            count += n
+        return by_key, count
+
+
+def _verifier(path: str, shape: _Shape) -> Any:
+    """The run-level check: every history row the server reports was counted, no more, no fewer."""
+    def verify(progress: dict[str, Any]) -> str | None:
+        if shape.census_from is None or progress.get("#rows_to", 0) < shape.last + 1:
+            return None
+        got = int(progress.get("#rows", 0))
+        if got == shape.lines:
+            return None
+        return (f"W&B reports {shape.lines:,} history rows for run {path} but its answers held {got:,} "
+                f"(the server sampled or capped them): the points are kept but the run is not marked complete; "
+                f"`openrlb rm` it and fetch again with a smaller --page-size")
+    return verify
 
 
 def plan(node: dict[str, Any], q: WandbQuery, spec: WandbSpec, client: WandbClient,
-         known: state.RunState | None) -> Job:
+         known: state.RunState | None, x_key: str | None = None) -> Job:
+    """The download tasks that bring one run up to date. `x_key`: the axis chosen for it (and any
+    stored points already re-keyed onto it, see `wandb_axis.prepare_axis`)."""
+    x_key = x_key or choose_x_axis(node, q.x_axis)[0]
     record = run_record(node, q, spec.base_url)
     progress = dict(known.progress) if known else {}
     last = last_step(node)
     lines = int(node.get("historyLineCount") or 0)
     if q.metrics is None:
-        floors: dict[str, int] = {k: int(v) for k, v in progress.items()}
+        floors: dict[str, int] = {k: int(v) for k, v in progress.items() if k not in _BOOKKEEPING}
         floors["*"] = int(progress.get("*", 0))
         start = floors["*"]
     else:
         floors = {k: _floor(progress, k) for k in q.metrics}
         start = min(floors.values()) if floors else last + 1
-    tasks = [_Window(client, q, node["name"], lo, hi, spec.page_size, floors)
+    # rows are counted from where the last count stopped; a store written before counting began
+    # (progress without "#rows_to") cannot be checked
+    fresh = not any(k for k in progress if k not in _BOOKKEEPING)
+    census_from = int(progress["#rows_to"]) if "#rows_to" in progress else (0 if fresh else None)
+    shape = _Shape(lines, last, census_from)
+    tasks = [_Window(client, q, node["name"], lo, hi, spec.page_size, floors, shape, x_key)
              for lo, hi in windows(start, last + 1, spec.page_size, lines, last)]
     remote = {"updated": node.get("heartbeatAt"), "lines": lines, "last_step": last, "state": node.get("state")}
     return Job(record=record, tasks=list(tasks), digest=digest(node), remote=remote, existed=known is not None,
                changed=known is None or known.digest != digest(node), run_id=known.run_id if known else None,
-               progress=progress)
+               progress=progress, x_axis=x_key, verify=_verifier(f"{q.path}/{node['name']}", shape))
 
 
 def merge_queries(queries: list[WandbQuery]) -> list[WandbQuery]:
     """Queries on the same project and keys become one listing whose filter ORs theirs."""
     groups: dict[tuple, list[WandbQuery]] = {}
     for q in queries:
-        groups.setdefault((q.entity, q.project, q.env_key, q.exp_key), []).append(q)
+        groups.setdefault((q.entity, q.project, q.env_key, q.exp_key, q.x_axis), []).append(q)
     merged = []
-    for (entity, project, env_key, exp_key), group in groups.items():
+    for (entity, project, env_key, exp_key, x_axis), group in groups.items():
         metrics: list[str] | None = []
         for q in group:
             if q.metrics is None or metrics is None:
@@ -327,7 +448,7 @@ def merge_queries(queries: list[WandbQuery]) -> list[WandbQuery]:
         else:
             unique = [json.loads(t) for t in dict.fromkeys(json.dumps(f, sort_keys=True) for f in filters)]
             combined = unique[0] if len(unique) == 1 else {"$or": unique}
-        merged.append(WandbQuery(entity, project, combined, metrics, env_key, exp_key))
+        merged.append(WandbQuery(entity, project, combined, metrics, env_key, exp_key, x_axis))
     return merged
 
 
@@ -342,7 +463,11 @@ def jobs(store: Any, spec: WandbSpec, client: WandbClient, summary: Summary) -> 
                 if ext in seen:
                     continue
                 seen.add(ext)
-                yield plan(node, q, spec, client, known.get(ext))
+                x_key, warning = choose_x_axis(node, q.x_axis)
+                if warning and warning not in summary.warnings:
+                    summary.warnings.append(warning)
+                run_state = prepare_axis(store, known.get(ext), x_key, summary, ext)
+                yield plan(node, q, spec, client, run_state, x_key)
         except FetchError as exc:
             summary.errors.append(str(exc))
 

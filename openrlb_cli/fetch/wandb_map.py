@@ -147,44 +147,94 @@ def _point(value: Any) -> float | None:
     return None
 
 
-def rows_to_series(rows: list[dict[str, Any]], floors: dict[str, int], default_floor: int) -> dict[str, Series]:
-    """History rows -> one series per numeric key (step `_step`, wall time `_timestamp`).
+STEP = "_step"  # W&B's row counter: what history windows are bounded by
+DEFAULT_X_AXIS = "global_step"  # what Open RL Benchmark compares runs on
 
-    Points below a key's floor (already stored) are dropped, which keeps re-reads duplicate-free.
+
+def history_keys(node: dict[str, Any]) -> set[str] | None:
+    """The keys a run's history holds (from `historyKeys.keys`), or None when W&B did not say."""
+    keys = _loads(node.get("historyKeys")) or {}
+    listed = keys.get("keys") if isinstance(keys, dict) else None
+    return set(listed) if isinstance(listed, dict) else None
+
+
+def choose_x_axis(node: dict[str, Any], wanted: str | None) -> tuple[str, str | None]:
+    """The x axis a run's points are stored against, and a warning when the wanted one is absent.
+
+    `wanted` None means the default: `global_step` when the run logs it, else `_step`. A named key
+    (`--x-axis`, a filter's `xaxis=`) the run does not log falls back to `_step`, with a warning,
+    rather than dropping every point.
+    """
+    key = wanted or DEFAULT_X_AXIS
+    if key == STEP:
+        return STEP, None
+    logged = history_keys(node)
+    if logged is not None and key in logged:
+        return key, None
+    if logged is None and wanted is not None:
+        return key, None  # W&B did not list the keys: trust the explicit choice
+    if wanted is None:
+        return STEP, None
+    return STEP, f"run {node.get('name')} does not log {key!r}: its points are stored against W&B's _step"
+
+
+def rows_to_series(rows: list[dict[str, Any]], floors: dict[str, int], default_floor: int,
+                   x_key: str = STEP) -> tuple[dict[str, Series], int]:
+    """History rows -> one series per numeric key, stored against `x_key`, and the points dropped.
+
+    A point's step is its row's `x_key` value (e.g. `global_step`), its wall time the row's
+    `_timestamp`. Rows are joined as Open RL Benchmark's rlops joins them (one row = one `_step`;
+    a point exists only where its row also holds a finite x value, the `dropna()` of rlops): points
+    of rows without one are dropped and counted. Floors are in `_step` (what history windows are
+    bounded by): points below a key's floor are already stored, which keeps re-reads duplicate-free.
     Non-numbers (media, tables, strings) are skipped; W&B's "NaN"/"Infinity" strings are numbers.
     Column by column, so a 1,000-row page costs a few list passes per key rather than a Python
     loop over every cell.
     """
-    valid = [row for row in rows if type(row.get("_step")) in _NUMBERS]
+    valid = [row for row in rows if type(row.get(STEP)) in _NUMBERS]
     if not valid:
-        return {}
-    steps = np.array([row["_step"] for row in valid], dtype=np.float64)
+        return {}, 0
+    row_steps = np.array([row[STEP] for row in valid], dtype=np.float64)
+    if x_key == STEP:
+        xs = row_steps
+    else:
+        xs = np.array([_point(row.get(x_key)) if x_key in row else None for row in valid], dtype=np.float64)
+        xs[~np.isfinite(xs)] = math.nan
     raw_walls = [row.get("_timestamp") for row in valid]
     if set(map(type, raw_walls)) <= _NUMBERS:
         walls = np.array(raw_walls, dtype=np.float64)
     else:
         walls = np.array([float(w) if type(w) in _NUMBERS else math.nan for w in raw_walls], dtype=np.float64)
-    ordered = steps.size < 2 or bool(np.all(steps[1:] >= steps[:-1]))
+    has_x = ~np.isnan(xs)
+    finite_x = xs[has_x]
+    ordered = finite_x.size < 2 or bool(np.all(finite_x[1:] >= finite_x[:-1]))
     keys = set().union(*valid).difference(_SKIP)
     out = {}
+    dropped = 0
     for key in sorted(keys):
         raw = [row.get(key, _MISSING) for row in valid]
         if set(map(type, raw)) <= _NUMBERS:
-            values, keep = np.array(raw, dtype=np.float64), None
+            values, keep = np.array(raw, dtype=np.float64), np.ones(len(raw), dtype=bool)
         else:
             points = [_point(v) if v is not _MISSING else None for v in raw]
             keep = np.array([p is not None for p in points], dtype=bool)
             if not keep.any():
                 continue
-            values = np.array([p for p in points if p is not None], dtype=np.float64)
-        s, w = (steps, walls) if keep is None else (steps[keep], walls[keep])
-        above = s >= floors.get(key, default_floor)
-        if not above.all():
-            s, values, w = s[above], values[above], w[above]
+            values = np.full(len(points), math.nan)
+            values[keep] = [p for p in points if p is not None]
+        keep &= row_steps >= floors.get(key, default_floor)
+        without_x = keep & ~has_x
+        if without_x.any():
+            dropped += int(without_x.sum())
+            keep &= has_x
+        if not keep.all():
+            s, values, w = xs[keep], values[keep], walls[keep]
+        else:
+            s, w = xs, walls
         if not s.size:
             continue
         if not ordered:
             order = np.argsort(s, kind="stable")
             s, values, w = s[order], values[order], w[order]
         out[key] = Series(s, values, w)
-    return out
+    return out, dropped

@@ -59,14 +59,14 @@ def run_identity_dir(run_dir: Path) -> Path:
 
 
 def _read_zoo(run_dir: Path, env_id: str) -> dict[str, Any]:
-    from openrlb_cli.ingest import yamlish  # written beside the readers
+    from openrlb_cli.ingest import yaml_safe  # imports PyYAML: only when a Zoo run is laid out
 
     out: dict[str, Any] = {}
     for folder in (run_dir / env_id, run_dir):
         args, config = folder / "args.yml", folder / "config.yml"
         if args.is_file():
             try:
-                parsed = yamlish.load_path(args)
+                parsed = yaml_safe.load_path(args)
             except Exception:  # metadata is best effort; the log itself still ingests
                 parsed = {}
             if isinstance(parsed, dict):
@@ -74,7 +74,7 @@ def _read_zoo(run_dir: Path, env_id: str) -> dict[str, Any]:
                 out["config"] = {f"args.{k}": v for k, v in parsed.items()}
         if config.is_file():
             try:
-                parsed = yamlish.load_path(config)
+                parsed = yaml_safe.load_path(config)
             except Exception:
                 parsed = {}
             if isinstance(parsed, dict):

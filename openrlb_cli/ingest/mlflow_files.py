@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tabular, yamlish
+from openrlb_cli.ingest import tabular, yaml_safe
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.model import RunRecord, Series
 
@@ -73,7 +73,7 @@ def _text(path: Path) -> str:
 
 
 def _meta(path: Path) -> dict[str, Any]:
-    meta = yamlish.load_path(path) if path.is_file() else {}
+    meta = yaml_safe.load_path(path) if path.is_file() else {}
     if not isinstance(meta, dict):
         raise InputError(f"{path}: expected a mapping")
     return meta

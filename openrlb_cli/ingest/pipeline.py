@@ -34,6 +34,7 @@ SKIP_DIRS = {"__pycache__", "node_modules", ".git", "artifacts", ".trash", "tmp"
 KEEPS_IDENTITY = {"parquet"}
 PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
                  "mlflow-files"}
+SQLITE_FORMATS = {"mlflow-sqlite"}
 
 
 @dataclass
@@ -66,6 +67,9 @@ class Unit:
             else:
                 st = p.stat()
                 size, mtime = size + st.st_size, max(mtime, st.st_mtime)
+                wal = p.with_name(p.name + "-wal")  # a SQLite store in WAL mode grows there first
+                if self.fmt in SQLITE_FORMATS and wal.is_file():
+                    size, mtime = size + wal.stat().st_size, max(mtime, wal.stat().st_mtime)
         return size, mtime
 
 

@@ -9,24 +9,32 @@ from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import Reader
 
 FORMATS = ("tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations", "csv",
-           "jsonl", "mlflow-files", "wandb-csv", "parquet")
+           "jsonl", "mlflow-files", "mlflow-sqlite", "wandb-csv", "parquet")
 
 
 @cache
 def readers() -> dict[str, Reader]:
     """Imported on first use so commands that never ingest do not pay for pandas."""
-    from openrlb_cli.ingest import mlflow_files, parquet_dataset, sb3, sb3_evaluations, tabular, wandb_csv
+    from openrlb_cli.ingest import (
+        mlflow_files,
+        mlflow_sqlite,
+        parquet_dataset,
+        sb3,
+        sb3_evaluations,
+        tabular,
+        wandb_csv,
+    )
     from openrlb_cli.ingest.tensorboard import TENSORBOARD
 
     found: tuple[Reader, ...] = (
         TENSORBOARD, sb3.MONITOR, sb3.PROGRESS_CSV, sb3.PROGRESS_JSON, sb3_evaluations.EVALUATIONS, wandb_csv.WANDB_CSV,
-        tabular.CSV, tabular.JSONL, mlflow_files.MLFLOW_RUN, parquet_dataset.PARQUET,
+        tabular.CSV, tabular.JSONL, mlflow_files.MLFLOW_RUN, mlflow_sqlite.MLFLOW_SQLITE, parquet_dataset.PARQUET,
     )
     return {r.name: r for r in found}
 
 # Checked in this order; the generic tabular readers come last.
-DETECT_ORDER = ("tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations", "wandb-csv",
-                "csv", "jsonl")
+DETECT_ORDER = ("tensorboard", "mlflow-sqlite", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json",
+                "sb3-evaluations", "wandb-csv", "csv", "jsonl")
 
 # When one run directory holds several formats carrying the same keys (SB3 writes progress.csv,
 # progress.json and an event file side by side), a key is taken from the first format here.

@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tabular, yamlish
+from openrlb_cli.ingest import tabular, yaml_safe
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.tabular_common import read_csv_quietly
 from openrlb_cli.model import RunRecord, Series
 
 SB3_STEPS = ("time/total_timesteps", "total_timesteps", "misc/total_timesteps", "timesteps", "step")
@@ -103,8 +104,8 @@ def _read_monitor(path: Path, warn: list[str]) -> _Episodes:
     if not block.strip():
         return _Episodes(meta, {c: (np.empty(0), np.empty(0, bool)) for c in ("r", "l", "t")}, consumed, complete)
     try:
-        df = pd.read_csv(io.BytesIO(block), header=None, names=header, index_col=False, keep_default_na=False,
-                         na_values={c: [""] for c in header}, low_memory=False)
+        df = read_csv_quietly(path, io.BytesIO(block), warn, header=None, names=header, index_col=False,
+                              keep_default_na=False, na_values={c: [""] for c in header}, low_memory=False)
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: malformed monitor file: {str(e).strip()[:200]}") from None
     cols = {}
@@ -130,9 +131,9 @@ def rl_zoo_config(directory: Path, env_id: str | None) -> dict[str, Any]:
         return {}
     for sub in candidates:
         if (sub / "args.yml").is_file():
-            out = {"args": yamlish.load_path(sub / "args.yml")}
+            out = {"args": yaml_safe.load_path(sub / "args.yml")}
             if (sub / "config.yml").is_file():
-                out["hyperparams"] = yamlish.load_path(sub / "config.yml")
+                out["hyperparams"] = yaml_safe.load_path(sub / "config.yml")
             return out
     return {}
 
@@ -150,7 +151,11 @@ class MonitorReader:
                 head = f.read(512)
         except OSError:
             return False
-        return head.startswith(b"#{") or head.startswith(b"r,l,t")
+        head = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t")
+        if head.startswith(b"#"):  # the `#{"t_start": ..., "env_id": ...}` header of SB3 and Baselines
+            return head[1:].lstrip(b" \t").startswith(b"{")
+        first = head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
+        return {"r", "l", "t"} <= {c.strip().strip('"') for c in first.split(",")}
 
     def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions) -> ReadResult:
         """One monitor file as a set of one (whole file, replace=True)."""
@@ -182,7 +187,9 @@ class MonitorReader:
         steps = np.cumsum(lengths)
         walls = (rel[order] + t0) if known else np.full(len(order), np.nan)
         keys = list(dict.fromkeys(c for _, e in eps for c in e.cols if c != "t" or not known))
-        env_ids = list(dict.fromkeys(str(e.meta["env_id"]) for _, e in eps if e.meta.get("env_id")))
+        # Baselines writes `"env_id": null` for an env without a spec, SB3 writes str(None) = "None"
+        env_ids = list(dict.fromkeys(str(e.meta["env_id"]) for _, e in eps
+                                     if e.meta.get("env_id") not in (None, "", "None")))
         if len(env_ids) > 1:
             warn.append(f"{eps[0][0].parent}: monitor files disagree on env_id: {', '.join(env_ids)}")
         rec = RunRecord(source="local", external_id="", env=env_ids[0] if env_ids else None)

@@ -31,6 +31,26 @@ ID_CANDIDATES = {
 }
 
 
+# ---------------------------------------------------------------- pandas without its warnings
+
+def read_csv_quietly(path: Path, buf: Any, warn: list[str] | None, **kwargs: Any) -> pd.DataFrame:
+    """`pd.read_csv` with pandas' own warnings (ParserWarning text with a site-packages path, printed
+    straight to the terminal) turned into one line naming the file, added to `warn`."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = pd.read_csv(buf, **kwargs)
+    if warn is not None:
+        for w in caught:
+            if issubclass(w.category, pd.errors.ParserWarning) and "Length of header" in str(w.message):
+                warn.append(f"{path}: a row has more fields than the header's {len(df.columns)} columns; "
+                            "its extra fields were ignored")
+            elif issubclass(w.category, (pd.errors.ParserWarning, pd.errors.DtypeWarning)):
+                warn.append(f"{path}: {str(w.message).splitlines()[0][:160]}")
+    return df
+
+
 # ---------------------------------------------------------------- bytes and lines
 
 def open_log(path: Path) -> tuple[int, BinaryIO]:

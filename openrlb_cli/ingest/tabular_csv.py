@@ -41,6 +41,7 @@ from openrlb_cli.ingest.tabular_common import (
     complete_end,
     float_or_none,
     open_log,
+    read_csv_quietly,
     resume_point,
 )
 
@@ -76,10 +77,10 @@ def _header(path: Path, f: BinaryIO, size: int) -> tuple[list[str], str, int] | 
 
 
 def _parse(path: Path, block: bytes, st: dict[str, Any], usecols: list[str] | None,
-           ids: list[str], numeric: list[str] | None) -> pd.DataFrame:
+           ids: list[str], numeric: list[str] | None, warn: list[str] | None = None) -> pd.DataFrame:
     try:
-        return pd.read_csv(
-            io.BytesIO(block), sep=st["sep"], header=None, names=st["header"], usecols=usecols,
+        return read_csv_quietly(
+            path, io.BytesIO(block), warn, sep=st["sep"], header=None, names=st["header"], usecols=usecols,
             index_col=False, dtype={c: "category" for c in ids}, keep_default_na=False,
             na_values={c: [""] for c in (numeric if numeric is not None else st["header"])},
             skip_blank_lines=True, low_memory=False, encoding="utf-8",
@@ -214,7 +215,7 @@ def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOpti
                 f.seek(head[2])
                 sample = f.read(min(size, head[2] + SNIFF_BYTES) - head[2]) + b"\n"
             check_text(path, sample, head[2])
-            sniff = _parse(path, sample, st, None, [], None)
+            sniff = _parse(path, sample, st, None, [], None, warn)
             if sniff.empty:
                 return ReadResult([], 0, {}, replace=replace, complete=sniff_end == size)
             numeric = set()
@@ -243,7 +244,7 @@ def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOpti
             nul = block.find(b"\x00")
             if nul >= 0:
                 check_text(path, block[: nul + 1], block_end - len(block))
-            df = _parse(path, block, st, usecols, id_cols, numeric_cols)
+            df = _parse(path, block, st, usecols, id_cols, numeric_cols, warn)
             _emit(path, df, layout, rows, acc, warn)
             rows, consumed = rows + len(df), block_end
             if max_bytes is not None and consumed - start >= max_bytes and consumed < end:
@@ -252,7 +253,7 @@ def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOpti
         # a newline is still owed if nothing came after the line consumed last time
         pending = bool(st.get("pending_nl")) and consumed == start == offset
         if tail_ok and not stopped:
-            df = _parse(path, tail + b"\n", st, usecols, id_cols, numeric_cols)
+            df = _parse(path, tail + b"\n", st, usecols, id_cols, numeric_cols, warn)
             _emit(path, df, layout, rows, acc, warn)
             rows, consumed, pending = rows + len(df), size, True
         new_state = {**st, "rows": rows, "pending_nl": pending}

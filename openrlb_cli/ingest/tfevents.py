@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,9 @@ def read_scalars(
     With ``max_bytes`` the batch stops at the last record that fits (at least one record is read,
     however large).  Raises :class:`CorruptEventFile` on checksum, framing or protobuf errors.
     """
+    if is_gzip(path):
+        batches = list(iter_scalar_batches(path, start_offset, check_crc=check_crc))
+        return _merge(batches)
     with open(path, "rb") as f:
         return _read_chunk(f, path, start_offset, check_crc, max_bytes, State())
 
@@ -93,9 +97,14 @@ def iter_scalar_batches(
     """Stream a file in batches of about ``chunk_bytes``; each batch's ``end_offset`` is the next's start.
 
     Memory stays bounded by the chunk size (plus the largest single record), so files larger than RAM
-    can be read.  Stops at the end of the file or at a torn final record.
+    can be read.  Stops at the end of the file or at a torn final record.  Gzipped files
+    (``events.out.tfevents.*.gz``, recognised by their magic bytes) are decompressed as a stream; their
+    offsets count decompressed bytes.
     """
     state = State()
+    if is_gzip(path):
+        yield from _iter_gzip_batches(path, start_offset, chunk_bytes, check_crc, state)
+        return
     offset = start_offset
     with open(path, "rb") as f:
         while True:
@@ -104,6 +113,79 @@ def iter_scalar_batches(
             if batch.torn_tail or batch.end_offset == offset or batch.end_offset >= os.fstat(f.fileno()).st_size:
                 return
             offset = batch.end_offset
+
+
+def is_gzip(path: str | os.PathLike[str]) -> bool:
+    """True when the file starts with the gzip magic bytes (an event file compressed after training)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
+def _gunzip(path: str | os.PathLike[str], piece: int = 1 << 20) -> Iterator[tuple[bytes, bool | None]]:
+    """Decompressed pieces ``(bytes, None)`` of a (possibly multi-member) gzip file, then ``(b"", clean)``:
+    ``clean`` is False when the stream was cut short (still being written, or truncated)."""
+    d = zlib.decompressobj(wbits=47)
+    with open(path, "rb") as f:
+        while True:
+            raw = f.read(piece)
+            if not raw:
+                yield b"", d.eof
+                return
+            while raw:
+                if d.eof:
+                    if not raw.strip(b"\0"):  # zero padding after the last member is allowed
+                        break
+                    d = zlib.decompressobj(wbits=47)
+                try:
+                    out = d.decompress(raw, piece)  # at most `piece` bytes out: memory stays bounded
+                except zlib.error as exc:
+                    raise CorruptEventFile(f"not a valid gzip stream ({exc})", f.tell(), path) from None
+                raw = d.unused_data if d.eof else d.unconsumed_tail
+                yield out, None
+
+
+def _iter_gzip_batches(path, start_offset: int, chunk_bytes: int, check_crc: bool,
+                       state: State) -> Iterator[ScalarBatch]:
+    pos, skip, buf = 0, start_offset, bytearray()
+    pieces = _gunzip(path, max(1 << 10, min(chunk_bytes, 1 << 20)))
+    ended = clean = False
+    while not ended:
+        for out, status in pieces:
+            if skip:
+                cut = min(skip, len(out))
+                out, skip, pos = out[cut:], skip - cut, pos + cut
+            buf += out
+            if status is not None:
+                ended, clean = True, status
+                break
+            if len(buf) >= chunk_bytes:
+                break
+        if skip:
+            raise CorruptEventFile(f"start offset beyond the end of the {pos}-byte stream (replaced?)",
+                                   start_offset, path)
+        batch = _decode_chunk(bytes(buf), path, pos, ended, len(buf) if ended else 1 << 62, check_crc, state)
+        batch.torn_tail = batch.torn_tail or (ended and not clean)
+        yield batch
+        del buf[: batch.end_offset - pos]
+        pos = batch.end_offset
+        if batch.torn_tail:
+            return
+
+
+def _merge(batches: list[ScalarBatch]) -> ScalarBatch:
+    tags: dict[str, list[Curve]] = {}
+    texts: dict[str, str] = {}
+    for b in batches:
+        for tag, curve in b.tags.items():
+            tags.setdefault(tag, []).append(curve)
+        texts.update(b.texts)
+    merged = {t: tuple(np.concatenate(parts) for parts in zip(*cs, strict=True)) for t, cs in tags.items()}
+    last = batches[-1]
+    return ScalarBatch(merged, texts, last.end_offset, sum(b.n_records for b in batches),  # type: ignore[arg-type]
+                       last.torn_tail, next((b.file_version for b in batches if b.file_version), None))
 
 
 def _read_chunk(f, path, start: int, check_crc: bool, max_bytes: int | None, state: State) -> ScalarBatch:
@@ -117,10 +199,15 @@ def _read_chunk(f, path, start: int, check_crc: bool, max_bytes: int | None, sta
         need = 16 + _U64.unpack_from(data)[0]  # a first record bigger than max_bytes is read whole
         if len(data) < need <= size - start:
             data += f.read(need - len(data))
-    at_eof = start + len(data) >= size
+    return _decode_chunk(data, path, start, start + len(data) >= size, size - start, check_crc, state)
+
+
+def _decode_chunk(data: bytes, path, start: int, at_eof: bool, file_rest: int, check_crc: bool,
+                  state: State) -> ScalarBatch:
+    """Decode the complete records of ``data`` (the file's bytes from offset ``start``)."""
     arr = np.frombuffer(data, dtype=np.uint8)
     fr = tfrecord.frame(data, arr)
-    torn, tail_error = tfrecord.check_tail(data, fr.stop, at_eof, size - start)
+    torn, tail_error = tfrecord.check_tail(data, fr.stop, at_eof, file_rest)
     out = Collector()
     handled, bad, why = tftemplates.decode_templates(data, arr, fr, check_crc, out)
     errors = [] if bad is None else [(int(fr.starts[bad]), why)]

@@ -1,0 +1,133 @@
+"""Conventional `--help`: click's metavars (TEXT, INTEGER, PATH, [a|b]; flags without one) and prose that wraps.
+
+Recent typer shows its own `<list[str]>`, `<int>`, `<bool>` type labels and, in rich markup mode, keeps
+every line break of a docstring's later paragraphs, so a paragraph wrapped at 100 columns in the source
+breaks mid-sentence at any other terminal width. `HelpGroup` (the app's group class) fixes both in one
+place for every command, including sub-groups: before a command is used its help paragraphs are joined
+into single lines (rich then wraps them to the terminal; a paragraph starting with click's `\\b` marker
+is left as written) and each parameter displays the label click would give it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import inspect
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, get_args, get_origin
+
+import typer.core
+
+if TYPE_CHECKING:  # plain click costs start-up; typer parses with its own copy
+    import click
+
+_NAMES: dict[Any, str] = {str: "TEXT", int: "INTEGER", float: "FLOAT", bool: "BOOLEAN", Path: "PATH",
+                          uuid.UUID: "UUID", _dt.datetime: "DATETIME"}
+
+
+def reflow(text: str | None) -> str | None:
+    """Docstring paragraphs as single lines (paragraph breaks kept), for help renderers to wrap."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines())
+                       for p in paragraphs)
+
+
+def _element(annotation: Any) -> Any:
+    if get_origin(annotation) in (list, tuple, set):
+        args = [a for a in get_args(annotation) if a is not Ellipsis]
+        return args[0] if args else str
+    return annotation
+
+
+def click_label(param: Any) -> str | None:
+    """What click prints for this parameter's value: TEXT, INTEGER, FLOAT, PATH, [a|b|c]; None for a flag."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return None
+    desc = getattr(param, "type_descriptor", None)
+    if desc is None:  # typer on click's types (<= 0.2x): click already labels them
+        kind = getattr(param, "type", None)
+        return getattr(kind, "name", "text").upper() if kind is not None else "TEXT"
+    if desc.is_choice:
+        return "[" + "|".join(str(getattr(c, "value", c)) for c in desc.choices or ()) + "]"
+    if desc.is_path:
+        kind = str(desc.path_type).lower()
+        return {"directory": "DIRECTORY", "file": "FILE"}.get(kind, "PATH")
+    element = _element(desc.annotation)
+    name = _NAMES.get(element) or getattr(element, "__name__", "TEXT").upper()
+    if desc.is_ranged:
+        name += " RANGE"
+    return name
+
+
+class _ConventionalParameter:
+    """Methods given to subclasses of typer's parameter classes (recent typer): click's labels in help."""
+
+    def display_type(self, ctx: Any) -> str:
+        return click_label(self) or ""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        if getattr(self, "metavar", None) is not None and _is_option(self):
+            return self.metavar  # an argument's metavar is its name, already in the name column
+        return click_label(self)
+
+    @property
+    def display_name_raw(self) -> str:  # arguments show as SPECS, like click
+        metavar = getattr(self, "metavar", None)
+        if metavar is not None:
+            return metavar
+        name = self.name or ""
+        return name if _is_option(self) else name.upper()
+
+
+def _is_option(param: Any) -> bool:
+    return getattr(param, "param_type_name", "option") == "option"
+
+
+_MIXED: dict[type, type] = {}
+
+
+def _conventional_param(param: Any) -> None:
+    cls = type(param)
+    if not hasattr(cls, "display_type") or cls in _MIXED.values():
+        return  # older typer renders with click's own metavars already
+    if cls not in _MIXED:  # a plain subclass (a mixin base would change the instance layout)
+        methods = {k: v for k, v in vars(_ConventionalParameter).items() if not k.startswith("__")}
+        _MIXED[cls] = type(f"Conventional{cls.__name__}", (cls,), methods)
+    param.__class__ = _MIXED[cls]
+
+
+def conventional_help(command: click.Command) -> click.Command:
+    """Reflow the command's help and give its parameters click's labels; recurses into groups. Idempotent."""
+    if getattr(command, "_openrlb_help", False):
+        return command
+    command.help = reflow(command.help)
+    command.epilog = reflow(command.epilog)
+    for param in command.params:
+        _conventional_param(param)
+    make_help_option = command.get_help_option
+
+    def get_help_option(ctx: click.Context) -> Any:  # click builds --help on demand
+        option = make_help_option(ctx)
+        if option is not None:
+            _conventional_param(option)
+        return option
+
+    command.get_help_option = get_help_option  # type: ignore[method-assign]
+    for sub in (getattr(command, "commands", None) or {}).values():
+        conventional_help(sub)
+    command._openrlb_help = True  # type: ignore[attr-defined]
+    return command
+
+
+class HelpGroup(typer.core.TyperGroup):
+    """The app's group: every command it hands out displays help the conventional way."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        return conventional_help(command) if command is not None else None
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        conventional_help(self)
+        super().format_help(ctx, formatter)

@@ -1,0 +1,73 @@
+"""`--help` of every command: click's conventional metavars and docstring paragraphs that wrap."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+import typer
+
+from openrlb_cli.cli import app, run
+from openrlb_cli.cli.help_display import reflow
+
+TYPER_LABEL = re.compile(r"<(?:list\[[^\]]*\]|str|int|float|bool|path|file|directory|datetime|uuid)>")
+
+
+def _commands() -> list[tuple[list[str], object]]:
+    out = []
+
+    def walk(cmd, path):
+        out.append((path, cmd))
+        for name, sub in sorted((getattr(cmd, "commands", None) or {}).items()):
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return out
+
+
+COMMANDS = [pytest.param(path, cmd, id=" ".join(path) or "openrlb") for path, cmd in _commands()]
+
+
+def _help(path: list[str], width: int, monkeypatch, capsys) -> str:
+    monkeypatch.setenv("COLUMNS", str(width))
+    capsys.readouterr()
+    assert run([*path, "--help"]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path,cmd", COMMANDS)
+def test_help_uses_click_metavars(path, cmd, monkeypatch, capsys):
+    text = _help(path, 120, monkeypatch, capsys)
+    assert not TYPER_LABEL.findall(text), TYPER_LABEL.findall(text)
+    rows = {line.split()[1]: line for line in text.splitlines() if re.match(r"^│ +--[\w-]+", line)}
+    for param in cmd.params:
+        long = next((o for o in param.opts if o.startswith("--")), None)
+        if long is None or long not in rows:
+            continue
+        if getattr(param, "is_flag", False):  # a flag takes no value: no metavar at all
+            assert not re.search(r"\b(BOOLEAN|TEXT|INTEGER)\b", rows[long].split(long, 1)[1][:40]), rows[long]
+    if path == ["plot"]:  # one of each kind, as click labels them
+        assert re.search(r"--smooth +INTEGER", text) and re.search(r"--max-steps +FLOAT", text)
+        assert re.search(r"--output +-o +PATH", text) and re.search(r"--env-ids +-e +TEXT", text)
+        assert re.search(r"SPECS\.\.\. +TEXT", text) and "[OPTIONS] [SPECS]..." in text
+        assert re.search(r"--individual +Also draw", text) and re.search(r"--help +-h +Show", text)
+
+
+@pytest.mark.parametrize("path,cmd", COMMANDS)
+def test_help_paragraphs_are_not_broken_mid_sentence(path, cmd, monkeypatch, capsys):
+    """On a wide terminal every docstring paragraph is one line: line breaks come from wrapping only."""
+    text = _help(path, 400, monkeypatch, capsys)
+    lines = [re.sub(r"\s+", " ", line).strip(" │") for line in text.splitlines()]
+    paragraphs = [p for p in inspect.cleandoc(cmd.help or "").split("\n\n") if not p.startswith("\b")]
+    for paragraph in paragraphs:
+        one_line = re.sub(r"\s+", " ", paragraph).strip()
+        assert one_line in lines, f"{' '.join(path)}: paragraph not on one line: {one_line[:60]}..."
+    narrow = _help(path, 60, monkeypatch, capsys)
+    assert max(len(line.rstrip()) for line in narrow.splitlines()) <= 60
+
+
+def test_reflow_keeps_paragraphs_and_click_no_wrap_blocks():
+    text = "First line\n    continues.\n\n    Second para\n    wraps here.\n\n    \b\n    a\n    b"
+    assert reflow(text) == "First line continues.\n\nSecond para wraps here.\n\n\b\na\nb"
+    assert reflow(None) is None and reflow("") == ""
