@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -180,11 +181,15 @@ def test_export_never_overwrites_and_leaves_nothing_half_written(cli, store_path
         calls.append(1)
         return real(*args, **kwargs)
 
+    stale = tmp_path / ".ds.partial-999999999"  # a killed export's leftovers (no such process)
+    (stale / "runs").mkdir(parents=True)
+    live = tmp_path / f".ds.partial-{os.getpid()}-x"  # not a pid: not ours to delete
+    live.mkdir()
     real = export._write_partition
     monkeypatch.setattr(export, "_write_partition", failing)
     code, _, err = cli("export", "--format", "parquet", "-o", str(tmp_path / "ds"), db=store_path)
     assert code == 1 and err.startswith("error: cannot write the Parquet dataset") and "No space left" in err
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("src.db")) == ["busy"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("src.db")) == sorted(["busy", live.name])
 
 
 def test_a_corrupt_dataset_is_skipped_with_one_line_and_stores_nothing(cli, store_path, tmp_path):

@@ -56,6 +56,7 @@ def write_dataset(store: Store, runs: list[RunInfo], output: Path, *, metric: st
     keys_of: dict[int, dict[str, int]] = {}
     for s in series:
         keys_of.setdefault(s.run_id, {})[s.key] = s.n_points
+    _remove_stale(output)
     partial = output.parent / f".{output.name}.partial-{os.getpid()}"
     summary = ExportSummary(str(output), runs=len(runs), metrics=sorted({s.key for s in series}))
     try:
@@ -88,6 +89,22 @@ def write_dataset(store: Store, runs: list[RunInfo], output: Path, *, metric: st
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return summary
+
+
+def _remove_stale(output: Path) -> None:
+    """Delete what killed exports to `output` left (their process is gone); live ones are left alone."""
+    if not output.parent.is_dir():
+        return
+    for stale in output.parent.glob(f".{output.name}.partial-*"):
+        try:
+            pid = int(stale.name.rsplit("-", 1)[1])
+            os.kill(pid, 0)
+        except ValueError:
+            continue  # not one of ours
+        except ProcessLookupError:
+            shutil.rmtree(stale, ignore_errors=True)
+        except PermissionError:
+            continue  # alive, another user's
 
 
 def _write_runs(pa: Any, pq: Any, runs: list[RunInfo], keys_of: dict[int, dict[str, int]], path: Path) -> None:
