@@ -191,10 +191,38 @@ class _Plan:
 _START = "start"
 
 
+GROUP_BYTES = 64 << 20  # small files a reader decodes together (`read_many`): at most this many bytes
+
+
+def _small(plan: _Plan) -> bool:
+    reader = registry.reader(plan.unit.fmt)
+    limit = getattr(reader, "READ_MANY_BYTES", 0)
+    return hasattr(reader, "read_many") and not plan.restart and plan.size - plan.offset <= limit
+
+
 def _read_all(plans: list[_Plan], options: ReadOptions) -> Iterator[tuple[int, Any]]:
     """``(plan index, item)`` for every unit in order: first ``_START``, then each ReadResult, or the
-    exception that stopped the unit (the next unit is still read). Runs in the prefetch thread."""
-    for i, plan in enumerate(plans):
+    exception that stopped the unit (the next unit is still read). Runs in the prefetch thread.
+    Consecutive small files of a format whose reader has `read_many` are decoded together."""
+    i = 0
+    while i < len(plans):
+        group, total = [], 0
+        while i + len(group) < len(plans) and _small(plans[i + len(group)]) and total < GROUP_BYTES \
+                and (not group or plans[i + len(group)].unit.fmt == plans[i].unit.fmt):
+            total += plans[i + len(group)].size - plans[i + len(group)].offset
+            group.append(plans[i + len(group)])
+        if len(group) > 1:
+            reader: Any = registry.reader(plans[i].unit.fmt)
+            try:
+                got = reader.read_many([(p.unit.paths[0], p.offset) for p in group], options)
+            except Exception as exc:  # noqa: BLE001 - every unit of the group reports it
+                got = [exc] * len(group)
+            for k, item in enumerate(got):
+                yield i + k, _START
+                yield i + k, item
+            i += len(group)
+            continue
+        plan = plans[i]
         yield i, _START
         try:
             with closing(_read(plan.unit, plan.offset, plan.state, options)) as results:
@@ -202,6 +230,7 @@ def _read_all(plans: list[_Plan], options: ReadOptions) -> Iterator[tuple[int, A
                     yield i, result
         except Exception as exc:  # noqa: BLE001 - raised again by the consumer, inside the unit's savepoint
             yield i, exc
+        i += 1
 
 
 def _results(items: Iterable[tuple[int, Any]]) -> Iterator[ReadResult]:
