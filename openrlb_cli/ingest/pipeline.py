@@ -30,8 +30,8 @@ from openrlb_cli.errors import InputError, OpenrlbError
 from openrlb_cli.ingest import layout, registry
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.ingest.prefetch import prefetched
-from openrlb_cli.model import RunRecord
-from openrlb_cli.store import Store
+from openrlb_cli.model import RunRecord, Series
+from openrlb_cli.store import Store, bulk
 from openrlb_cli.track.redact import scrub_config
 
 SKIP_DIRS = {"__pycache__", "node_modules", ".git", "artifacts", ".trash", "tmp"}
@@ -419,18 +419,27 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
     drop = sibling_keys(unit.run_dir, unit.fmt)
     summary.units += 1
     for result in results:
-        for rec in result.runs:
-            rec = finalize(rec, unit, overrides, drop)
-            run_id, created = store.upsert_run_created(rec)
+        recs = [finalize(rec, unit, overrides, drop) for rec in result.runs]
+        new_series: list[tuple[int, str, Series]] = []
+        deferred: set[int] = set()  # runs created here whose series are not written yet
+        for rec, (run_id, created) in zip(recs, bulk.upsert_runs(store, recs), strict=True):
+            if run_id in deferred and not created:  # the same run again in this result
+                bulk.add_new_series(store, new_series)
+                new_series, deferred = [], set()
+            if created:
+                deferred.add(run_id)
             summary.new_runs += 1 if created else 0
             summary.runs.add(run_id)
             for key, series in rec.series.items():
-                if (result.replace or restart) and not created:
+                if created:
+                    new_series.append((run_id, key, series))
+                elif result.replace or restart:
                     store.replace_series(run_id, key, series)
                 else:
-                    store.append_points(run_id, key, series, new=created)
+                    store.append_points(run_id, key, series)
                 summary.series.add((run_id, key))
                 points += len(series)
+        bulk.add_new_series(store, new_series)
         summary.warnings.extend(result.warnings)
         offset, state = result.offset, result.state
         restart = False
