@@ -3,6 +3,8 @@
     python benchmarks/bench_scale.py                 # the full size (issue 13): a few minutes
     python benchmarks/bench_scale.py --fraction 0.1  # 2,500 runs and 100 event files: quick
     python benchmarks/bench_scale.py --scaling       # also at 1/4 of the runs: time ratios (~4 = linear)
+    mkdir /tmp/old && git archive main | tar -x -C /tmp/old && \
+        python benchmarks/bench_scale.py --compare-with /tmp/old   # ingest with that code too, same data
 
 What it builds (in a temporary directory, or `--keep DIR`):
 
@@ -20,7 +22,8 @@ included), printed against the issue's target with MISS where it is not met:
 * ingest of each corpus (points/s), against two baselines measured in the same run on the same
   data: the points inserted row per point with `executemany` (as `bench_ingest.py`), and for the
   event files the pipeline committing one file per transaction (`pipeline.BATCH_POINTS = 0`,
-  in-process, so it is *faster* than a CLI run by the start-up time);
+  in-process, so it is *faster* than a CLI run by the start-up time); with `--compare-with SRC`,
+  also the CLI of another source tree (the code before this work) on the same files;
 * on the 25,000-run store: `runs` with a filter, `runs --json` of every run, `info`, a
   57-env x 3-algorithm `plot --formats png`, the 57-env x 3-algorithm `table`, and `aggregate` of
   57 tasks x 3 algorithms x 10 seeds at 50,000 replicates (`--normalize atari --formats png`).
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -156,13 +160,15 @@ def per_file_commit(db: Path, logs: Path) -> tuple[float, int]:
 
 
 # ---------------------------------------------------------------------------- the CLI
-def cli(db: Path, *args: str, repeat: int = 1) -> float:
-    """Best wall time of `repeat` fresh CLI processes; a failure stops the benchmark."""
+def cli(db: Path, *args: str, repeat: int = 1, src: Path | None = None) -> float:
+    """Best wall time of `repeat` fresh CLI processes (of the code in `src` if given, else this
+    checkout); a failure stops the benchmark."""
     best = float("inf")
+    env = {**os.environ, "PYTHONPATH": str(src or ROOT)}
     for _ in range(repeat):
         t0 = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "openrlb_cli", "--db", str(db), "--quiet", *args],
-                              capture_output=True, text=True, cwd=ROOT)
+                              capture_output=True, text=True, cwd=src or ROOT, env=env)
         best = min(best, time.perf_counter() - t0)
         if done.returncode != 0:
             raise SystemExit(f"`openrlb {' '.join(args)}` failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -187,8 +193,8 @@ def queries(db: Path, envs: list[str], out: Path, repeat: int, reps: int) -> dic
     }
 
 
-def build_csv_store(work: Path, tag: str, envs: list[str], n_runs: int, n_points: int
-                    ) -> tuple[Path, int, float, float]:
+def build_csv_store(work: Path, tag: str, envs: list[str], n_runs: int, n_points: int, compare: Path | None = None
+                    ) -> tuple[Path, int, float, float, float | None]:
     """Write the long CSV, ingest it through the CLI; (store, points, CLI seconds, generation seconds)."""
     src = work / f"long-{tag}.csv"
     t0 = time.perf_counter()
@@ -200,8 +206,9 @@ def build_csv_store(work: Path, tag: str, envs: list[str], n_runs: int, n_points
         got = store.info()
     if got["runs"] != n_runs or got["points"] != n:
         raise SystemExit(f"CSV ingest stored {got['runs']} runs / {got['points']} points, expected {n_runs} / {n}")
+    old = cli(work / f"csv-{tag}-old.db", "ingest", str(src), *CSV_OPTIONS, src=compare) if compare else None
     src.unlink()
-    return db, n, dt, gen
+    return db, n, dt, gen, old
 
 
 # ---------------------------------------------------------------------------- report
@@ -225,6 +232,8 @@ def main() -> int:
     ap.add_argument("--skip-events", action="store_true")
     ap.add_argument("--skip-queries", action="store_true")
     ap.add_argument("--scaling", action="store_true", help="also at a quarter of the runs; print time ratios")
+    ap.add_argument("--compare-with", type=Path, metavar="SRC",
+                    help="also ingest with the openrlb_cli package under SRC (e.g. `git archive main` unpacked)")
     ap.add_argument("--keep", type=Path, help="work here (kept) instead of a temporary directory")
     a = ap.parse_args()
     n_runs = a.runs or round(25_000 * a.fraction)
@@ -239,13 +248,16 @@ def main() -> int:
         out = work / "out"
         out.mkdir(exist_ok=True)
 
-        db, n, dt, gen = build_csv_store(work, "full", envs, n_runs, a.points)
+        db, n, dt, gen, old = build_csv_store(work, "full", envs, n_runs, a.points, a.compare_with)
         csv_dt = dt
         base = row_per_point(work / "baseline-csv.db", min(n, 2_000_000), n_runs)
         figures["ingest long CSV"] = n / dt / 1e6
         print(f"long CSV: {n_runs:,} runs x {a.points} points = {n:,} points (written in {gen:.1f} s)")
         print(f"  openrlb ingest (CLI)          {dt:7.2f} s  {n / dt / 1e6:5.2f} M pts/s  "
               f"({base / dt:.1f}x row-per-point executemany: {n / base / 1e6:.2f} M pts/s)")
+        if old:
+            print(f"  {'--compare-with code (CLI)':<29} {old:7.2f} s  {n / old / 1e6:5.2f} M pts/s  "
+                  f"(this code: {old / dt:.1f}x faster)")
 
         if not a.skip_events:
             logs = work / "runs"
@@ -259,6 +271,7 @@ def main() -> int:
             if got["runs"] != n_files or got["points"] != n_ev:
                 raise SystemExit(f"event ingest stored {got['runs']} runs / {got['points']} points, "
                                  f"expected {n_files} / {n_ev}")
+            old = cli(work / "events-old.db", "ingest", str(logs), src=a.compare_with) if a.compare_with else None
             per_file, n_pf = per_file_commit(work / "events-per-file.db", logs)
             assert n_pf == n_ev, (n_pf, n_ev)
             base = row_per_point(work / "baseline-ev.db", min(n_ev, 2_000_000), n_files * 11)
@@ -268,6 +281,9 @@ def main() -> int:
             print(f"  openrlb ingest (CLI)          {dt:7.2f} s  {n_ev / dt / 1e6:5.2f} M pts/s  "
                   f"({per_file / dt:.1f}x one commit per file in-process: {n_ev / per_file / 1e6:.2f} M pts/s; "
                   f"{base / dt:.1f}x row-per-point: {n_ev / base / 1e6:.2f} M pts/s)")
+            if old:
+                print(f"  {'--compare-with code (CLI)':<29} {old:7.2f} s  {n_ev / old / 1e6:5.2f} M pts/s  "
+                      f"(this code: {old / dt:.1f}x faster)")
             shutil.rmtree(logs)
 
         if not a.skip_queries:
@@ -275,7 +291,7 @@ def main() -> int:
 
         if a.scaling:
             quarter = max(len(envs) * N_ALGOS, n_runs // 4)
-            qdb, _, qdt, _ = build_csv_store(work, "quarter", envs, quarter, a.points)
+            qdb, _, qdt, _, _ = build_csv_store(work, "quarter", envs, quarter, a.points)
             print(f"\nscaling: {n_runs:,} runs vs {quarter:,} (x{n_runs / quarter:.1f}); linear means a ratio "
                   f"near that, start-up-bound commands stay near 1")
             print(f"  {'ingest long CSV':<28} {csv_dt / qdt:5.2f}x  ({qdt:.2f} s -> {csv_dt:.2f} s)")
