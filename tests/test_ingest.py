@@ -252,6 +252,8 @@ def test_overrides_and_tags(cli, db_path, tmp_path):
 
 # ------------------------------------------------------------------ a killed ingest
 def test_killed_ingest_leaves_consistent_store_and_rerun_completes(tmp_path):
+    """Units commit in batches (here 3 files of 20,000 points per 50,000-point batch): a SIGKILL loses
+    only the batch in flight, every committed file is a complete run, and a rerun completes the job."""
     logs = tmp_path / "logs"
     for i in range(40):
         d = logs / f"Env-v0__algo__{i}__1700000000"
@@ -260,17 +262,18 @@ def test_killed_ingest_leaves_consistent_store_and_rerun_completes(tmp_path):
                                [(f"m{k}", j, float(j), 1e9 + j) for j in range(5000) for k in range(4)])
     db = tmp_path / "s.db"
     cmd = [sys.executable, "-m", "openrlb_cli", "--db", str(db), "--quiet", "ingest", str(logs)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "OPENRLB_INGEST_BATCH_POINTS": "50000"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 30
-    while time.time() < deadline:  # kill it once some but not all files are committed
-        time.sleep(0.05)
+    while time.time() < deadline:  # kill it once some but not all batches are committed
+        time.sleep(0.02)
         if db.exists():
             try:
                 with sqlite3.connect(db, timeout=5) as con:
                     n = con.execute("SELECT count(*) FROM ingest_files").fetchone()[0]
             except sqlite3.OperationalError:
                 continue
-            if n >= 3:
+            if n >= 6:
                 break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -278,16 +281,38 @@ def test_killed_ingest_leaves_consistent_store_and_rerun_completes(tmp_path):
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     done = con.execute("SELECT count(*) FROM ingest_files").fetchone()[0]
     runs = con.execute("SELECT count(*) FROM runs").fetchone()[0]
-    # every committed file is a complete run; no run without its file record
-    assert 3 <= done < 40 and runs == done
+    # whole batches of 3 files committed; every committed file is a complete run, none without its record
+    assert 6 <= done < 40 and done % 3 == 0 and runs == done
     bad = con.execute("SELECT count(*) FROM series s WHERE n_points != "
                       "(SELECT coalesce(sum(n), 0) FROM chunks c WHERE c.series_id = s.id)").fetchone()[0]
     assert bad == 0 and con.execute("SELECT count(*) FROM series WHERE n_points != 5000").fetchone()[0] == 0
     con.close()
-    subprocess.run(cmd, check=True, timeout=120)
+    subprocess.run(cmd, check=True, timeout=120, env=env)
     with Store(db) as store:
         info = store.info()
+        assert sorted(s.n_points for s in store.series_info()) == [5000] * 160
     assert info["runs"] == 40 and info["points"] == 40 * 4 * 5000
+
+
+def test_a_bad_unit_in_a_batch_is_rolled_back_alone(db_path, tmp_path):
+    """Units share a transaction: a corrupt file between good ones is skipped, and neither its
+    partial points nor the batch around it are lost or duplicated; a rerun reads nothing again."""
+    for i in range(5):
+        d = tmp_path / f"Env-v0__algo__{i}__1700000000"
+        d.mkdir()
+        tfevents.write_scalars(d / "events.out.tfevents.1.h", [("m", j, float(j), 1e9 + j) for j in range(300)])
+    bad = tmp_path / "Env-v0__algo__2__1700000000" / "events.out.tfevents.1.h"
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a data checksum fails halfway
+    bad.write_bytes(bytes(data))
+    with Store(db_path) as store:
+        summary = ingest(store, [tmp_path])
+        assert [p for p, _ in summary.skipped] == [str(bad.resolve())]
+        assert summary.points == 4 * 300 and len(summary.runs) == 4
+        assert [s.n_points for s in store.series_info()] == [300] * 4
+        assert store.info()["files_tracked"] == 4
+        again = ingest(store, [tmp_path])
+    assert again.unchanged == 4 and again.points == 0 and len(again.skipped) == 1
 
 
 def test_ingest_api_summary(db_path, tmp_path):

@@ -1,10 +1,12 @@
-"""`openrlb ingest`: find log files, read what is new in each, and commit it one unit at a time.
+"""`openrlb ingest`: find log files, read what is new in each, and commit it in batches of units.
 
-A *unit* is what one reader reads in one transaction: a file, the set of SB3 monitor files of one
-directory (merged by absolute time), or one MLflow run directory. For every unit the store keeps
-its size, mtime, byte offset and reader state (`ingest_files`), so re-ingesting an unchanged file
-costs a stat, a grown file yields only its new points, and a killed ingest loses at most the unit
-in flight: its points and its offset commit together or not at all.
+A *unit* is what one reader reads at a time: a file, the set of SB3 monitor files of one directory
+(merged by absolute time), or one MLflow run directory. For every unit the store keeps its size,
+mtime, byte offset and reader state (`ingest_files`), so re-ingesting an unchanged file costs a
+stat and a grown file yields only its new points. A unit's points and its offset are written in
+the same transaction; consecutive units share one (committed every BATCH_POINTS points or
+BATCH_SECONDS), so a killed ingest loses at most the uncommitted batch and re-running reads exactly
+those units again. The next unit is read in a background thread while this one is written.
 
 Files of several formats in one directory are one run (SB3 writes monitor CSVs, progress.csv,
 progress.json and an event file side by side). Where two formats carry the same key, the key is
@@ -15,9 +17,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
+from contextlib import AbstractContextManager, ExitStack, closing
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +30,18 @@ from openrlb_cli.errors import InputError, OpenrlbError
 from openrlb_cli.ingest import layout, registry
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.ingest.prefetch import prefetched
-from openrlb_cli.model import RunRecord
-from openrlb_cli.store import Store
+from openrlb_cli.model import RunRecord, Series
+from openrlb_cli.store import Store, bulk
 from openrlb_cli.track.redact import scrub_config
 
 SKIP_DIRS = {"__pycache__", "node_modules", ".git", "artifacts", ".trash", "tmp"}
 # Units whose runs already have an identity (an exported dataset): kept, not derived from the path.
 KEEPS_IDENTITY = {"parquet"}
+# Many small units share one transaction (a commit per file dominated ingesting a directory of runs):
+# commit after this many points or seconds. 0 = one transaction per unit. The environment variable
+# is for tests (and for a reader that wants to see a long ingest's progress sooner).
+BATCH_POINTS = int(os.environ.get("OPENRLB_INGEST_BATCH_POINTS", 1_000_000))
+BATCH_SECONDS = 2.0
 PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
                  "mlflow-files"}
 SQLITE_FORMATS = {"mlflow-sqlite"}
@@ -171,10 +181,76 @@ def _read(unit: Unit, offset: int, state: dict[str, Any], options: ReadOptions) 
     reader: Any = registry.reader(unit.fmt)
     if unit.fmt == "sb3-monitor":
         yield reader.read_group(unit.paths, options)
-    elif hasattr(reader, "iter_read"):  # big files come in batches: read the next while this one is written
-        yield from prefetched(reader.iter_read(unit.paths[0], offset, state, options))
+    elif hasattr(reader, "iter_read"):  # big files come in batches
+        yield from reader.iter_read(unit.paths[0], offset, state, options)
     else:
         yield reader.read(unit.paths[0], offset, state, options)
+
+
+@dataclass
+class _Plan:
+    """A unit to read: where it resumes, and what the store knew of it before."""
+
+    unit: Unit
+    size: int
+    mtime: float
+    offset: int
+    state: dict[str, Any]
+    restart: bool
+    run_id: int | None
+
+
+_START = "start"
+
+
+GROUP_BYTES = 64 << 20  # small files a reader decodes together (`read_many`): at most this many bytes
+
+
+def _small(plan: _Plan) -> bool:
+    reader = registry.reader(plan.unit.fmt)
+    limit = getattr(reader, "READ_MANY_BYTES", 0)
+    return hasattr(reader, "read_many") and not plan.restart and plan.size - plan.offset <= limit
+
+
+def _read_all(plans: list[_Plan], options: ReadOptions) -> Iterator[tuple[int, Any]]:
+    """``(plan index, item)`` for every unit in order: first ``_START``, then each ReadResult, or the
+    exception that stopped the unit (the next unit is still read). Runs in the prefetch thread.
+    Consecutive small files of a format whose reader has `read_many` are decoded together."""
+    i = 0
+    while i < len(plans):
+        group, total = [], 0
+        while i + len(group) < len(plans) and _small(plans[i + len(group)]) and total < GROUP_BYTES \
+                and (not group or plans[i + len(group)].unit.fmt == plans[i].unit.fmt):
+            total += plans[i + len(group)].size - plans[i + len(group)].offset
+            group.append(plans[i + len(group)])
+        if len(group) > 1:
+            reader: Any = registry.reader(plans[i].unit.fmt)
+            try:
+                got = reader.read_many([(p.unit.paths[0], p.offset) for p in group], options)
+            except Exception as exc:  # noqa: BLE001 - every unit of the group reports it
+                got = [exc] * len(group)
+            for k, item in enumerate(got):
+                yield i + k, _START
+                yield i + k, item
+            i += len(group)
+            continue
+        plan = plans[i]
+        yield i, _START
+        try:
+            with closing(_read(plan.unit, plan.offset, plan.state, options)) as results:
+                for result in results:
+                    yield i, result
+        except Exception as exc:  # noqa: BLE001 - raised again by the consumer, inside the unit's savepoint
+            yield i, exc
+        i += 1
+
+
+def _results(items: Iterable[tuple[int, Any]]) -> Iterator[ReadResult]:
+    for _, item in items:
+        if isinstance(item, BaseException):
+            raise item
+        if item is not _START:
+            yield item
 
 
 def sibling_keys(run_dir: Path, fmt: str) -> set[str]:
@@ -242,6 +318,55 @@ def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[st
     return rec
 
 
+class _Batch:
+    """The write transaction that consecutive units share, committed every BATCH_POINTS points or
+    BATCH_SECONDS. Each unit writes inside a savepoint of it: a bad unit is rolled back alone, and
+    since a unit's points and its `ingest_files` row are in the same transaction, a killed ingest
+    loses at most the uncommitted batch, which the next run reads again."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.stack: ExitStack | None = None
+        self.points = 0
+        self.since = 0.0
+
+    def unit(self) -> AbstractContextManager[Store]:
+        if self.stack is None:
+            self.stack = ExitStack()
+            self.stack.enter_context(self.store.transaction())
+            self.points, self.since = 0, time.monotonic()
+        return self.store.transaction()  # nested: a savepoint
+
+    def done(self, points: int) -> None:
+        self.points += points
+        if BATCH_POINTS <= 0 or self.points >= BATCH_POINTS or time.monotonic() - self.since >= BATCH_SECONDS:
+            self.commit()
+
+    def commit(self) -> None:
+        stack, self.stack = self.stack, None
+        if stack is not None:
+            stack.close()
+
+    def abort(self, exc: BaseException) -> None:
+        stack, self.stack = self.stack, None
+        if stack is not None:
+            stack.__exit__(type(exc), exc, exc.__traceback__)
+
+
+def _plan(store: Store, unit: Unit, size: int, mtime: float) -> _Plan | None:
+    """Where `unit` resumes, or None when it is unchanged since the last ingest."""
+    prior = store.file_state(unit.key)
+    if prior and prior["size"] == size and prior["mtime"] == mtime and prior["format"] == unit.fmt:
+        return None
+    offset, state, restart = 0, {}, False
+    if prior and prior["format"] == unit.fmt:
+        if size < prior["offset"]:  # truncated or rewritten: read it again from the start
+            restart = True
+        else:
+            offset, state = prior["offset"], prior["state"]
+    return _Plan(unit, size, mtime, offset, state, restart, prior["run_id"] if prior else None)
+
+
 def ingest(
     store: Store,
     paths: Iterable[Path],
@@ -252,64 +377,91 @@ def ingest(
     on_unit: Callable[[Unit, int], None] | None = None,
     units: list[Unit] | None = None,
 ) -> IngestSummary:
-    """Ingest everything new under `paths`. Bad units are skipped (recorded in the summary)."""
+    """Ingest everything new under `paths`. Bad units are skipped (recorded in the summary).
+
+    Units are read one ahead in a background thread (decoding overlaps writing) and written in
+    batches of many units per transaction (see `_Batch`)."""
     options = options or ReadOptions()
     overrides = overrides or Overrides()
     summary = IngestSummary()
     if units is None:
         units, summary.skipped = discover(paths, fmt)
+    plans: list[_Plan] = []
     for unit in units:
         try:
             size, mtime = unit.stat()
         except OSError as exc:
             summary.skipped.append((unit.key, f"cannot read: {exc.strerror}"))
             continue
-        try:
-            _ingest_unit(store, unit, size, mtime, options, overrides, summary)
-        except OpenrlbError as exc:
-            summary.skipped.append((unit.key, str(exc)))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            summary.skipped.append((unit.key, f"{type(exc).__name__}: {exc}"))
+        plan = _plan(store, unit, size, mtime)
+        if plan is not None:
+            plans.append(plan)
+            continue
+        summary.unchanged += 1
         if on_unit is not None:
             on_unit(unit, size)
+    batch = _Batch(store)
+    try:
+        with closing(prefetched(_read_all(plans, options))) as stream:
+            for i, items in groupby(stream, key=itemgetter(0)):
+                plan = plans[i]
+                try:
+                    with batch.unit():
+                        points = _ingest_unit(store, plan, _results(items), overrides, summary)
+                except OpenrlbError as exc:
+                    summary.skipped.append((plan.unit.key, str(exc)))
+                except (OSError, UnicodeDecodeError, ValueError) as exc:
+                    summary.skipped.append((plan.unit.key, f"{type(exc).__name__}: {exc}"))
+                else:
+                    batch.done(points)
+                if on_unit is not None:
+                    on_unit(plan.unit, plan.size)
+    except KeyboardInterrupt:
+        batch.commit()  # the unit in flight is already rolled back; keep the finished ones
+        raise
+    except BaseException as exc:
+        batch.abort(exc)
+        raise
+    batch.commit()
     return summary
 
 
-def _ingest_unit(store: Store, unit: Unit, size: int, mtime: float, options: ReadOptions,
-                 overrides: Overrides, summary: IngestSummary) -> None:
-    prior = store.file_state(unit.key)
-    if prior and prior["size"] == size and prior["mtime"] == mtime and prior["format"] == unit.fmt:
-        summary.unchanged += 1
-        return
-    offset, state, restart = 0, {}, False
-    if prior and prior["format"] == unit.fmt:
-        if size < prior["offset"]:  # truncated or rewritten: read it again from the start
-            restart = True
-        else:
-            offset, state = prior["offset"], prior["state"]
+def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overrides: Overrides,
+                 summary: IngestSummary) -> int:
+    """Write one unit's results and its file state (inside the caller's savepoint); its points."""
+    unit, restart, run_id = plan.unit, plan.restart, plan.run_id
+    offset, state, points = plan.offset, plan.state, 0
     drop = sibling_keys(unit.run_dir, unit.fmt)
     summary.units += 1
-    run_id = prior["run_id"] if prior else None
-    with store.transaction(), closing(_read(unit, offset, state, options)) as results:
-        for result in results:
-            for rec in result.runs:
-                rec = finalize(rec, unit, overrides, drop)
-                existed = store.run_id_for(rec.source, rec.external_id) is not None
-                run_id = store.upsert_run(rec)
-                summary.new_runs += 0 if existed else 1
-                summary.runs.add(run_id)
-                for key, series in rec.series.items():
-                    if result.replace or restart:
-                        store.replace_series(run_id, key, series)
-                    else:
-                        store.append_points(run_id, key, series)
-                    summary.series.add((run_id, key))
-                    summary.points += len(series)
-            summary.warnings.extend(result.warnings)
-            offset, state = result.offset, result.state
-            restart = False
-        store.set_file_state(unit.key, run_id=run_id, fmt=unit.fmt, size=size, mtime=mtime,
-                             offset=offset, state=state)
+    for result in results:
+        recs = [finalize(rec, unit, overrides, drop) for rec in result.runs]
+        new_series: list[tuple[int, str, Series]] = []
+        deferred: set[int] = set()  # runs created here whose series are not written yet
+        for rec, (run_id, created) in zip(recs, bulk.upsert_runs(store, recs), strict=True):
+            if run_id in deferred and not created:  # the same run again in this result
+                bulk.add_new_series(store, new_series)
+                new_series, deferred = [], set()
+            if created:
+                deferred.add(run_id)
+            summary.new_runs += 1 if created else 0
+            summary.runs.add(run_id)
+            for key, series in rec.series.items():
+                if created:
+                    new_series.append((run_id, key, series))
+                elif result.replace or restart:
+                    store.replace_series(run_id, key, series)
+                else:
+                    store.append_points(run_id, key, series)
+                summary.series.add((run_id, key))
+                points += len(series)
+        bulk.add_new_series(store, new_series)
+        summary.warnings.extend(result.warnings)
+        offset, state = result.offset, result.state
+        restart = False
+    store.set_file_state(unit.key, run_id=run_id, fmt=unit.fmt, size=plan.size, mtime=plan.mtime,
+                         offset=offset, state=state)
+    summary.points += points
+    return points
 
 
 def parse_set(words: list[str] | None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tfevents
+from openrlb_cli.ingest import tfbatch, tfevents
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.model import RunRecord, Series
 
@@ -16,6 +16,7 @@ HPARAM_TAGS = ("hyperparameters/text_summary", "hyperparameters")
 
 class TensorBoardReader:
     name = "tensorboard"
+    READ_MANY_BYTES = tfbatch.MAX_FILE_BYTES  # files with at most this much new data go to read_many
 
     def detect(self, path: Path) -> bool:
         return tfevents.is_event_file(path)
@@ -31,18 +32,35 @@ class TensorBoardReader:
         last = results[-1]
         return ReadResult([merged], offset=last.offset, state=last.state, complete=last.complete)
 
+    def read_many(self, files: list[tuple[Path, int]], options: ReadOptions) -> list[ReadResult | Exception]:
+        """Small files read to their end together (`tfbatch`): per file its ReadResult, or its error."""
+        out: list[ReadResult | Exception] = []
+        for (path, _), got in zip(files, tfbatch.read_many(files), strict=True):
+            if isinstance(got, tfevents.CorruptEventFile):
+                out.append(InputError(f"{path}: corrupt event file: {got}"))
+            elif isinstance(got, Exception):
+                out.append(got)
+            else:
+                out.append(ReadResult([self._record(got)], offset=got.end_offset, state={}, complete=not got.torn_tail))
+        return out
+
+    @staticmethod
+    def _record(batch: tfevents.ScalarBatch) -> RunRecord:
+        rec = RunRecord(source="local", external_id="")
+        for tag, (steps, values, walls) in batch.tags.items():
+            rec.series[tag] = Series(steps, values, walls)
+        for tag in HPARAM_TAGS:
+            if tag in batch.texts:
+                rec.config.update(tfevents.parse_hparams_markdown(batch.texts[tag]))
+        return rec
+
     def iter_read(
         self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions
     ) -> Iterator[ReadResult]:
         try:
             for batch in tfevents.iter_scalar_batches(path, start_offset=offset):
-                rec = RunRecord(source="local", external_id="")
-                for tag, (steps, values, walls) in batch.tags.items():
-                    rec.series[tag] = Series(steps, values, walls)
-                for tag in HPARAM_TAGS:
-                    if tag in batch.texts:
-                        rec.config.update(tfevents.parse_hparams_markdown(batch.texts[tag]))
-                yield ReadResult([rec], offset=batch.end_offset, state={}, complete=not batch.torn_tail)
+                yield ReadResult([self._record(batch)], offset=batch.end_offset, state={},
+                                 complete=not batch.torn_tail)
         except tfevents.CorruptEventFile as exc:
             raise InputError(f"{path}: corrupt event file: {exc}") from exc
 

@@ -101,6 +101,10 @@ class Store:
 
     def upsert_run(self, rec: RunRecord) -> int:
         """Create the run or update the fields the record sets; tags are added, config/summary merged."""
+        return self.upsert_run_created(rec)[0]
+
+    def upsert_run_created(self, rec: RunRecord) -> tuple[int, bool]:
+        """`upsert_run`, and whether the run is new (then it has no series yet)."""
         row = self.conn.execute(
             "SELECT id, config, summary FROM runs WHERE source = ? AND external_id = ?",
             (rec.source, rec.external_id),
@@ -134,10 +138,10 @@ class Store:
                 "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
                 [(run_id, t) for t in dict.fromkeys(rec.tags)],
             )
-        return run_id
+        return run_id, row is None
 
-    def _series_row(self, run_id: int, key: str) -> tuple[int, int, int]:
-        row = self.conn.execute(
+    def _series_row(self, run_id: int, key: str, new: bool = False) -> tuple[int, int, int]:
+        row = None if new else self.conn.execute(
             "SELECT id, n_chunks, n_points FROM series WHERE run_id = ? AND key = ?", (run_id, key)
         ).fetchone()
         if row is None:
@@ -145,8 +149,9 @@ class Store:
             return int(cur.lastrowid), 0, 0
         return int(row[0]), int(row[1]), int(row[2])
 
-    def append_points(self, run_id: int, key: str, series: Series) -> None:
-        series_id, n_chunks, _ = self._series_row(run_id, key)
+    def append_points(self, run_id: int, key: str, series: Series, *, new: bool = False) -> None:
+        """Append points to the run's series `key` (created if needed; `new`: known not to exist)."""
+        series_id, n_chunks, _ = self._series_row(run_id, key, new)
         n = len(series)
         if n == 0:
             return
