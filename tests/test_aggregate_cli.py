@@ -142,6 +142,47 @@ def test_same_seed_same_bytes_other_seed_other_bounds(db_path, cli, tmp_path):
     assert _records(alone)["sac", "iqm"] == _records(pair)["sac", "iqm"]
 
 
+def test_figures_from_worker_processes_are_the_in_process_bytes(db_path, cli, tmp_path):
+    """Every file is identical whether the figures are written by a pool of processes or in-process."""
+    _fill(db_path, _random_scores(2))
+    args = ["ppo", "sac", "td3", "--reps", "500", "--profile-reps", "100", "--poi-reps", "100", "--curve-reps",
+            "100", "--curve-points", "6", "--tau-points", "11", "--quiet"]
+    code, _, err = cli("aggregate", *args, "-o", str(tmp_path / "pool"), "--workers", "2")
+    assert code == 0, err
+    code, _, err = cli("aggregate", *args, "-o", str(tmp_path / "serial"), "--workers", "1")
+    assert code == 0, err
+    files = sorted(p.name.split("_", 1)[1] for p in tmp_path.glob("pool_*"))
+    assert len(files) == 9 + 4 * 3 and sorted(p.name.split("_", 1)[1] for p in tmp_path.glob("serial_*")) == files
+    for suffix in files:
+        assert (tmp_path / f"pool_{suffix}").read_bytes() == (tmp_path / f"serial_{suffix}").read_bytes(), suffix
+
+
+def test_figure_pool_writes_in_job_order_and_reraises_errors(tmp_path):
+    from openrlb_cli.errors import InputError
+    from openrlb_cli.render import figure_pool
+
+    pool = figure_pool.start(2)
+    if pool is None:
+        pytest.skip("no fork on this platform")
+    with pool:
+        job = {"figure": "improvement", "colors": None, "labels": [], "subtitle": "", "dpi": 50,
+               "matrix": _empty_improvement()}
+        draw = "openrlb_cli.render.aggregate_figures:draw"
+        paths = [tmp_path / f"f.{fmt}" for fmt in ("svg", "png", "pdf")]
+        assert pool.write([(draw, job, p, 50) for p in paths]) == paths
+        assert all(p.stat().st_size > 0 for p in paths)
+        (tmp_path / "file").write_text("")
+        with pytest.raises(InputError, match="cannot write"):
+            pool.write([(draw, job, tmp_path / "file" / "x.png", 50)])
+
+
+def _empty_improvement():
+    from openrlb_cli.analysis.improvement import ImprovementMatrix
+
+    e = np.zeros((0, 0))
+    return ImprovementMatrix(names=(), point=e, lower=e, upper=e, reps=1, ci=0.95, method="percentile", seed=0)
+
+
 def test_atari_normalization_across_env_id_spellings(db_path, cli, tmp_path):
     envs = {"PongNoFrameskip-v4": (-20.7, 14.6), "ALE/Breakout-v5": (1.7, 30.5), "Seaquest-v5": (68.4, 42054.7)}
     scores = {"dqn": {"PongNoFrameskip-v4": [-21.0, 0.0, 14.6], "ALE/Breakout-v5": [30.5, 16.1],

@@ -7,6 +7,7 @@ ones of `plot`/`table` (`--env-ids` and `--formats` take several words or commas
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -95,12 +96,16 @@ def aggregate(
         raise InputError(f"--formats must be among {', '.join(FORMATS)}, got {', '.join(bad)}")
     if dpi < 10:
         raise InputError(f"--dpi must be >= 10, got {dpi}")
-    with open_store(create=False) as store:
-        curves = ag.load(store, specs or [], _split(env_ids), metric, allow_missing_tasks)
-    result = ag.compute(curves, opts)
-    for w in result.warnings:
-        warn(w)
-    paths = ag.write_outputs(result, output, fmts, dpi=dpi)
+    from openrlb_cli.render import figure_pool
+
+    # figure-writing processes start now: they import matplotlib while this one computes
+    with figure_pool.start(workers) or contextlib.nullcontext() as pool:
+        with open_store(create=False) as store:
+            curves = ag.load(store, specs or [], _split(env_ids), metric, allow_missing_tasks)
+        result = ag.compute(curves, opts)
+        for w in result.warnings:
+            warn(w)
+        paths = ag.write_outputs(result, output, fmts, dpi=dpi, pool=pool)
     if as_json:
         sys.stdout.write(ag.data_files(result)["aggregates.json"])
     elif not context.state.quiet:
