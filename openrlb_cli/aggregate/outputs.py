@@ -168,7 +168,11 @@ def score_axis_label(result: AggregateResult) -> str:
 def subtitle(result: AggregateResult) -> str:
     o = result.options
     return (f"{normalization_text(result)}; run score: {result.score_how}; {o.ci:.0%} CI, "
-            f"stratified bootstrap, seed {o.seed}")
+            f"{bootstrap_text(o)}, seed {o.seed}")
+
+
+def bootstrap_text(o: AggregateOptions) -> str:
+    return "stratified bootstrap of runs and tasks" if o.task_bootstrap else "stratified bootstrap"
 
 
 def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] = ("png", "pdf", "svg"),
@@ -258,7 +262,7 @@ def table_rows(result: AggregateResult) -> tuple[list[str], list[list[str]], lis
 def caption(result: AggregateResult) -> str:
     o = result.options
     return (f"Aggregates of {result.metric} ({normalization_text(result)}; run score: {result.score_how}): "
-            f"point estimate [{o.ci:.0%} CI], stratified bootstrap, {o.reps:,} replicates ({o.method}, seed "
+            f"point estimate [{o.ci:.0%} CI], {bootstrap_text(o)}, {o.reps:,} replicates ({o.method}, seed "
             f"{o.seed}). Best point per column in bold; optimality gap: lower is better.")
 
 

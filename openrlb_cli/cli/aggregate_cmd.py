@@ -42,7 +42,11 @@ def aggregate(
     curve_reps: int = typer.Option(2_000, "--curve-reps", help="Replicates for the sample-efficiency bands."),
     ci: float = typer.Option(0.95, "--ci", help="Confidence level."),
     method: str = typer.Option("percentile", "--method",
-                               help="percentile | bca (aggregates and P(X > Y); bands are always percentile)."),
+                               help="percentile | basic | bc | bca, as rliable (aggregates and P(X > Y); bands are "
+                                    "always percentile)."),
+    task_bootstrap: bool = typer.Option(False, "--task-bootstrap",
+                                        help="Resample tasks as well as runs (rliable's task_bootstrap; not for "
+                                             "P(X > Y); needs equal run counts per task)."),
     seed: int = typer.Option(0, "--seed", help="Seed: same seed, same intervals bit for bit."),
     gamma: float = typer.Option(1.0, "--gamma", help="Target of the optimality gap."),
     tau_points: int = typer.Option(101, "--tau-points", help="Thresholds τ of the performance profiles."),
@@ -88,7 +92,8 @@ def aggregate(
         reps=reps, profile_reps=profile_reps, poi_reps=poi_reps, curve_reps=curve_reps, ci=ci, method=method,
         seed=seed, gamma=gamma, tau_points=tau_points, tau_max=tau_max, curve_points=curve_points,
         curve_aggregate=curve_aggregate,
-        whole_curve_auc=whole_curve_auc, allow_missing_tasks=allow_missing_tasks, workers=workers)
+        whole_curve_auc=whole_curve_auc, allow_missing_tasks=allow_missing_tasks, task_bootstrap=task_bootstrap,
+        workers=workers)
     ag.check_options(opts)
     fmts = _split(formats) or list(FORMATS)
     bad = [f for f in fmts if f not in FORMATS]
