@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +187,7 @@ def test_figures_from_worker_processes_are_the_in_process_bytes(db_path, cli, tm
             "100", "--curve-points", "6", "--tau-points", "11", "--quiet"]
     code, _, err = cli("aggregate", *args, "-o", str(tmp_path / "pool"), "--workers", "2")
     assert code == 0, err
+    assert not multiprocessing.active_children()  # the command shut its worker processes down
     code, _, err = cli("aggregate", *args, "-o", str(tmp_path / "serial"), "--workers", "1")
     assert code == 0, err
     files = sorted(p.name.split("_", 1)[1] for p in tmp_path.glob("pool_*"))

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -71,20 +71,39 @@ def _cost(path: Path) -> int:
     return {".pdf": 0, ".png": 1, ".svg": 2}.get(path.suffix, 1)  # PDFs (font subsetting) first
 
 
+def _write_share(jobs: Sequence[FigureJob], helpers: int) -> list[Path]:
+    """In the leader worker: fork ``helpers`` warmed copies of itself and write the jobs together."""
+    if helpers < 1 or len(jobs) < 2:
+        return [save_one(*job) for job in jobs]
+    order = sorted(range(len(jobs)), key=lambda k: _cost(jobs[k][2]))
+    mine, theirs = order[:: helpers + 1], [k for k in order if k not in order[:: helpers + 1]]
+    out: dict[int, Path] = {}
+    with ProcessPoolExecutor(helpers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {k: pool.submit(save_one, *jobs[k]) for k in theirs}
+        for k in mine:
+            out[k] = save_one(*jobs[k])
+        for k, future in futures.items():
+            out[k] = future.result()
+    return [out[k] for k in range(len(jobs))]
+
+
 class FigurePool:
-    """Worker processes that write figure files; use `start` (None where a pool cannot help)."""
+    """Worker processes that write figure files; use `start` (None where a pool cannot help).
+
+    One leader process is forked at once and warms up (imports, fonts) while the parent computes; when
+    the files are due it forks the other ``processes - 1`` from its warmed self, so the import and
+    warm-up are paid once, in otherwise idle time.
+    """
 
     def __init__(self, processes: int):
         self.processes = processes
-        self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
-        self._warming = [self._pool.submit(_warm) for _ in range(processes)]  # forks the workers now
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        self._warming = self._pool.submit(_warm)  # forks the leader now
 
     def write(self, jobs: Sequence[FigureJob]) -> list[Path]:
         """Write every job's file; returns the paths in the order of ``jobs``. Errors are re-raised."""
-        order = sorted(range(len(jobs)), key=lambda k: _cost(jobs[k][2]))
         try:
-            futures: dict[int, Future[Path]] = {k: self._pool.submit(save_one, *jobs[k]) for k in order}
-            return [futures[k].result() for k in range(len(jobs))]
+            return self._pool.submit(_write_share, list(jobs), self.processes - 1).result()
         except BrokenProcessPool:  # a worker died (out of memory, killed): write in-process instead
             return [save_one(*job) for job in jobs]
 
