@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,43 @@ def test_cli_equals_library_on_the_same_matrix(db_path, cli, tmp_path):
             assert rec[exp, name]["lower"] <= rec[exp, name]["point"] <= rec[exp, name]["upper"]
 
 
+@pytest.mark.parametrize("extra, kw", [(["--method", "basic"], {"method": "basic"}),
+                                       (["--method", "bc"], {"method": "bc"}),
+                                       (["--task-bootstrap"], {"task_bootstrap": True})])
+def test_basic_bc_and_task_bootstrap_equal_the_library(db_path, cli, tmp_path, extra, kw):
+    rng = np.random.default_rng(5)
+    scores = {exp: {f"Env{t}-v0": list(np.round(rng.normal(t + shift, 1.0, size=4), 6)) for t in range(5)}
+              for exp, shift in (("ppo", 0.0), ("sac", 0.7))}
+    _fill(db_path, scores)
+    code, out, err = _agg(cli, tmp_path, "ppo", "sac", "--normalize", "none", "--reps", "2000", "--seed", "7",
+                          "--last-n", "3", "--profile-reps", "200", "--poi-reps", "200", "--curve-points", "0",
+                          *extra)
+    assert code == 0, err
+    rec = _records(out)
+    assert json.loads(out)["options"]["task_bootstrap"] == ("task_bootstrap" in kw)
+    written = list(csv.DictReader((tmp_path / "out_scores.csv").open()))
+    for exp, by_env in scores.items():
+        m = np.stack(_matrix(by_env), axis=1)  # the run scores as the CLI computed them (mean of 3 equal values)
+        got = np.array([[float(r["normalized"]) for r in written if r["experiment"] == exp and r["env"] == env]
+                        for env in sorted(by_env)]).T
+        np.testing.assert_allclose(got, m, rtol=1e-15)
+        m = got  # BC counts replicates tied with the estimate: use the very same floats
+        ref = bs.aggregate_intervals(m, reps=2000, seed=ag.stream(7, "aggregates", exp), **kw)
+        for name, iv in ref.items():
+            assert rec[exp, name]["method"] == kw.get("method", "percentile")
+            assert (rec[exp, name]["lower"], rec[exp, name]["upper"]) == pytest.approx((iv.lower, iv.upper),
+                                                                                      rel=1e-12)
+        plain = bs.aggregate_intervals(m, reps=2000, seed=ag.stream(7, "aggregates", exp))
+        assert any(plain[k].lower != rec[exp, k]["lower"] for k in plain)  # the option changed the intervals
+
+
+def test_task_bootstrap_with_unequal_run_counts_is_one_line(db_path, cli, tmp_path):
+    _fill(db_path, TINY)
+    code, _, err = _agg(cli, tmp_path, "a", "b", "--normalize", "none", "--reps", "50", "--task-bootstrap")
+    assert code == 1 and err.count("\n") == 1
+    assert "--task-bootstrap needs the same number of runs in every task; b has 2 to 3 runs" in err
+
+
 def test_same_seed_same_bytes_other_seed_other_bounds(db_path, cli, tmp_path):
     _fill(db_path, _random_scores(1))
     args = ["ppo", "sac", "td3", "--reps", "1000", "--profile-reps", "300", "--poi-reps", "300", "--curve-reps",
@@ -140,6 +178,48 @@ def test_same_seed_same_bytes_other_seed_other_bounds(db_path, cli, tmp_path):
     code, alone, _ = cli("aggregate", "sac", *quick[3:], "-o", str(tmp_path / "d"), "--normalize", "none")
     code, pair, _ = cli("aggregate", "sac", "ppo", *quick[3:], "-o", str(tmp_path / "e"), "--normalize", "none")
     assert _records(alone)["sac", "iqm"] == _records(pair)["sac", "iqm"]
+
+
+def test_figures_from_worker_processes_are_the_in_process_bytes(db_path, cli, tmp_path):
+    """Every file is identical whether the figures are written by a pool of processes or in-process."""
+    _fill(db_path, _random_scores(2))
+    args = ["ppo", "sac", "td3", "--reps", "500", "--profile-reps", "100", "--poi-reps", "100", "--curve-reps",
+            "100", "--curve-points", "6", "--tau-points", "11", "--quiet"]
+    code, _, err = cli("aggregate", *args, "-o", str(tmp_path / "pool"), "--workers", "2")
+    assert code == 0, err
+    assert not multiprocessing.active_children()  # the command shut its worker processes down
+    code, _, err = cli("aggregate", *args, "-o", str(tmp_path / "serial"), "--workers", "1")
+    assert code == 0, err
+    files = sorted(p.name.split("_", 1)[1] for p in tmp_path.glob("pool_*"))
+    assert len(files) == 9 + 4 * 3 and sorted(p.name.split("_", 1)[1] for p in tmp_path.glob("serial_*")) == files
+    for suffix in files:
+        assert (tmp_path / f"pool_{suffix}").read_bytes() == (tmp_path / f"serial_{suffix}").read_bytes(), suffix
+
+
+def test_figure_pool_writes_in_job_order_and_reraises_errors(tmp_path):
+    from openrlb_cli.errors import InputError
+    from openrlb_cli.render import figure_pool
+
+    pool = figure_pool.start(2)
+    if pool is None:
+        pytest.skip("no fork on this platform")
+    with pool:
+        job = {"figure": "improvement", "colors": None, "labels": [], "subtitle": "", "dpi": 50,
+               "matrix": _empty_improvement()}
+        draw = "openrlb_cli.render.aggregate_figures:draw"
+        paths = [tmp_path / f"f.{fmt}" for fmt in ("svg", "png", "pdf")]
+        assert pool.write([(draw, job, p, 50) for p in paths]) == paths
+        assert all(p.stat().st_size > 0 for p in paths)
+        (tmp_path / "file").write_text("")
+        with pytest.raises(InputError, match="cannot write"):
+            pool.write([(draw, job, tmp_path / "file" / "x.png", 50)])
+
+
+def _empty_improvement():
+    from openrlb_cli.analysis.improvement import ImprovementMatrix
+
+    e = np.zeros((0, 0))
+    return ImprovementMatrix(names=(), point=e, lower=e, upper=e, reps=1, ci=0.95, method="percentile", seed=0)
 
 
 def test_atari_normalization_across_env_id_spellings(db_path, cli, tmp_path):

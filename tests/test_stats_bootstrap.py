@@ -181,3 +181,53 @@ def test_percentile_interval_definition():
     # Replicates 0..99: linear-interpolated 2.5th/97.5th percentiles.
     lo, hi = bs.confidence_bounds(np.arange(100.0), 50.0, 0.95, "percentile")
     assert lo == pytest.approx(2.475) and hi == pytest.approx(96.525)
+
+
+def test_basic_interval_reflects_the_percentile_quantiles():
+    # Replicates 0..99, estimate 60: [2*60 - q(97.5%), 2*60 - q(2.5%)] with linear-interpolated quantiles.
+    lo, hi = bs.confidence_bounds(np.arange(100.0), 60.0, 0.95, "basic")
+    assert lo == pytest.approx(120 - 96.525) and hi == pytest.approx(120 - 2.475)
+
+
+def test_bc_interval_is_bca_without_acceleration():
+    from scipy.stats import norm
+
+    reps = np.arange(100.0)
+    lo, hi = bs.confidence_bounds(reps, 30.0, 0.9, "bc")
+    z0 = norm.ppf((30 + 31) / 200)  # 30 replicates below the estimate, one equal (counted half)
+    expected = np.percentile(reps, 100 * norm.cdf(2 * z0 + norm.ppf([0.05, 0.95])))
+    assert (lo, hi) == pytest.approx(tuple(expected), rel=1e-12)
+    assert (lo, hi) == tuple(bs.confidence_bounds(reps, 30.0, 0.9, "bca", 0.0))
+    # an estimate at the replicates' median: no bias, so the percentile interval
+    sym = np.concatenate([np.arange(50.0), np.arange(51.0, 101.0)])
+    np.testing.assert_allclose(bs.confidence_bounds(sym, 50.0, 0.9, "bc"),
+                               bs.confidence_bounds(sym, 50.0, 0.9, "percentile"), rtol=1e-12)
+
+
+def test_task_bootstrap_takes_every_column_of_a_replicate_from_one_task():
+    runs, tasks = 4, 6
+    data = 100.0 * np.arange(tasks)[None, :] + np.arange(runs)[:, None]  # value = 100 * task + run
+
+    def structure(batch):  # (c, runs, tasks) -> per replicate: columns consistent, distinct tasks
+        task_of = batch // 100
+        consistent = (task_of == task_of[:, :1, :]).all(axis=(1, 2))
+        distinct = np.array([len(np.unique(t[0])) for t in task_of])
+        return np.stack([consistent, distinct], axis=1).astype(float)
+
+    reps = bs.bootstrap_replicates(data, structure, reps=4000, seed=3, task_bootstrap=True)
+    assert reps[:, 0].all()
+    expected = tasks * (1 - (1 - 1 / tasks) ** tasks)  # mean distinct tasks in `tasks` draws with replacement
+    assert reps[:, 1].mean() == pytest.approx(expected, abs=0.05)
+    plain = bs.bootstrap_replicates(data, structure, reps=200, seed=3)
+    assert (plain[:, 1] == tasks).all()  # without it every task is kept
+
+
+def test_task_bootstrap_widens_between_task_uncertainty_and_needs_equal_run_counts():
+    data = np.tile(np.arange(5.0), (3, 1))  # no run-to-run noise, tasks differ
+    assert bs.aggregate_interval(data, "mean", reps=500, seed=0).lower == 2.0
+    wide = bs.aggregate_interval(data, "mean", reps=2000, seed=0, task_bootstrap=True)
+    assert wide.lower < 2.0 < wide.upper
+    ragged = np.array([[1.0, 2.0], [3.0, np.nan]])
+    with pytest.raises(ValueError, match="same number of runs"):
+        bs.aggregate_interval(ragged, "mean", reps=10, task_bootstrap=True)
+    assert bs.aggregate_interval(ragged, "mean", reps=10, seed=0, task_bootstrap=False).reps == 10

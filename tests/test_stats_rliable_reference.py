@@ -77,3 +77,35 @@ def test_bca_one_task_matches_rliable():
     ours = bs.bootstrap_interval(np.array(ref["scores"]), agg.mean_batch, reps=20_000, method="bca", seed=5)
     assert ours.point == ref["point"]
     _within(ours.lower, ours.upper, ref["lower"], ref["upper"])
+
+
+@pytest.mark.parametrize("method", ["basic", "bc"])
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_basic_and_bc_intervals_match_rliable(method, algo):
+    ref = FIXTURE[f"aggregates_{method}"][algo]
+    x = ALGOS[algo]
+    ours = bs.aggregate_intervals(x, NAMES, reps=20_000, method=method, seed=6)
+    for j, name in enumerate(NAMES):
+        assert ours[name].point == ref["point"][j] and ours[name].method == method
+        _within(ours[name].lower, ours[name].upper, ref["lower"][j], ref["upper"][j])
+
+
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_task_bootstrap_aggregates_match_rliable(algo):
+    ref, plain = FIXTURE["aggregates_task_bootstrap"][algo], FIXTURE["aggregates"][algo]
+    x = ALGOS[algo]
+    ours = bs.aggregate_intervals(x, NAMES, reps=20_000, seed=8, task_bootstrap=True)
+    for j, name in enumerate(NAMES):
+        assert ours[name].point == ref["point"][j]
+        _within(ours[name].lower, ours[name].upper, ref["lower"][j], ref["upper"][j])
+        # resampling tasks too widens the interval (here by 13% or more, beyond the 5% tolerance)
+        assert ref["upper"][j] - ref["lower"][j] > 1.1 * (plain["upper"][j] - plain["lower"][j])
+
+
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_task_bootstrap_profiles_match_rliable(algo):
+    ref = FIXTURE["profiles_task_bootstrap"][algo]
+    x, taus = ALGOS[algo], np.array(FIXTURE["taus"])
+    run = prof.performance_profile(x, taus, kind="run", reps=5_000, seed=9, task_bootstrap=True)
+    np.testing.assert_array_equal(run.point, ref["run"])
+    _within(run.lower, run.upper, ref["run_lower"], ref["run_upper"], frac=0, atol=1.5 / x.size)

@@ -9,9 +9,11 @@ the parts naming what is estimated (``stream(seed, "aggregates", label)``). An e
 intervals therefore depend on ``--seed`` and its own data only — adding or reordering other
 experiments leaves them bit-for-bit unchanged — and the same command gives identical bytes.
 
-Interval methods: ``--method`` (percentile or BCa) applies to the aggregate intervals and to the
-probability of improvement. Profile and sample-efficiency bands are always percentile: pointwise
-BCa is undefined where every replicate equals the estimate (a profile at 0 or 1).
+Interval methods: ``--method`` (percentile, basic, bc or bca, as rliable) applies to the aggregate
+intervals and to the probability of improvement. Profile and sample-efficiency bands are always
+percentile: pointwise BC/BCa is undefined where every replicate equals the estimate (a profile at 0 or 1).
+``task_bootstrap`` (rliable's option) resamples tasks as well as runs for the aggregate intervals,
+profiles and curves; as in rliable, not for P(X > Y), and it needs equal run counts in every task.
 
 Sample-efficiency curves: per experiment, ``curve_points`` even steps where each of its tasks has
 a run (``scores.efficiency_grid``), every run interpolated inside its own range only, normalized
@@ -73,6 +75,7 @@ class AggregateOptions:
     curve_aggregate: str = "iqm"
     whole_curve_auc: bool = False
     allow_missing_tasks: bool = False
+    task_bootstrap: bool = False  # resample tasks too (rliable's task_bootstrap=True)
     workers: int | None = None  # threads; never changes the numbers
 
     def recorded(self) -> dict[str, object]:
@@ -231,7 +234,9 @@ def compute(curves: Curves, opts: AggregateOptions | None = None) -> AggregateRe
              for m in normed.values() if m.missing]
     result_warnings = list(curves.warnings) + notes
     method = sc.resolve_normalization(o.normalize)[0]
-    common = dict(ci=o.ci, workers=o.workers)
+    if o.task_bootstrap:
+        _check_equal_runs(normed)
+    common = dict(ci=o.ci, workers=o.workers, task_bootstrap=o.task_bootstrap)
     intervals: dict[str, dict[str, bs.Interval]] = {}
     for label, m in normed.items():
         with _collect_warnings(result_warnings, f"{label} aggregates"):
@@ -255,6 +260,14 @@ def compute(curves: Curves, opts: AggregateOptions | None = None) -> AggregateRe
     if o.whole_curve_auc:
         _auc(curves, result)
     return result
+
+
+def _check_equal_runs(normed: dict[str, sc.ScoreMatrix]) -> None:
+    for label, m in normed.items():
+        counts = sorted({int(c) for c, p in zip(m.counts, m.present, strict=True) if p})
+        if len(counts) > 1:
+            raise InputError(f"--task-bootstrap needs the same number of runs in every task; {label} has "
+                             f"{counts[0]} to {counts[-1]} runs per task")
 
 
 def _improvement(normed: dict[str, sc.ScoreMatrix], o: AggregateOptions,
@@ -303,7 +316,8 @@ def _efficiency(curves: Curves, result: AggregateResult) -> None:
             with _collect_warnings(result.warnings, f"{label} sample-efficiency curve"):
                 result.efficiency[label] = eff.aggregate_curve(
                     data, o.curve_aggregate, steps=grid, gamma=o.gamma, reps=o.curve_reps, ci=o.ci,
-                    seed=stream(o.seed, "efficiency", o.curve_aggregate, label), workers=o.workers)
+                    seed=stream(o.seed, "efficiency", o.curve_aggregate, label), workers=o.workers,
+                    task_bootstrap=o.task_bootstrap)
         except ValueError as exc:
             result.warnings.append(f"{label}: no sample-efficiency curve: {exc}")
 
@@ -328,7 +342,7 @@ def _auc(curves: Curves, result: AggregateResult) -> None:
         data = sc.normalize_curves(sc.curve_array(_task_runs(curves, label, envs), grid), envs, result.references)
         with _collect_warnings(result.warnings, f"{label} AUC"):
             ivs = bs.aggregate_intervals(eff.normalized_auc(data, grid), agg.AGGREGATE_NAMES, gamma=o.gamma,
-                                         reps=o.reps, ci=o.ci, method=o.method,
+                                         reps=o.reps, ci=o.ci, method=o.method, task_bootstrap=o.task_bootstrap,
                                          seed=stream(o.seed, "auc", label), workers=o.workers)
         result.intervals[label].update({f"auc_{k}": v for k, v in ivs.items()})
 

@@ -21,6 +21,7 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from openrlb_cli.aggregate.compute import (
 from openrlb_cli.analysis import bootstrap as bs
 from openrlb_cli.analysis import scores as sc
 from openrlb_cli.errors import InputError
+
+if TYPE_CHECKING:
+    from openrlb_cli.render.figure_pool import FigurePool
 
 
 def _num(x: float) -> float | None:
@@ -164,37 +168,67 @@ def score_axis_label(result: AggregateResult) -> str:
 def subtitle(result: AggregateResult) -> str:
     o = result.options
     return (f"{normalization_text(result)}; run score: {result.score_how}; {o.ci:.0%} CI, "
-            f"stratified bootstrap, seed {o.seed}")
+            f"{bootstrap_text(o)}, seed {o.seed}")
+
+
+def bootstrap_text(o: AggregateOptions) -> str:
+    return "stratified bootstrap of runs and tasks" if o.task_bootstrap else "stratified bootstrap"
 
 
 def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] = ("png", "pdf", "svg"),
-                  *, colors: Mapping[str, tuple[float, ...]] | None = None, dpi: int = 150) -> list[Path]:
-    """Write the data files and the four figures under ``prefix``; returns the paths written."""
-    from openrlb_cli.render import aggregate_figures as af
-    from openrlb_cli.render import figures as fg
+                  *, colors: Mapping[str, tuple[float, ...]] | None = None, dpi: int = 150,
+                  pool: FigurePool | None = None) -> list[Path]:
+    """Write the data files and the four figures under ``prefix``; returns the paths written.
+
+    With a `render.figure_pool.FigurePool` every figure file is written by a worker process (the same
+    bytes) and this process need not import matplotlib at all.
+    """
     from openrlb_cli.render import tables as tb
 
-    bad = [f for f in formats if f not in fg.FORMATS]
+    bad = [f for f in formats if f not in FIGURE_FORMATS]
     if bad or not formats:
-        raise InputError(f"--formats must be among {', '.join(fg.FORMATS)}, got {', '.join(bad) or 'none'}")
+        raise InputError(f"--formats must be among {', '.join(FIGURE_FORMATS)}, got {', '.join(bad) or 'none'}")
     name = output_namer(Path(prefix))
+    figures = figure_jobs(result, colors, dpi)
     paths = [tb.write_text(name(suffix), text) for suffix, text in data_files(result).items()]
-    colors = colors or fg.experiment_colors(result.labels)
+    if pool is not None:
+        return paths + pool.write([(draw, kwargs, Path(f"{name(fig)}.{fmt}"), dpi)
+                                   for fig, draw, kwargs in figures for fmt in formats])
+    from openrlb_cli.render import aggregate_figures as af
+    from openrlb_cli.render import figure_pool
+
+    for fig, draw, kwargs in figures:  # in-process: draw each figure once for all its formats
+        paths += af.save(lambda d=figure_pool.resolve(draw), k=kwargs: d(**k), name(fig), formats, dpi)
+    return paths
+
+
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
+def figure_jobs(result: AggregateResult, colors: Mapping[str, tuple[float, ...]] | None,
+                dpi: int) -> list[tuple[str, str, dict[str, object]]]:
+    """``(name, "module:function", kwargs)`` per figure; the function's ``(**kwargs)`` returns it.
+
+    Plain data only (picklable for worker processes); ``colors=None`` lets the drawing side pick the
+    shared experiment colours.
+    """
     label, sub = score_axis_label(result), subtitle(result)
     titles = {m: metric_title(m) for m in result.metrics}
     order = sorted(result.labels, key=lambda lbl: -np.nan_to_num(result.intervals[lbl]["iqm"].point, nan=-np.inf))
     notes = {lbl: f"({m.n_tasks}/{len(result.env_ids)} tasks)" for lbl, m in result.normalized.items() if m.missing}
-    paths += af.save(lambda: af.interval_figure(result.intervals, result.metrics, colors, xlabel=label, titles=titles,
-                                                subtitle=sub, notes=notes, dpi=dpi), name("intervals"), formats, dpi)
-    paths += af.save(lambda: af.profile_figure(result.taus, result.profiles, colors, xlabel=label, subtitle=sub,
-                                               dpi=dpi), name("profiles"), formats, dpi)
-    paths += af.save(lambda: af.improvement_figure(result.improvement, colors, order=order, subtitle=sub, dpi=dpi),
-                     name("improvement"), formats, dpi)
+    common = {"colors": None if colors is None else dict(colors), "labels": list(result.labels),
+              "subtitle": sub, "dpi": dpi}
+    draw = "openrlb_cli.render.aggregate_figures:draw"
+    jobs = [
+        ("intervals", draw, dict(common, figure="intervals", intervals=result.intervals, metrics=result.metrics,
+                                 xlabel=label, titles=titles, notes=notes)),
+        ("profiles", draw, dict(common, figure="profiles", taus=result.taus, profiles=result.profiles, xlabel=label)),
+        ("improvement", draw, dict(common, figure="improvement", matrix=result.improvement, order=order)),
+    ]
     if result.options.curve_points:
         ylabel = f"{metric_title(result.options.curve_aggregate)} {label[0].lower()}{label[1:]}"
-        paths += af.save(lambda: af.efficiency_figure(result.efficiency, colors, ylabel=ylabel, subtitle=sub,
-                                                      dpi=dpi), name("efficiency"), formats, dpi)
-    return paths
+        jobs.append(("efficiency", draw, dict(common, figure="efficiency", bands=result.efficiency, ylabel=ylabel)))
+    return jobs
 
 
 # ---------------------------------------------------------------------------- tables
@@ -228,7 +262,7 @@ def table_rows(result: AggregateResult) -> tuple[list[str], list[list[str]], lis
 def caption(result: AggregateResult) -> str:
     o = result.options
     return (f"Aggregates of {result.metric} ({normalization_text(result)}; run score: {result.score_how}): "
-            f"point estimate [{o.ci:.0%} CI], stratified bootstrap, {o.reps:,} replicates ({o.method}, seed "
+            f"point estimate [{o.ci:.0%} CI], {bootstrap_text(o)}, {o.reps:,} replicates ({o.method}, seed "
             f"{o.seed}). Best point per column in bold; optimality gap: lower is better.")
 
 

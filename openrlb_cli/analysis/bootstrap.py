@@ -4,7 +4,7 @@ The public entry points: intervals for any batch statistic (``bootstrap_interval
 ``bootstrap_band``, ``bootstrap_replicates``) and for the rliable aggregates of final scores
 (``aggregate_intervals``, with a specialised evaluator that draws each resample once for all of
 them). The machinery is in two siblings, kept small and separate: ``bootstrap_resample`` (what is
-resampled, batching, threads, seeding) and ``bootstrap_intervals`` (percentile and BCa bounds,
+resampled, batching, threads, seeding) and ``bootstrap_intervals`` (percentile, basic, BC, BCa bounds,
 ``Interval``/``Band``, ``estimate``); their docstrings give the method in detail.
 
 What other modules need from the siblings is re-exported, so ``from openrlb_cli.analysis.bootstrap
@@ -71,14 +71,16 @@ def bootstrap_replicates(
     reps: int = 50_000,
     seed: SeedLike = None,
     workers: int | None = None,
+    task_bootstrap: bool = False,
 ) -> np.ndarray:
     """The bootstrap distribution of ``stat_fn``: ``(reps, *out)``.
 
     ``stat_fn`` maps a batch ``(c, runs, tasks, *rest)`` to ``(c,)`` or ``(c, *out)`` and must
-    treat NaN as a missing run (all functions in ``aggregates`` do).
+    treat NaN as a missing run (all functions in ``aggregates`` do). ``task_bootstrap`` resamples
+    tasks too (rliable's option; see ``bootstrap_resample``).
     """
     _check(reps, 0.5, "percentile")
-    rs = Resampler(scores)
+    rs = Resampler(scores, task_bootstrap)
     return rs.replicates(rs.evaluator(stat_fn), reps, seed, workers)
 
 
@@ -91,9 +93,10 @@ def bootstrap_interval(
     method: str = "percentile",
     seed: SeedLike = None,
     workers: int | None = None,
+    task_bootstrap: bool = False,
 ) -> Interval:
     """Stratified-bootstrap interval for a scalar batch statistic (see ``bootstrap_replicates``)."""
-    rs = Resampler(scores)
+    rs = Resampler(scores, task_bootstrap)
     point, lower, upper = estimate(
         rs, rs.evaluator(stat_fn), reps=reps, ci=ci, method=method, seed=seed, workers=workers
     )
@@ -112,9 +115,10 @@ def bootstrap_band(
     method: str = "percentile",
     seed: SeedLike = None,
     workers: int | None = None,
+    task_bootstrap: bool = False,
 ) -> Band:
     """Pointwise stratified-bootstrap intervals for a vector batch statistic ``(c, k)``."""
-    rs = Resampler(scores)
+    rs = Resampler(scores, task_bootstrap)
     point, lower, upper = estimate(
         rs, rs.evaluator(stat_fn), reps=reps, ci=ci, method=method, seed=seed, workers=workers
     )
@@ -188,17 +192,18 @@ def aggregate_intervals(
     method: str = "percentile",
     seed: SeedLike = None,
     workers: int | None = None,
+    task_bootstrap: bool = False,
 ) -> dict[str, Interval]:
     """Intervals for several aggregates of final scores ``(runs, tasks)``, from shared resamples.
 
     Point estimates are the reference definitions in ``aggregates`` (bit-identical to rliable
     on full matrices); replicates come from a specialised evaluator that draws each resample once
-    for all requested aggregates.
+    for all requested aggregates. ``task_bootstrap`` resamples tasks too (rliable's option).
     """
     names = list(aggregates)
     for name in names:
         agg.batch_aggregate(name, gamma)  # validates the name
-    rs = Resampler(scores)
+    rs = Resampler(scores, task_bootstrap)
     if rs.rest:
         raise ValueError("aggregate_intervals takes final scores (runs, tasks); use efficiency for curves")
     fns = [agg.batch_aggregate(name, gamma) for name in names]
@@ -232,8 +237,10 @@ def aggregate_interval(
     method: str = "percentile",
     seed: SeedLike = None,
     workers: int | None = None,
+    task_bootstrap: bool = False,
 ) -> Interval:
     """Interval for one aggregate of final scores; see ``aggregate_intervals``."""
     return aggregate_intervals(
-        scores, [aggregate], gamma=gamma, reps=reps, ci=ci, method=method, seed=seed, workers=workers
+        scores, [aggregate], gamma=gamma, reps=reps, ci=ci, method=method, seed=seed, workers=workers,
+        task_bootstrap=task_bootstrap,
     )[aggregate]

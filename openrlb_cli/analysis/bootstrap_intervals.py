@@ -1,4 +1,4 @@
-"""Confidence bounds from bootstrap replicates: the percentile and BCa methods, and their results.
+"""Confidence bounds from bootstrap replicates: percentile, basic, BC and BCa methods, and their results.
 
 Resampling (``bootstrap_resample``) produces replicate statistics; this module turns them into an
 ``Interval`` or ``Band``. ``estimate`` joins the two and is what every interval function in
@@ -8,6 +8,10 @@ Interval methods:
 
 * ``percentile`` (default, as rliable): empirical quantiles of the replicates, linear interpolation
   (``np.percentile``'s default, the same as ``arch``).
+* ``basic`` (rliable/arch ``basic``, the "reverse percentile" interval): the replicates' spread
+  reflected around the estimate, ``[2θ̂ − q(1 − α/2), 2θ̂ − q(α/2)]``, with the same quantiles.
+* ``bc`` (rliable/arch ``bc``, bias-corrected): BCa below with acceleration 0, i.e. the percentile
+  levels ``Φ(2 z0 + z_α/2)`` and ``Φ(2 z0 + z_1−α/2)``; no jackknife.
 * ``bca``: bias-corrected and accelerated. The bias ``z0`` counts replicates below the estimate
   with ties counted half (as ``scipy.stats.bootstrap``; ``arch`` counts strictly-below only). The
   acceleration comes from a stratified jackknife: each run of each task is deleted in turn (the
@@ -30,7 +34,7 @@ from scipy.special import ndtr, ndtri
 
 from .bootstrap_resample import Resampler, SeedLike, map_chunks
 
-METHODS = ("percentile", "bca")
+METHODS = ("percentile", "basic", "bc", "bca")
 
 
 @dataclass(frozen=True)
@@ -108,16 +112,18 @@ def confidence_bounds(
     alpha = (1.0 - ci) / 2.0
     has_nan = bool(np.isnan(reps).any())
     pct = np.nanpercentile if has_nan else np.percentile
-    if method == "percentile":
+    if method in ("percentile", "basic"):
         lower, upper = pct(reps, [100 * alpha, 100 * (1 - alpha)], axis=0)
+        if method == "basic":  # reflect the replicates' quantiles around the estimate
+            lower, upper = 2.0 * point - upper, 2.0 * point - lower
         return lower, upper
-    if method != "bca":
+    if method not in ("bc", "bca"):
         raise ValueError(f"unknown interval method {method!r}")
     valid = (~np.isnan(reps)).sum(axis=0)
     below = (reps < point).sum(axis=0) + (reps <= point).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         z0 = ndtri(below / (2.0 * valid))
-    a = np.zeros_like(point) if accel is None else np.asarray(accel, dtype=np.float64)
+    a = np.zeros_like(point) if accel is None or method == "bc" else np.asarray(accel, dtype=np.float64)
     z = ndtri(np.array([alpha, 1 - alpha]))
     z = z.reshape((2,) + (1,) * point.ndim)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -135,8 +141,8 @@ def confidence_bounds(
         lo_flat[j], up_flat[j] = pct(flat_reps[:, j], [100 * ql[j], 100 * qu[j]])
     if degenerate:
         warnings.warn(
-            "BCa interval undefined where every bootstrap replicate lies on one side of the estimate "
-            "(bias correction is infinite); returning NaN there. Use method='percentile'.",
+            f"{'BC' if method == 'bc' else 'BCa'} interval undefined where every bootstrap replicate lies on one "
+            "side of the estimate (bias correction is infinite); returning NaN there. Use method='percentile'.",
             RuntimeWarning,
             stacklevel=2,
         )

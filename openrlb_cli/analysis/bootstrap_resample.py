@@ -9,6 +9,13 @@ the uncertainty reported is "what if we re-ran the seeds"). With missing runs (N
 with ``n_t`` runs draws ``n_t`` indices among its own present runs only. This is rliable's
 ``StratifiedBootstrap`` with ``task_bootstrap=False``.
 
+With ``task_bootstrap=True`` (rliable's option of that name) the tasks are resampled too: each
+replicate draws ``tasks`` task columns with replacement, and every run slot of column ``j`` then draws
+a run of the task chosen for ``j`` (as rliable does: one task index per column, shared by its run
+slots; run indices drawn independently per slot). The interval then also covers "what if we had run
+other tasks of the same population". It needs the same number of runs in every task, as rliable does.
+Index batches then hold cells (``run * tasks + task``) instead of run indices; ``source`` hides that.
+
 How it stays fast and bounded: replicate statistics are computed on batches of replicates at once
 (``(reps, runs, tasks, ...)`` arrays), with at most ``ELEMENT_BUDGET`` resampled values alive per
 batch, and batches can run on several threads (numpy releases the GIL in the heavy loops).
@@ -72,7 +79,7 @@ class Resampler:
     the data and lets a jackknife "delete" a run by pointing its slot at the sentinel too.
     """
 
-    def __init__(self, scores: ScoresLike):
+    def __init__(self, scores: ScoresLike, task_bootstrap: bool = False):
         self.data = as_padded(scores)
         self.runs, self.tasks = self.data.shape[:2]
         self.rest = self.data.shape[2:]
@@ -89,17 +96,33 @@ class Resampler:
         self._groups = [
             (int(n), np.flatnonzero((mask & (self.counts == n)[None, :]).ravel())) for n in np.unique(self.counts)
         ]
-        # Bounded int16 draws cost half as much as int32 ones and suffice for < 32767 runs.
-        self._dtype = np.int16 if self.runs < np.iinfo(np.int16).max else np.int32
+        self.task_bootstrap = bool(task_bootstrap)
+        if self.task_bootstrap and not self.balanced:
+            raise ValueError("task_bootstrap needs the same number of runs in every task (as rliable)")
+        # Bounded int16 draws cost half as much as int32 ones and suffice for < 32767 runs (cells: int32).
+        small = (self.runs + 1) * self.tasks if self.task_bootstrap else self.runs
+        self._dtype = np.int16 if small < np.iinfo(np.int16).max else np.int32
         per_rep = self.runs * self.tasks
         self.rng_chunk = max(1, min(RNG_CHUNK, ELEMENT_BUDGET // per_rep))
 
     def identity(self) -> np.ndarray:
         """Index batch of one replicate equal to the data itself, shape ``(1, runs, tasks)``."""
-        return self._base[None].astype(self._dtype)
+        return self._cells(self._base[None])
+
+    def _cells(self, runs: np.ndarray) -> np.ndarray:
+        """Run-index batches as this resampler's index batches (cells when tasks are resampled)."""
+        if self.task_bootstrap:
+            return (runs.astype(np.int64) * self.tasks + self._col).astype(self._dtype)
+        return runs.astype(self._dtype)
 
     def draw(self, gen: np.random.Generator, c: int) -> np.ndarray:
         """``c`` stratified bootstrap replicates as run indices ``(c, runs, tasks)``."""
+        if self.task_bootstrap:  # a task per column (shared by its slots), then a run per slot
+            task = gen.integers(0, self.tasks, size=(c, 1, self.tasks), dtype=self._dtype)
+            run = gen.integers(0, self.runs, size=(c, self.runs, self.tasks), dtype=self._dtype)
+            run *= self.tasks
+            run += task
+            return run
         if self.balanced:
             return gen.integers(0, self.runs, size=(c, self.runs, self.tasks), dtype=self._dtype)
         out = np.broadcast_to(self._base.ravel().astype(self._dtype), (c, self.runs * self.tasks)).copy()
@@ -112,6 +135,8 @@ class Resampler:
         # intp, not int32: numpy's gathers are up to 10x slower with int32 indices into float64
         # tables (measured, numpy 2.4). astype always copies, so the in-place ops are safe.
         src = idx.astype(np.intp)
+        if self.task_bootstrap:  # already cells
+            return src
         src *= self.tasks
         src += self._col
         return src
@@ -125,7 +150,7 @@ class Resampler:
         runs_i, tasks_t = np.nonzero(self.mask.T)[::-1]  # grouped by task, runs in order
         idx = np.broadcast_to(self._base.astype(self._dtype), (runs_i.size, self.runs, self.tasks)).copy()
         idx[np.arange(runs_i.size), runs_i, tasks_t] = self.runs
-        return idx, tasks_t
+        return self._cells(idx), tasks_t
 
     def chunk_sizes(self, reps: int) -> list[int]:
         full, part = divmod(int(reps), self.rng_chunk)

@@ -114,14 +114,15 @@ def aggregate_curve(
     method: str = "percentile",
     seed: SeedLike = None,
     workers: int | None = None,
+    task_bootstrap: bool = False,
 ) -> Band:
     """An aggregate of ``(runs, tasks, points)`` curves at each point, with pointwise intervals.
 
     ``aggregate`` is a name from ``aggregates.AGGREGATE_NAMES`` or a batch function
     ``(reps, runs, tasks) -> (reps,)`` that treats NaN as missing. ``steps`` is only carried into
-    the result as its ``grid``.
+    the result as its ``grid``. ``task_bootstrap`` resamples tasks too (rliable's option).
     """
-    rs = Resampler(curves)
+    rs = Resampler(curves, task_bootstrap)
     if len(rs.rest) != 1:
         raise ValueError(f"curves must have shape (runs, tasks, points); got {rs.data.shape}")
     fn = _resolve(aggregate, gamma)

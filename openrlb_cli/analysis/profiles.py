@@ -95,11 +95,15 @@ def performance_profile(
     method: str = "percentile",
     seed: SeedLike = None,
     workers: int | None = None,
+    task_bootstrap: bool = False,
 ) -> Band:
-    """Profile over ``taus`` with pointwise stratified-bootstrap bands; ``kind`` is run|average."""
+    """Profile over ``taus`` with pointwise stratified-bootstrap bands; ``kind`` is run|average.
+
+    ``task_bootstrap`` resamples tasks too (rliable's option; see ``bootstrap_resample``).
+    """
     grid = _taus(taus)
     fn = _batch_fn(kind)
-    rs = Resampler(scores)
+    rs = Resampler(scores, task_bootstrap)
     if rs.rest:
         raise ValueError("performance profiles take final scores (runs, tasks)")
     point, lower, upper = estimate(

@@ -22,6 +22,7 @@ FORMATS = ("png", "pdf", "svg")
 
 @app.command(cls=ListOptionsCommand)
 def aggregate(
+    ctx: typer.Context,
     specs: list[str] = typer.Argument(None, help=SPECS_HELP, show_default=False),
     env_ids: list[str] = typer.Option(None, "--env-ids", "-e", help=ENV_HELP + " Each env is one task.",
                                       show_default=False),
@@ -41,7 +42,11 @@ def aggregate(
     curve_reps: int = typer.Option(2_000, "--curve-reps", help="Replicates for the sample-efficiency bands."),
     ci: float = typer.Option(0.95, "--ci", help="Confidence level."),
     method: str = typer.Option("percentile", "--method",
-                               help="percentile | bca (aggregates and P(X > Y); bands are always percentile)."),
+                               help="percentile | basic | bc | bca, as rliable (aggregates and P(X > Y); bands are "
+                                    "always percentile)."),
+    task_bootstrap: bool = typer.Option(False, "--task-bootstrap",
+                                        help="Resample tasks as well as runs (rliable's task_bootstrap; not for "
+                                             "P(X > Y); needs equal run counts per task)."),
     seed: int = typer.Option(0, "--seed", help="Seed: same seed, same intervals bit for bit."),
     gamma: float = typer.Option(1.0, "--gamma", help="Target of the optimality gap."),
     tau_points: int = typer.Option(101, "--tau-points", help="Thresholds τ of the performance profiles."),
@@ -74,7 +79,14 @@ def aggregate(
     PREFIX_{aggregates,improvement,profiles,efficiency}.{json,csv}, PREFIX_scores.csv and the figures
     PREFIX_{intervals,profiles,improvement,efficiency}.{png,pdf,svg}; byte-identical for the same seed.
     """
+    from openrlb_cli.render import figure_pool
+
+    # first, so that the figure-writing process imports matplotlib while this one imports scipy and computes
+    pool = figure_pool.start(workers)
+    if pool is not None:
+        ctx.call_on_close(pool.close)
     from openrlb_cli import aggregate as ag
+    from openrlb_cli import memory
 
     if quiet:
         context.state.quiet = True
@@ -87,7 +99,8 @@ def aggregate(
         reps=reps, profile_reps=profile_reps, poi_reps=poi_reps, curve_reps=curve_reps, ci=ci, method=method,
         seed=seed, gamma=gamma, tau_points=tau_points, tau_max=tau_max, curve_points=curve_points,
         curve_aggregate=curve_aggregate,
-        whole_curve_auc=whole_curve_auc, allow_missing_tasks=allow_missing_tasks, workers=workers)
+        whole_curve_auc=whole_curve_auc, allow_missing_tasks=allow_missing_tasks, task_bootstrap=task_bootstrap,
+        workers=workers)
     ag.check_options(opts)
     fmts = _split(formats) or list(FORMATS)
     bad = [f for f in fmts if f not in FORMATS]
@@ -95,12 +108,13 @@ def aggregate(
         raise InputError(f"--formats must be among {', '.join(FORMATS)}, got {', '.join(bad)}")
     if dpi < 10:
         raise InputError(f"--dpi must be >= 10, got {dpi}")
+    memory.reuse_freed_blocks()  # ~0.8 s less page faulting in the bootstrap (see openrlb_cli.memory)
     with open_store(create=False) as store:
         curves = ag.load(store, specs or [], _split(env_ids), metric, allow_missing_tasks)
     result = ag.compute(curves, opts)
     for w in result.warnings:
         warn(w)
-    paths = ag.write_outputs(result, output, fmts, dpi=dpi)
+    paths = ag.write_outputs(result, output, fmts, dpi=dpi, pool=pool)
     if as_json:
         sys.stdout.write(ag.data_files(result)["aggregates.json"])
     elif not context.state.quiet:

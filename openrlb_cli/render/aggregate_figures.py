@@ -247,6 +247,17 @@ def efficiency_figure(bands: Mapping[str, Band], colors: Mapping[str, Color], *,
     return fig
 
 
+def draw(figure: str, *, colors: Mapping[str, Color] | None, labels: Sequence[str], **kwargs) -> Figure:
+    """The figure named ``figure`` (intervals, profiles, improvement, efficiency) from plain data.
+
+    ``colors=None`` takes `figures.experiment_colors(labels)`, so worker processes drawing different
+    figures of one run agree on every experiment's colour.
+    """
+    fns = {"intervals": interval_figure, "profiles": profile_figure, "improvement": improvement_figure,
+           "efficiency": efficiency_figure}
+    return fns[figure](colors=colors or fg.experiment_colors(labels), **kwargs)
+
+
 def save(draw: Callable[[], Figure], base: Path, formats: Sequence[str], dpi: int = 150) -> list[Path]:
     """Draw under the shared rc settings and write ``base.<format>`` with `figures.save_figure`."""
     with matplotlib.rc_context(fg.RC):
@@ -254,4 +265,4 @@ def save(draw: Callable[[], Figure], base: Path, formats: Sequence[str], dpi: in
         return fg.save_figure(fig, fg.output_paths(base, formats), dpi)
 
 
-__all__ = ["efficiency_figure", "improvement_figure", "interval_figure", "profile_figure", "save"]
+__all__ = ["draw", "efficiency_figure", "improvement_figure", "interval_figure", "profile_figure", "save"]
