@@ -31,7 +31,7 @@ from openrlb_cli.track.redact import scrub_config
 
 SKIP_DIRS = {"__pycache__", "node_modules", ".git", "artifacts", ".trash", "tmp"}
 PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
-                 "mlflow-files"}
+                 "mlflow-files", "sacred"}
 SQLITE_FORMATS = {"mlflow-sqlite"}
 
 
@@ -120,11 +120,12 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
-            if registry.is_mlflow_run_dir(here) and fmt in (None, "mlflow-files"):
-                units.append(Unit("mlflow-files", [here], str(here), here))
+            folder = registry.directory_format(here)
+            if folder is not None and fmt in (None, folder):
+                units.append(Unit(folder, [here], str(here), here))
                 dirnames[:] = []
                 continue
-            if fmt == "mlflow-files":
+            if fmt in registry.DIRECTORY_FORMATS:
                 continue
             monitors: list[Path] = []
             found: dict[str, list[Path]] = {}
@@ -207,7 +208,7 @@ def _expand(value: Any, unit: Unit) -> Any:
 def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[str]) -> RunRecord:
     """Give a reader's record its identity and metadata: layout, config keys, then overrides."""
     run_dir = layout.run_identity_dir(unit.run_dir)
-    if unit.fmt in PER_DIRECTORY and (not rec.external_id or unit.fmt == "mlflow-files"):
+    if unit.fmt in PER_DIRECTORY and (not rec.external_id or unit.fmt in registry.DIRECTORY_FORMATS):
         rec.external_id = str(run_dir)
     else:
         rec.external_id = f"{unit.paths[0]}#{rec.external_id}" if rec.external_id else str(unit.paths[0])

@@ -9,18 +9,19 @@ from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import Reader
 
 FORMATS = ("tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations", "csv",
-           "jsonl", "mlflow-files", "mlflow-sqlite", "wandb-csv")
+           "jsonl", "mlflow-files", "mlflow-sqlite", "sacred", "wandb-csv")
 
 
 @cache
 def readers() -> dict[str, Reader]:
     """Imported on first use so commands that never ingest do not pay for pandas."""
-    from openrlb_cli.ingest import mlflow_files, mlflow_sqlite, sb3, sb3_evaluations, tabular, wandb_csv
+    from openrlb_cli.ingest import mlflow_files, mlflow_sqlite, sacred_files, sb3, sb3_evaluations, tabular, wandb_csv
     from openrlb_cli.ingest.tensorboard import TENSORBOARD
 
     found: tuple[Reader, ...] = (
         TENSORBOARD, sb3.MONITOR, sb3.PROGRESS_CSV, sb3.PROGRESS_JSON, sb3_evaluations.EVALUATIONS, wandb_csv.WANDB_CSV,
         tabular.CSV, tabular.JSONL, mlflow_files.MLFLOW_RUN, mlflow_sqlite.MLFLOW_SQLITE,
+        sacred_files.SACRED_RUN,
     )
     return {r.name: r for r in found}
 
@@ -51,3 +52,18 @@ def detect(path: Path) -> str | None:
 
 def is_mlflow_run_dir(path: Path) -> bool:
     return (path / "meta.yaml").is_file() and (path / "metrics").is_dir()
+
+
+# Formats whose unit is a whole directory (one run per folder), recognised by `directory_format`.
+DIRECTORY_FORMATS = ("mlflow-files", "sacred")
+
+
+def directory_format(path: Path) -> str | None:
+    """The directory format `path` is a run folder of, if any (checked before its files)."""
+    if is_mlflow_run_dir(path):
+        return "mlflow-files"
+    from openrlb_cli.ingest.sacred_files import is_run_dir
+
+    if is_run_dir(path):
+        return "sacred"
+    return None
