@@ -43,7 +43,7 @@ KEEPS_IDENTITY = {"parquet"}
 BATCH_POINTS = int(os.environ.get("OPENRLB_INGEST_BATCH_POINTS", 1_000_000))
 BATCH_SECONDS = 2.0
 PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
-                 "mlflow-files"}
+                 "mlflow-files", "sacred"}
 SQLITE_FORMATS = {"mlflow-sqlite"}
 
 
@@ -138,11 +138,12 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
                 continue
             if fmt == "parquet":
                 continue
-            if registry.is_mlflow_run_dir(here) and fmt in (None, "mlflow-files"):
-                units.append(Unit("mlflow-files", [here], str(here), here))
+            folder = registry.directory_format(here)
+            if folder is not None and fmt in (None, folder):
+                units.append(Unit(folder, [here], str(here), here))
                 dirnames[:] = []
                 continue
-            if fmt == "mlflow-files":
+            if fmt in registry.DIRECTORY_FORMATS:
                 continue
             monitors: list[Path] = []
             found: dict[str, list[Path]] = {}
@@ -293,7 +294,7 @@ def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[st
     run_dir = layout.run_identity_dir(unit.run_dir)
     if unit.fmt in KEEPS_IDENTITY:
         pass
-    elif unit.fmt in PER_DIRECTORY and (not rec.external_id or unit.fmt == "mlflow-files"):
+    elif unit.fmt in PER_DIRECTORY and (not rec.external_id or unit.fmt in registry.DIRECTORY_FORMATS):
         rec.external_id = str(run_dir)
     else:
         rec.external_id = f"{unit.paths[0]}#{rec.external_id}" if rec.external_id else str(unit.paths[0])

@@ -9,7 +9,7 @@ from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import Reader
 
 FORMATS = ("tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations", "csv",
-           "jsonl", "mlflow-files", "mlflow-sqlite", "wandb-csv", "parquet")
+           "jsonl", "mlflow-files", "mlflow-sqlite", "sacred", "wandb-csv", "parquet")
 
 
 @cache
@@ -19,6 +19,7 @@ def readers() -> dict[str, Reader]:
         mlflow_files,
         mlflow_sqlite,
         parquet_dataset,
+        sacred_files,
         sb3,
         sb3_evaluations,
         tabular,
@@ -29,6 +30,7 @@ def readers() -> dict[str, Reader]:
     found: tuple[Reader, ...] = (
         TENSORBOARD, sb3.MONITOR, sb3.PROGRESS_CSV, sb3.PROGRESS_JSON, sb3_evaluations.EVALUATIONS, wandb_csv.WANDB_CSV,
         tabular.CSV, tabular.JSONL, mlflow_files.MLFLOW_RUN, mlflow_sqlite.MLFLOW_SQLITE, parquet_dataset.PARQUET,
+        sacred_files.SACRED_RUN,
     )
     return {r.name: r for r in found}
 
@@ -66,3 +68,18 @@ def is_parquet_dataset(path: Path) -> bool:
 
 def is_mlflow_run_dir(path: Path) -> bool:
     return (path / "meta.yaml").is_file() and (path / "metrics").is_dir()
+
+
+# Formats whose unit is a whole directory (one run per folder), recognised by `directory_format`.
+DIRECTORY_FORMATS = ("mlflow-files", "sacred")
+
+
+def directory_format(path: Path) -> str | None:
+    """The directory format `path` is a run folder of, if any (checked before its files)."""
+    if is_mlflow_run_dir(path):
+        return "mlflow-files"
+    from openrlb_cli.ingest.sacred_files import is_run_dir
+
+    if is_run_dir(path):
+        return "sacred"
+    return None

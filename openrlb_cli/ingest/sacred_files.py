@@ -1,0 +1,140 @@
+"""Sacred's FileStorageObserver output (`<basedir>/<run id>/`), read without Sacred installed.
+
+A run directory holds `run.json` (experiment name, command, host, status, start/stop/heartbeat times,
+result, `meta.config_updates`), `config.json` (the full configuration, seed included) and, once the
+run logged something, `metrics.json`: `{name: {"steps": [...], "values": [...], "timestamps": [...]}}`.
+Sacred writes naive UTC datetimes (`utcnow()`), NaN as the JSON literal `NaN`; `_sources/` beside the
+runs holds copies of source files and is not a run.
+
+The unit is the run directory (`external_id` "", one run per folder). Sacred rewrites `run.json` and
+`metrics.json` whole at every heartbeat, so they are re-read whole and returned with `replace=True`;
+a `metrics.json` caught mid-rewrite (not valid JSON yet) leaves the stored points as they are and the
+result incomplete, and the next ingest reads the finished file.
+
+Mapping: experiment = the experiment's name; state from status (COMPLETED finished, FAILED and
+TIMED_OUT crashed, INTERRUPTED killed, RUNNING running, QUEUED scheduled); config = config.json +
+`sacred_command`, `sacred_config_updates`, `sacred_host`; env/seed from config keys (the layout's
+usual `env_id`/`env`/… and `seed`); summary = a numeric `result` and each metric's last finite value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openrlb_cli.errors import InputError
+from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.model import RunRecord, Series
+
+STATES = {"COMPLETED": "finished", "FAILED": "crashed", "TIMED_OUT": "crashed", "INTERRUPTED": "killed",
+          "RUNNING": "running", "QUEUED": "scheduled"}
+
+
+def is_run_dir(path: Path) -> bool:
+    """A FileStorageObserver run folder: `run.json` naming an experiment, and `config.json`."""
+    run, config = path / "run.json", path / "config.json"
+    if not (run.is_file() and config.is_file()):
+        return False
+    try:
+        with open(run, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and b'"experiment"' in head
+
+
+def utc_seconds(text: Any) -> float | None:
+    """Sacred's naive-UTC ISO datetime as unix seconds."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
+def _load(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from None
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, bool) or v is None:
+        return math.nan if v is None else float(v)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+class SacredRunReader:
+    """One FileStorageObserver run directory (see the module docstring)."""
+
+    name = "sacred"
+
+    def detect(self, path: Path) -> bool:
+        return path.is_dir() and is_run_dir(path)
+
+    def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions) -> ReadResult:
+        if not path.is_dir():
+            raise InputError(f"{path}: not a Sacred run directory")
+        run = _load(path / "run.json")
+        config = _load(path / "config.json")
+        if not isinstance(run, dict) or not isinstance(config, dict):
+            raise InputError(f"{path}: run.json and config.json must hold JSON objects")
+        exp = run.get("experiment") if isinstance(run.get("experiment"), dict) else {}
+        rec = RunRecord(source="local", external_id="")
+        rec.experiment = str(exp["name"]) if exp.get("name") else None
+        rec.state = STATES.get(str(run.get("status", "")).upper())
+        rec.created_at = utc_seconds(run.get("start_time"))
+        rec.updated_at = utc_seconds(run.get("stop_time")) or utc_seconds(run.get("heartbeat"))
+        meta = run.get("meta") if isinstance(run.get("meta"), dict) else {}
+        host = run.get("host") if isinstance(run.get("host"), dict) else {}
+        rec.config = {**config, "sacred_command": run.get("command"),
+                      "sacred_config_updates": meta.get("config_updates", {}),
+                      "sacred_host": {k: host[k] for k in ("hostname", "python_version", "cpu") if k in host}}
+        result = run.get("result")
+        if isinstance(result, (int, float)) and not isinstance(result, bool):
+            rec.summary["result"] = float(result)
+        warnings: list[str] = []
+        complete = True
+        metrics_path = path / "metrics.json"
+        if metrics_path.is_file():
+            try:
+                metrics = _load(metrics_path)
+            except InputError as e:  # being rewritten at this heartbeat: keep what is stored
+                warnings.append(f"{e}; kept the points stored before")
+                metrics, complete = {}, False
+            if not isinstance(metrics, dict):
+                raise InputError(f"{metrics_path}: expected a JSON object of metrics")
+            for key, m in metrics.items():
+                rec.series[str(key)] = self._series(metrics_path, key, m)
+                finite = rec.series[str(key)].values[np.isfinite(rec.series[str(key)].values)]
+                if len(finite):
+                    rec.summary[str(key)] = float(finite[-1])
+        return ReadResult([rec], 0, {}, replace=True, warnings=warnings, complete=complete)
+
+    @staticmethod
+    def _series(path: Path, key: str, m: Any) -> Series:
+        if not isinstance(m, dict) or not isinstance(m.get("values"), list):
+            raise InputError(f"{path}: metric {key!r} has no list of values")
+        values = [_number(v) for v in m["values"]]
+        steps = m.get("steps") if isinstance(m.get("steps"), list) else list(range(len(values)))
+        stamps = m.get("timestamps") if isinstance(m.get("timestamps"), list) else []
+        if len(steps) != len(values):
+            raise InputError(f"{path}: metric {key!r} has {len(steps)} steps for {len(values)} values")
+        walls = [utc_seconds(t) for t in stamps] if len(stamps) == len(values) else [None] * len(values)
+        return Series(np.array([_number(s) for s in steps]), np.array(values),
+                      np.array([math.nan if w is None else w for w in walls]))
+
+
+SACRED_RUN = SacredRunReader()
