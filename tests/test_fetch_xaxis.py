@@ -119,6 +119,10 @@ def test_filter_syntax_and_export_give_global_step(fake, cli, db_path):
         want = [row["global_step"] for row in run.rows if "global_step" in row]
         assert steps == want  # env steps, never the row counter
         assert steps != [float(r["_step"]) for r in run.rows]
+        code, text, err = cli("show", uid, "--json")
+        assert code == 0 and json.loads(text)["x_axis"] == "global_step", err
+        code, text, _ = cli("show", uid)
+        assert "steps: W&B history key 'global_step'" in text
 
 
 def test_x_axis_from_filter_or_option_and_fallback(fake, store, cli, db_path):
