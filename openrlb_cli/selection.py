@@ -318,14 +318,21 @@ class Curves:
         return self.by_cell.get((label, env), [])
 
 
-def load_curves(store: Store, selection: Selection, *, max_steps: float | None = None) -> Curves:
+X_BUILTIN = ("step", "time")
+
+
+def load_curves(store: Store, selection: Selection, *, max_steps: float | None = None, x: str = "step") -> Curves:
     """Load the selected metric of every selected run (one query per metric key) into numpy.
 
     NaN/inf points are dropped (documented handling), points are sorted by step, and with
     `max_steps` only points at step <= max_steps are kept. Runs left without points are dropped
     with a warning; a selection with no points at all is a SelectionError.
+
+    `x` other than `step`/`time` names a series of the run to use as the x axis: each point's step
+    becomes the value that series logged at the same step (`join_on_step`), before `max_steps`
+    applies; points without one are left out, runs without the series too (with a warning).
     """
-    from openrlb_cli.analysis.curves import clean, truncate
+    from openrlb_cli.analysis.curves import clean, join_on_step, truncate
 
     by_key: dict[str, list[int]] = {}
     for run_id, key in selection.keys.items():
@@ -333,8 +340,10 @@ def load_curves(store: Store, selection: Selection, *, max_steps: float | None =
     loaded = {}
     for key, ids in by_key.items():
         loaded.update(store.load_many(ids, key))
+    x_series = store.load_many(list(selection.keys), x) if x not in X_BUILTIN else {}
     curves = Curves(selection, {}, list(selection.warnings))
-    dropped_nan = 0
+    dropped_nan = dropped_x = 0
+    without_x: list[str] = []
     for exp in selection.experiments:
         for env, runs in exp.runs_by_env.items():
             cell = []
@@ -344,6 +353,14 @@ def load_curves(store: Store, selection: Selection, *, max_steps: float | None =
                     continue
                 steps, values, walls = clean(series.steps, series.values, series.wall_times)
                 dropped_nan += len(series) - len(steps)
+                if x not in X_BUILTIN:
+                    xs = x_series.get(r.id)
+                    if xs is None or len(xs) == 0:
+                        without_x.append(r.uid)
+                        continue
+                    new_x, hit = join_on_step(steps, xs.steps, xs.values)
+                    dropped_x += int((~hit).sum())
+                    steps, values, walls = clean(new_x, values[hit], walls[hit])
                 steps, values, walls = truncate(steps, values, walls, max_steps)
                 if steps.size == 0:
                     curves.warnings.append(f"{exp.label} / {env}: run {r.uid} has no finite points"
@@ -354,9 +371,16 @@ def load_curves(store: Store, selection: Selection, *, max_steps: float | None =
                 curves.by_cell[(exp.label, env)] = cell
     if dropped_nan:
         curves.warnings.append(f"{dropped_nan} NaN/inf point(s) left out")
+    if without_x:
+        shown = ", ".join(without_x[:5]) + (", ..." if len(without_x) > 5 else "")
+        curves.warnings.append(f"{len(without_x)} run(s) without a {x!r} series left out of --x {x} ({shown})")
+    if dropped_x:
+        curves.warnings.append(f"{dropped_x} point(s) at steps without a {x!r} value left out")
     if not curves.by_cell:
         raise SelectionError("the selection has no finite points" + (
-            f" up to step {max_steps:g}" if max_steps is not None else ""))
+            f" up to step {max_steps:g}" if max_steps is not None else "") + (
+            f" with a {x!r} value (--x {x}: {len(without_x)} run(s) without a {x!r} series)"
+            if x not in X_BUILTIN else ""))
     return curves
 
 

@@ -119,6 +119,10 @@ def test_filter_syntax_and_export_give_global_step(fake, cli, db_path):
         want = [row["global_step"] for row in run.rows if "global_step" in row]
         assert steps == want  # env steps, never the row counter
         assert steps != [float(r["_step"]) for r in run.rows]
+        code, text, err = cli("show", uid, "--json")
+        assert code == 0 and json.loads(text)["x_axis"] == "global_step", err
+        code, text, _ = cli("show", uid)
+        assert "steps: W&B history key 'global_step'" in text
 
 
 def test_x_axis_from_filter_or_option_and_fallback(fake, store, cli, db_path):
@@ -183,3 +187,65 @@ def test_expected_points_reference_is_row_wise():
                              {"_step": 2, "global_step": 5, "a": 3}])
     assert expected_points(run)["a"][:2] == ([5.0, 10.0], [3.0, 1.0])
     assert expected_points(run, "_step")["a"][:2] == ([0.0, 1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_figure_of_fetched_runs_has_env_steps_on_its_x_axis(fake, cli, db_path, tmp_path):
+    from openrlb_cli.render import figures as fg
+    from openrlb_cli.selection import load_curves, resolve
+
+    code, _, err = cli("fetch", "wandb", "--base-url", fake.url, "--max-rps", "0", "--filters", HEADER, "sac", "td3",
+                       "--env-ids", "Hopper-v3")
+    assert code == 0, err
+    code, out, err = cli("plot", "sac", "td3", "--metric", "test/reward", "--formats", "svg", "-o",
+                         str(tmp_path / "f"))
+    assert code == 0, err
+    with Store(db_path) as s:
+        curves = load_curves(s, resolve(s, ["sac", "td3"], ["Hopper-v3"], "test/reward"))
+    opts = fg.PlotOptions(band="none", formats=("svg",))
+    data = fg.compute_panels(curves, opts)
+    fig = fg.draw_figure(data, opts, fg.experiment_colors(curves.selection.labels))
+    ax = fig.axes[0]
+    last_env_step = max(row["global_step"] for r in fake.projects[("ent", "tianshou")][:3] for row in r.rows
+                        if "global_step" in row)
+    xs = np.concatenate([line.get_xdata() for line in ax.lines])
+    assert xs.max() == 5000 * 41 == last_env_step  # the longest run: _step 41, global_step 205,000
+    assert ax.get_xlim()[1] >= last_env_step > 1000  # not 0..41, the row counter
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert any(t.endswith("k") for t in ticks), ticks
+
+
+def test_x_option_takes_any_series_joined_on_step(fake, cli, db_path, tmp_path):
+    """--x KEY on plot/table/aggregate: here the x axis is the runs' `_runtime` (seconds), joined on
+    global_step; stored global_step values at the steps where the reward was logged."""
+    code, _, err = cli("fetch", "wandb", "ent/tianshou", "exp=sac", "--base-url", fake.url, "--max-rps", "0")
+    assert code == 0, err
+    with Store(db_path) as s:
+        from openrlb_cli.selection import load_curves, resolve
+
+        sel = resolve(s, ["sac"], ["Hopper-v3"], "test/reward")
+        curves = load_curves(s, sel, x="_runtime")
+        by_x = load_curves(s, sel, x="global_step")  # identity on a store keyed on global_step
+    for rc in curves.get("sac", "Hopper-v3"):
+        run = next(r for r in fake.projects[("ent", "tianshou")] if f"/{r.name}" in rc.run.external_id)
+        want = [row["_runtime"] for row in run.rows if "global_step" in row]
+        np.testing.assert_array_equal(rc.steps, want)
+    for rc in by_x.get("sac", "Hopper-v3"):
+        run = next(r for r in fake.projects[("ent", "tianshou")] if f"/{r.name}" in rc.run.external_id)
+        np.testing.assert_array_equal(rc.steps, [row["global_step"] for row in run.rows if "global_step" in row])
+    code, out, err = cli("table", "sac", "--metric", "test/reward", "--x", "_runtime", "--max-steps", "10",
+                         "--last-n", "1", "--format", "json")
+    assert code == 0, err
+    (row,) = json.loads(out)["rows"]
+    # score = the last point at _runtime <= 10 s that has an env step: _step 10 has none (10 % 7 == 3),
+    # so _step 9, where test/reward = 100 * seed + 9 for seeds 0 and 1
+    assert (row["n_seeds"], row["mean"]) == (2, ((0 + 9) + (100 + 9)) / 2)
+    code, _, err = cli("table", "sac", "--metric", "test/reward", "--x", "nope", "--format", "json")
+    assert code == 1 and "without a 'nope' series" in err and "no finite points" in err
+    code, out, err = cli("aggregate", "sac", "--metric", "test/reward", "--x", "_runtime", "--at-step", "20",
+                         "--normalize", "none", "--reps", "200", "--profile-reps", "50", "--poi-reps", "50",
+                         "--curve-reps", "50", "--curve-points", "5", "--formats", "png", "--json",
+                         "-o", str(tmp_path / "agg"))
+    assert code == 0, err
+    doc = json.loads(out)
+    mean = next(row for row in doc["records"] if row["metric"] == "mean")
+    assert mean["point"] == pytest.approx(((100 * 0 + 20) + (100 * 1 + 20)) / 2)  # value at _runtime 20 s

@@ -180,7 +180,7 @@ def test_cli_plot_options_and_multiword_env_ids(small, cli, tmp_path):
     ([], "no experiment specs"),
     (["sac", "--band", "iqr"], "--band must be one of"),
     (["sac", "--formats", "jpg"], "--formats must be among"),
-    (["sac", "--x", "episodes"], "--x must be step or time"),
+    (["sac", "--x", "episodes"], "no finite points with a 'episodes' value"),
 ])
 def test_cli_bad_input_is_one_line(small, cli, tmp_path, args, message):
     code, out, err = cli("plot", *args, "-o", str(tmp_path / "f"))

@@ -339,3 +339,47 @@ def test_sqlite_file_has_the_provenance_table(repo: Path, db_path: Path):
     Store(db_path).close()
     cols = [r[1] for r in sqlite3.connect(db_path).execute("PRAGMA table_info(run_provenance)")]
     assert cols[:3] == ["run_id", "command", "cwd"] and "diff" in cols and "exit_code" in cols
+
+
+def test_show_prints_provenance_and_json_has_all_of_it(cli, repo: Path, db_path: Path):
+    code, _, err = cli("track", "--", sys.executable, "ppo_tiny.py", "--episodes", "1", "--seed", "4",
+                       "--exit-code", "3")
+    assert code == 3, err
+    (repo / "ppo_tiny.py").write_text(TRAIN + "\n# local edit\n")  # dirty only after the run: recorded clean
+    run, prov, _ = only_run(db_path)
+    code, out, err = cli("show", run.uid)
+    assert code == 0, err
+    lines = {k.strip(): v for k, _, v in (ln.partition(": ") for ln in out.splitlines()) if v}
+    commit = git(repo, "rev-parse", "HEAD").strip()
+    assert lines["command"] == f"{sys.executable} ppo_tiny.py --episodes 1 --seed 4 --exit-code 3"
+    assert lines["working dir"] == str(repo)
+    assert lines["exit code"] == "3 (state crashed)"
+    assert lines["git"] == f"{commit[:12]} on main, clean  [https://example.com/me/tiny.git]"
+    assert lines["python"].endswith(".".join(map(str, sys.version_info[:3])))
+    assert lines["packages"].startswith(f"{len(prov.packages)} pinned") and len(prov.packages) > 10
+    assert lines["duration"].endswith(" s") and prov.duration > 0
+    code, out, err = cli("show", run.uid, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["provenance"] == json.loads(json.dumps(prov.to_dict()))
+    assert data["provenance"]["exit_code"] == 3 and data["provenance"]["git"]["commit"] == commit
+    assert data["provenance"]["duration"] > 0
+
+
+def test_show_of_an_ingested_run_has_no_provenance(cli, db_path: Path, tmp_path: Path):
+    log = tmp_path / "log.csv"
+    log.write_text("step,value\n0,1\n1,2\n")
+    assert cli("ingest", str(log))[0] == 0
+    with Store(db_path) as store:
+        (run,) = store.runs()
+    code, out, _ = cli("show", run.uid, "--json")
+    assert code == 0 and json.loads(out)["provenance"] is None
+    code, out, _ = cli("show", run.uid)
+    assert code == 0 and "provenance" not in out
+
+
+def test_duration_text():
+    from openrlb_cli.track.summary import duration_text
+
+    assert duration_text(3725.4) == "1 h 2 min 5.4 s"
+    assert duration_text(59.94) == "59.9 s" and duration_text(60) == "1 min 0.0 s" and duration_text(None) == ""

@@ -141,14 +141,15 @@ def check_options(o: AggregateOptions) -> None:
 
 
 def load(store: Store, specs: Sequence[str], env_ids: Sequence[str] | None, metric: str | None,
-         allow_missing_tasks: bool = False) -> Curves:
-    """Resolve the selection and load its curves; a missing spec × env names both."""
+         allow_missing_tasks: bool = False, x: str = "step") -> Curves:
+    """Resolve the selection and load its curves (`x`: step or a series key, see `load_curves`);
+    a missing spec × env names both."""
     try:
         selection = resolve(store, list(specs), env_ids, metric, allow_missing=allow_missing_tasks)
     except SelectionError as exc:
         text = str(exc).replace("(pass --allow-missing to plot what exists)", f"({ALLOW_HINT})")
         raise SelectionError(text) from exc
-    return load_curves(store, selection)
+    return load_curves(store, selection, x=x)
 
 
 def score_description(o: AggregateOptions) -> str:

@@ -19,6 +19,8 @@ Conventions (documented in the CLI help too):
 * **Final score** of a run is the mean of its last N logged points, or of the points whose step
   lies in the last fraction of the run's own logged step range.
 * **Wall-clock** x values are seconds since the run's first logged point of the series.
+* **Another series as x** (`--x KEY`): each point takes the value KEY logged at the same step
+  (`join_on_step`); points whose step KEY lacks are left out.
 """
 
 from __future__ import annotations
@@ -264,6 +266,26 @@ def score_stats(scores: Sequence[float], *, ci: bool = False, n_boot: int = 1000
     return out
 
 
+def join_on_step(steps: np.ndarray, key_steps: np.ndarray, key_values: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Another series as the x axis: for each step, the value that series logged at the same step.
+
+    Returns (x, hit): `hit` marks the points whose step the other series has with a finite value
+    (the row-wise join of rlops; a step logged twice there takes its first value); `x` holds the
+    values for those points only, in the order of `steps`.
+    """
+    steps = np.asarray(steps, dtype=np.float64)
+    key_steps = np.asarray(key_steps, dtype=np.float64)
+    key_values = np.asarray(key_values, dtype=np.float64)
+    if key_steps.size == 0:
+        return np.empty(0), np.zeros(steps.shape, dtype=bool)
+    order = np.argsort(key_steps, kind="stable")
+    known, vals = key_steps[order], key_values[order]
+    at = np.clip(np.searchsorted(known, steps), 0, known.size - 1)
+    hit = (known[at] == steps) & np.isfinite(vals[at])
+    return vals[at][hit], hit
+
+
 def truncate(steps: np.ndarray, values: np.ndarray, walls: np.ndarray | None, max_steps: float | None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Keep points with step <= max_steps (all when None); steps must be sorted."""
@@ -275,5 +297,5 @@ def truncate(steps: np.ndarray, values: np.ndarray, walls: np.ndarray | None, ma
 
 __all__ = [
     "DEFAULT_GRID_POINTS", "CurveStats", "ScoreStats", "bootstrap_ci", "clean", "common_grid", "elapsed",
-    "final_score", "interpolate", "runtime", "score_stats", "seed_stats", "smooth", "truncate",
+    "final_score", "interpolate", "join_on_step", "runtime", "score_stats", "seed_stats", "smooth", "truncate",
 ]

@@ -13,7 +13,15 @@ from pathlib import Path
 import typer
 
 from openrlb_cli.cli import context
-from openrlb_cli.cli.analysis_cmd import ENV_HELP, METRIC_HELP, SPECS_HELP, ListOptionsCommand, _split
+from openrlb_cli.cli.analysis_cmd import (
+    ENV_HELP,
+    METRIC_HELP,
+    SPECS_HELP,
+    X_KEY_HELP,
+    ListOptionsCommand,
+    _split,
+    check_x,
+)
 from openrlb_cli.cli.context import app, info, open_store, out, warn
 from openrlb_cli.errors import InputError
 
@@ -36,6 +44,8 @@ def aggregate(
                                     help="Run score = mean of points in the last fraction of its steps."),
     at_step: float = typer.Option(None, "--at-step", show_default=False,
                                   help="Run score = value interpolated at step S (error outside a run's range)."),
+    x: str = typer.Option("step", "--x", metavar="step|KEY", help=X_KEY_HELP + " Applies to --at-step, "
+                          "--last-frac and the sample-efficiency curves."),
     reps: int = typer.Option(50_000, "--reps", help="Bootstrap replicates for the aggregate intervals."),
     profile_reps: int = typer.Option(2_000, "--profile-reps", help="Replicates for the performance-profile bands."),
     poi_reps: int = typer.Option(2_000, "--poi-reps", help="Replicates for probability of improvement."),
@@ -108,9 +118,11 @@ def aggregate(
         raise InputError(f"--formats must be among {', '.join(FORMATS)}, got {', '.join(bad)}")
     if dpi < 10:
         raise InputError(f"--dpi must be >= 10, got {dpi}")
+    if x == "time":
+        raise InputError("--x time is for plots; aggregate steps are step or a series KEY")
     memory.reuse_freed_blocks()  # ~0.8 s less page faulting in the bootstrap (see openrlb_cli.memory)
     with open_store(create=False) as store:
-        curves = ag.load(store, specs or [], _split(env_ids), metric, allow_missing_tasks)
+        curves = ag.load(store, specs or [], _split(env_ids), metric, allow_missing_tasks, x=check_x(x))
     result = ag.compute(curves, opts)
     for w in result.warnings:
         warn(w)

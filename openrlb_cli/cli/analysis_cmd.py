@@ -64,17 +64,25 @@ SPECS_HELP = ("Experiment specs EXPERIMENT?key=value&...: keys project, tag (rep
 ENV_HELP = "Environments (panels/rows), several words or commas. Default: every env the specs match."
 METRIC_HELP = ("Metric key. Default: per run the first of " + ", ".join(METRIC_FALLBACKS) + ".")
 MISSING_HELP = "Leave out spec × env pairs without runs instead of failing."
+X_KEY_HELP = ("x axis: step, or any series of the runs (e.g. global_step, _runtime), joined on step: each point "
+              "takes the value KEY logged at its step; points without one are left out.")
+
+
+def check_x(x: str) -> str:
+    if not x or not x.strip():
+        raise InputError("--x must be step, time, or the key of a series of the runs (e.g. global_step)")
+    return x.strip()
 
 
 def _selection(specs: list[str] | None, env_ids: list[str] | None, metric: str | None, allow_missing: bool,
-               max_steps: float | None):
+               max_steps: float | None, x: str = "step"):
     if max_steps is not None and max_steps <= 0:
         raise InputError(f"--max-steps must be > 0, got {max_steps:g}")
     from openrlb_cli.selection import load_curves, resolve
 
     with open_store(create=False) as store:
         sel = resolve(store, specs or [], _split(env_ids), metric, allow_missing=allow_missing)
-        curves = load_curves(store, sel, max_steps=max_steps)
+        curves = load_curves(store, sel, max_steps=max_steps, x=check_x(x))
     for w in curves.warnings:
         warn(w)
     return curves
@@ -90,7 +98,10 @@ def plot(
                                      "an existing directory gets curves.<format>)."),
     formats: list[str] = typer.Option(None, "--formats", help="png, pdf, svg (default: all three).",
                                       show_default=False),
-    x: str = typer.Option("step", "--x", help="x axis: step, or time (wall-clock since the run's first point)."),
+    x: str = typer.Option("step", "--x", metavar="step|time|KEY",
+                          help="x axis: step, time (wall-clock since the run's first point), or any series KEY of "
+                               "the runs (e.g. global_step), joined on step; points without a KEY value are left "
+                               "out."),
     band: str = typer.Option("std", "--band", help="std | ci (95% bootstrap over seeds) | minmax | none."),
     smooth: int = typer.Option(0, "--smooth", help="Centred moving average over N logged points per run."),
     max_steps: float = typer.Option(None, "--max-steps", help="Only points at step <= this.", show_default=False),
@@ -124,7 +135,7 @@ def plot(
                           partial=partial, grid_points=grid_points, formats=fmts, dpi=dpi, title=title,
                           xlabel=xlabel, ylabel=ylabel, time_unit=time_unit, legend_cols=legend_cols)
     fg.check_options(opts)
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps)
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x)
     for path in fg.plot_curves(curves, output, opts):
         print(path)
 
@@ -139,6 +150,8 @@ def table(
                                     help="Run score = mean of points in the last fraction of its steps."),
     ci: bool = typer.Option(False, "--ci", help="Add the 95% bootstrap CI over seeds."),
     max_steps: float = typer.Option(None, "--max-steps", help="Score at this step budget.", show_default=False),
+    x: str = typer.Option("step", "--x", metavar="step|KEY", help=X_KEY_HELP + " Applies to --last-frac and "
+                          "--max-steps."),
     runtime: bool = typer.Option(False, "--runtime", help="Wall-clock runtime table instead of scores."),
     minimize: bool = typer.Option(False, "--minimize", help="Lower is better when marking the best cell."),
     fmt: str = typer.Option(None, "--format", "-f", show_default=False,
@@ -160,7 +173,9 @@ def table(
     if fmt == "rich" and output is not None:
         raise InputError("--format rich is for the terminal; use md, csv, latex, json or html with -o")
     tb.check_score_options(last_n, last_frac)
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps)
+    if x == "time":
+        raise InputError("--x time is for plots; a table's steps are step or a series KEY")
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x)
     result = (tb.runtime_table(curves) if runtime else
               tb.score_table(curves, last_n=last_n, last_frac=last_frac, ci=ci, minimize=minimize))
     if runtime and not tb.has_values(result):

@@ -99,7 +99,11 @@ def show_cmd(
         None, "-o", "--output", help="With --reproduce: write the pinned requirements to this file."
     ),
 ) -> None:
-    """A run's metadata, config, tags and series (point counts and step ranges)."""
+    """A run's metadata, config, tags, series (point counts and step ranges) and, for a tracked run,
+    its provenance (command, working dir, exit code, git state, Python, duration, packages)."""
+    from openrlb_cli.fetch.state import x_axes
+    from openrlb_cli.track.records import load_provenance
+
     with open_store() as store:
         r = store.get_run(run)
         if reproduce:
@@ -108,8 +112,14 @@ def show_cmd(
             sys.stdout.write(write_reproduce(store, r, output))
             return
         series = store.series_info([r.id])
+        prov = load_provenance(store, r.id)
+        x_axis = x_axes(store, [r.id]).get(r.id) if r.source == "wandb" else None
+        if r.source == "wandb" and x_axis is None:
+            x_axis = "_step"  # fetched before migration 0005 (re-keyed at the next fetch or sync)
     if json_out:
-        print_json({**r.to_dict(), "series": [s.__dict__ for s in series]})
+        extra = {"x_axis": x_axis} if r.source == "wandb" else {}
+        print_json({**r.to_dict(), **extra, "series": [s.__dict__ for s in series],
+                    "provenance": prov.to_dict() if prov is not None else None})
         return
     from rich.table import Table
 
@@ -121,6 +131,16 @@ def show_cmd(
             console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
     console.print(f"[bold]tags[/bold]: {', '.join(r.tags)}", highlight=False)
     console.print(f"[bold]created[/bold]: {_when(r.created_at)}  [bold]updated[/bold]: {_when(r.updated_at)}")
+    if x_axis is not None:
+        console.print(f"[bold]steps[/bold]: W&B history key {x_axis!r}", highlight=False)
+    if prov is not None:
+        from rich.markup import escape as rich_escape
+
+        from openrlb_cli.track.summary import provenance_lines
+
+        console.print("[bold]provenance[/bold] (openrlb track):")
+        for label, text in provenance_lines(prov, r.state):
+            console.print(f"  [bold]{label}[/bold]: {rich_escape(text)}", highlight=False, soft_wrap=True)
     if r.config:
         cfg = Table(title="config", title_justify="left")
         cfg.add_column("key")

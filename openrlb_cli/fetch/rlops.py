@@ -161,6 +161,7 @@ def _join_x(store: Store, curves: Any, xaxis: str) -> list[str]:
     `_step` (by openrlb before migration 0005 with `--offline`, or runs that do not log the axis)
     get the x-axis series' value logged at the same `_step`, as rlops joins rows.
     """
+    from openrlb_cli.analysis.curves import join_on_step
     from openrlb_cli.fetch.state import x_axes
 
     warnings: list[str] = []
@@ -180,13 +181,10 @@ def _join_x(store: Store, curves: Any, xaxis: str) -> list[str]:
         if xs is None or len(xs) == 0:
             warnings.append(f"run {rc.run.uid} has no {xaxis!r} series: plotted against W&B's _step")
             continue
-        order = np.argsort(xs.steps, kind="stable")
-        known, xval = xs.steps[order], xs.values[order]
-        at = np.clip(np.searchsorted(known, rc.steps), 0, len(known) - 1)
-        hit = (known[at] == rc.steps) & np.isfinite(xval[at])
+        x, hit = join_on_step(rc.steps, xs.steps, xs.values)
         if not hit.all():
             warnings.append(f"run {rc.run.uid}: {int((~hit).sum())} point(s) without a {xaxis!r} value left out")
-        x, values, walls = xval[at][hit], rc.values[hit], rc.walls[hit]
+        values, walls = rc.values[hit], rc.walls[hit]
         sort = np.argsort(x, kind="stable")
         rc.steps, rc.values, rc.walls = x[sort], values[sort], walls[sort]
     return warnings

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from openrlb_cli.analysis.curves import join_on_step
 from openrlb_cli.fetch import state
 from openrlb_cli.fetch.wandb_map import STEP
 from openrlb_cli.model import Series
@@ -34,13 +35,7 @@ def _floor(progress: dict[str, Any], key: str) -> float:
 
 def rekey(series: Series, x_of_step: Series) -> tuple[Series, int]:
     """Points keyed on `_step` -> keyed on the x value of the same `_step`; returns (series, dropped)."""
-    order = np.argsort(x_of_step.steps, kind="stable")
-    known, xval = x_of_step.steps[order], x_of_step.values[order]
-    if known.size == 0:
-        return Series.empty(), len(series)
-    at = np.clip(np.searchsorted(known, series.steps), 0, known.size - 1)
-    hit = (known[at] == series.steps) & np.isfinite(xval[at])
-    x = xval[at][hit]
+    x, hit = join_on_step(series.steps, x_of_step.steps, x_of_step.values)
     sort = np.argsort(x, kind="stable")
     return Series(x[sort], series.values[hit][sort], series.wall_times[hit][sort]), int((~hit).sum())
 

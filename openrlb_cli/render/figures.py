@@ -62,7 +62,7 @@ METADATA = {
 
 @dataclass
 class PlotOptions:
-    x: str = "step"  # step | time
+    x: str = "step"  # step | time | the key of a series used as x (joined on step by `load_curves`)
     band: str = "std"
     smooth: int = 0  # centred moving average over this many logged points (0/1 = off)
     max_steps: float | None = None
@@ -132,7 +132,7 @@ def compute_panels(curves: Curves, opts: PlotOptions) -> FigureData:
         for exp in sel.experiments:
             xs, ys = [], []
             for rc in curves.get(exp.label, env):
-                x = rc.steps if opts.x == "step" else cv.elapsed(rc.walls)
+                x = cv.elapsed(rc.walls) if opts.x == "time" else rc.steps
                 x, y, _ = cv.clean(x, rc.values)
                 if x.size == 0:
                     no_walls.append(rc.run.uid)
@@ -158,8 +158,8 @@ def compute_panels(curves: Curves, opts: PlotOptions) -> FigureData:
 
 def check_options(opts: PlotOptions) -> None:
     """Bad option values -> one InputError line (called before any data is loaded)."""
-    if opts.x not in ("step", "time"):
-        raise InputError(f"--x must be step or time, got {opts.x!r}")
+    if not opts.x or not opts.x.strip():
+        raise InputError("--x must be step, time, or the key of a series of the runs (e.g. global_step)")
     if opts.band not in BANDS:
         raise InputError(f"--band must be one of {', '.join(BANDS)}, got {opts.band!r}")
     if opts.partial not in PARTIAL:
@@ -291,13 +291,13 @@ def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[flo
         for line in panel.lines:
             _draw_line(ax, line, colors[line.label], div, opts)
         ax.xaxis.set_major_locator(MaxNLocator(5, steps=[1, 2, 2.5, 5, 10]))
-        if data.x == "step":
+        if data.x != "time":
             ax.xaxis.set_major_formatter(FuncFormatter(si_format))
         ax.yaxis.set_major_formatter(FuncFormatter(_y_format))
     for ax in axes[len(data.panels):]:
         ax.set_visible(False)
-    default_x = "Environment steps" if data.x == "step" else f"Wall-clock time ({unit})"
-    fig.supxlabel(opts.xlabel if opts.xlabel and data.x == "step" else default_x,
+    default_x = {"step": "Environment steps", "time": f"Wall-clock time ({unit})"}.get(data.x, data.x)
+    fig.supxlabel(opts.xlabel if opts.xlabel and data.x != "time" else default_x,
                   y=0.1 / height, va="bottom")
     fig.supylabel(y_label, x=0.1 / width, ha="left")
     if opts.title:
