@@ -251,6 +251,8 @@ class FakeWandb:
     history_by_run: Counter = field(default_factory=Counter)
     history_log: list[tuple[str, int, int]] = field(default_factory=list)  # (run, minStep, maxStep)
     auth_seen: list[str | None] = field(default_factory=list)
+    record: bool = False  # keep every (query, variables) the client sent, for schema validation
+    payloads: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -441,6 +443,8 @@ class _Handler(BaseHTTPRequestHandler):
             fake.counts["total"] += 1
             fake.counts[op] += 1
             fake.auth_seen.append(self.headers.get("Authorization"))
+            if fake.record:
+                fake.payloads.append((payload["query"], variables))
             fake.note_history(op, variables)
             fault = next((f for f in fake.faults if f.applies(op, variables)), None)
             if fault is not None:
