@@ -9,7 +9,7 @@ from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import Reader
 
 FORMATS = ("tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations", "csv",
-           "jsonl", "mlflow-files", "mlflow-sqlite", "sacred", "wandb-csv", "parquet")
+           "jsonl", "mlflow-files", "mlflow-sqlite", "sacred", "wandb-offline", "wandb-csv", "parquet")
 
 
 @cache
@@ -24,18 +24,19 @@ def readers() -> dict[str, Reader]:
         sb3_evaluations,
         tabular,
         wandb_csv,
+        wandb_offline,
     )
     from openrlb_cli.ingest.tensorboard import TENSORBOARD
 
     found: tuple[Reader, ...] = (
         TENSORBOARD, sb3.MONITOR, sb3.PROGRESS_CSV, sb3.PROGRESS_JSON, sb3_evaluations.EVALUATIONS, wandb_csv.WANDB_CSV,
         tabular.CSV, tabular.JSONL, mlflow_files.MLFLOW_RUN, mlflow_sqlite.MLFLOW_SQLITE, parquet_dataset.PARQUET,
-        sacred_files.SACRED_RUN,
+        sacred_files.SACRED_RUN, wandb_offline.WANDB_OFFLINE,
     )
     return {r.name: r for r in found}
 
 # Checked in this order; the generic tabular readers come last.
-DETECT_ORDER = ("tensorboard", "mlflow-sqlite", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json",
+DETECT_ORDER = ("tensorboard", "wandb-offline", "mlflow-sqlite", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json",
                 "sb3-evaluations", "wandb-csv", "csv", "jsonl")
 
 # When one run directory holds several formats carrying the same keys (SB3 writes progress.csv,

@@ -1,0 +1,273 @@
+"""W&B offline runs (`wandb/offline-run-*/run-<id>.wandb`, also `run-*/` of online runs), read without wandb.
+
+Cluster users without internet log with `WANDB_MODE=offline`; until `wandb sync` the run exists only
+as this transaction log of protobuf `Record`s (framing in `wandb_log`). Decoded with the project's
+wire decoder (`protowire`), field numbers from wandb's `wandb_internal.proto`:
+
+* `Record`: 2 history, 3 summary, 5 config, 17 run, 18 exit (others: output, stats, telemetry... skipped);
+* `HistoryRecord`: 1 item (`HistoryItem`: 1 key, 2 nested_key..., 16 value_json), 2 step (1 num);
+* `SummaryRecord` / `ConfigRecord`: 1 update, 2 remove (items shaped like HistoryItem);
+* `RunRecord`: 1 run_id, 2 entity, 3 project, 4 config, 6 run_group, 7 job_type, 8 display_name,
+  10 tags, 13 host, 17 start_time (Timestamp: 1 seconds, 2 nanos);
+* `RunExitRecord`: 1 exit_code.
+
+Mapping, the same as a fetched W&B run (`fetch.wandb_map`): one row per history record, x = `_step`
+(else the record's step number), wall time = `_timestamp`; every numeric item is a point (nested keys
+joined with `.`; W&B's "NaN"/"Infinity" strings are numbers; media and tables are skipped);
+config without `_wandb`; name = display name; tags; state running until the exit record
+(exit code 0 finished, else crashed); project = the run's W&B project; summary = summary updates.
+
+Incremental: the log only grows, so the offset is the end of the last complete record and a re-read
+decodes only records after it; a torn last record (still being written) is left for the next ingest
+(`complete=False`). Big logs stream in pieces of `PIECE_BYTES`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from openrlb_cli.errors import InputError
+from openrlb_cli.ingest import protowire as pw
+from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.wandb_log import FILE_HEADER, WandbLogError, split_records
+from openrlb_cli.model import RunRecord
+
+PIECE_BYTES = 64 << 20
+_LEN = pw.LEN
+
+
+def _item(buf: bytes, a: int, b: int) -> tuple[list[str], Any]:
+    """A HistoryItem / SummaryItem / ConfigItem: its key path and its JSON-decoded value."""
+    key, nested, raw = "", [], b"null"
+    for number, wire, c, d in pw.iter_spans(buf, a, b):
+        if wire != _LEN:
+            continue
+        if number == 1:
+            key = buf[c:d].decode("utf-8", "replace")
+        elif number == 2:
+            nested.append(buf[c:d].decode("utf-8", "replace"))
+        elif number == 16:
+            raw = buf[c:d]
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw.decode("utf-8", "replace")
+    return (nested or [key]), value
+
+
+def _flatten(key: str, value: Any, out: dict[str, Any]) -> None:
+    """A row value into `out`; a plain dict (not W&B media, which has `_type`) into dotted keys."""
+    if isinstance(value, dict) and "_type" not in value:
+        for k, v in value.items():
+            _flatten(f"{key}.{k}", v, out)
+    else:
+        out[key] = value
+
+
+def _set_path(config: dict[str, Any], parts: list[str], value: Any) -> None:
+    node = config
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def _pop_path(config: dict[str, Any], parts: list[str]) -> None:
+    node: Any = config
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(parts[-1], None)
+
+
+class _Decoded:
+    """What a run of records says: history rows, config/summary changes, run fields, exit code."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.config: dict[str, Any] = {}
+        self.removed: list[list[str]] = []
+        self.summary: dict[str, Any] = {}
+        self.run: dict[str, Any] = {}
+        self.exit_code: int | None = None
+
+    def add(self, rec: bytes) -> None:
+        for number, wire, a, b in pw.iter_spans(rec):
+            if wire != _LEN:
+                continue
+            if number == 2:
+                self._history(rec, a, b)
+            elif number == 3:
+                self._summary(rec, a, b)
+            elif number == 5:
+                self._config(rec, a, b)
+            elif number == 17:
+                self._run(rec, a, b)
+            elif number == 18:
+                self.exit_code = 0
+                for n2, w2, c, _ in pw.iter_spans(rec, a, b):
+                    if n2 == 1 and w2 == pw.VARINT:
+                        self.exit_code = pw.to_int32(c)
+
+    def _history(self, buf: bytes, a: int, b: int) -> None:
+        row: dict[str, Any] = {}
+        step = 0
+        for number, wire, c, d in pw.iter_spans(buf, a, b):
+            if number == 1 and wire == _LEN:
+                parts, value = _item(buf, c, d)
+                _flatten(".".join(parts), value, row)
+            elif number == 2 and wire == _LEN:
+                for n2, w2, e, _ in pw.iter_spans(buf, c, d):
+                    if n2 == 1 and w2 == pw.VARINT:
+                        step = pw.to_int64(e)
+        row.setdefault("_step", step)
+        self.rows.append(row)
+
+    def _summary(self, buf: bytes, a: int, b: int) -> None:
+        for number, wire, c, d in pw.iter_spans(buf, a, b):
+            if wire != _LEN or number not in (1, 2):
+                continue
+            parts, value = _item(buf, c, d)
+            if parts[0] == "_wandb":
+                continue
+            if number == 1:
+                _flatten(".".join(parts), value, self.summary)
+            else:
+                self.summary.pop(".".join(parts), None)
+
+    def _config(self, buf: bytes, a: int, b: int) -> None:
+        for number, wire, c, d in pw.iter_spans(buf, a, b):
+            if wire != _LEN or number not in (1, 2):
+                continue
+            parts, value = _item(buf, c, d)
+            if parts[0] in ("_wandb", "wandb_version"):
+                continue
+            if number == 1:
+                _set_path(self.config, parts, value)
+            else:
+                _pop_path(self.config, parts)
+                self.removed.append(parts)
+
+    def _run(self, buf: bytes, a: int, b: int) -> None:
+        names = {1: "run_id", 2: "entity", 3: "project", 6: "group", 7: "job_type", 8: "display_name", 13: "host"}
+        tags: list[str] = []
+        for number, wire, c, d in pw.iter_spans(buf, a, b):
+            if wire != _LEN:
+                continue
+            if number in names:
+                self.run[names[number]] = buf[c:d].decode("utf-8", "replace")
+            elif number == 10:
+                tags.append(buf[c:d].decode("utf-8", "replace"))
+            elif number == 4:
+                self._config(buf, c, d)
+            elif number == 17:
+                seconds, nanos = 0, 0
+                for n2, w2, e, _ in pw.iter_spans(buf, c, d):
+                    if n2 == 1 and w2 == pw.VARINT:
+                        seconds = pw.to_int64(e)
+                    elif n2 == 2 and w2 == pw.VARINT:
+                        nanos = pw.to_int32(e)
+                self.run["start_time"] = seconds + nanos / 1e9
+        self.run["tags"] = tags
+
+
+def to_record(d: _Decoded) -> RunRecord:
+    from openrlb_cli.fetch.wandb_map import rows_to_series
+
+    rec = RunRecord(source="local", external_id="")
+    run = d.run
+    if run:
+        rec.project = run.get("project") or None
+        rec.name = run.get("display_name") or run.get("run_id")
+        rec.created_at = run.get("start_time")
+        rec.tags = list(run.get("tags", []))
+        rec.state = "running"
+        rec.config.update({f"wandb_{k}": run[k] for k in ("run_id", "entity", "group", "job_type", "host")
+                           if run.get(k)})
+    rec.config.update(d.config)
+    if d.exit_code is not None:
+        rec.state = "finished" if d.exit_code == 0 else "crashed"
+        rec.config["wandb_exit_code"] = d.exit_code
+    rec.summary = {k: v for k, v in d.summary.items() if not isinstance(v, float) or math.isfinite(v)}
+    rec.series = rows_to_series(d.rows, {}, -(2**62))
+    walls = [r.get("_timestamp") for r in d.rows if isinstance(r.get("_timestamp"), (int, float))]
+    if walls:
+        rec.updated_at = float(max(walls))
+    return rec
+
+
+class WandbOfflineReader:
+    """A `.wandb` transaction log (see the module docstring)."""
+
+    name = "wandb-offline"
+
+    def detect(self, path: Path) -> bool:
+        if not path.name.endswith(".wandb"):
+            return False
+        try:
+            with open(path, "rb") as f:
+                return f.read(6) == FILE_HEADER[:6]
+        except OSError:
+            return False
+
+    def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions) -> ReadResult:
+        results = list(self.iter_read(path, offset, state, options))
+        if len(results) == 1:
+            return results[0]
+        merged = results[0].runs[0]
+        for res in results[1:]:
+            rec = res.runs[0]
+            for key, s in rec.series.items():
+                merged.add_points(key, s)
+            merged.config.update(rec.config)
+            merged.summary.update(rec.summary)
+            merged.tags += rec.tags
+            for f in ("project", "name", "created_at", "state", "updated_at"):
+                if getattr(rec, f) is not None:
+                    setattr(merged, f, getattr(rec, f))
+        last = results[-1]
+        return ReadResult([merged], last.offset, last.state, warnings=[w for r in results for w in r.warnings],
+                          complete=last.complete)
+
+    def iter_read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions
+                  ) -> Iterator[ReadResult]:
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as e:
+            raise InputError(f"{path}: cannot read: {e.strerror}") from None
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if offset > size:
+                raise InputError(f"{path}: resume offset beyond the end of the file (replaced?)")
+            pos = offset
+            while True:
+                f.seek(pos)
+                data = f.read(PIECE_BYTES)
+                at_eof = pos + len(data) >= size
+                try:
+                    frames = split_records(data, pos, at_eof)
+                    if not frames.records and not at_eof:  # one record bigger than a piece
+                        data += f.read(size - pos - len(data))
+                        at_eof = True
+                        frames = split_records(data, pos, at_eof)
+                    decoded = _Decoded()
+                    for rec in frames.records:
+                        decoded.add(rec)
+                except WandbLogError as e:
+                    raise InputError(f"{path}: corrupt .wandb file: {e}") from None
+                except pw.ProtoError as e:
+                    raise InputError(f"{path}: corrupt .wandb record after byte {frames.end}: {e}") from None
+                yield ReadResult([to_record(decoded)], frames.end, {}, complete=not frames.torn)
+                if at_eof or frames.end == pos:
+                    return
+                pos = frames.end
+
+
+WANDB_OFFLINE = WandbOfflineReader()
