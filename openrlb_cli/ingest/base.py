@@ -48,3 +48,12 @@ class Reader(Protocol):
 
     def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions) -> ReadResult:
         """Read `path` from `offset`; raise InputError for bad input."""
+
+
+def read_head(path: Path, size: int = 1 << 16) -> bytes | None:
+    """The first `size` bytes of a file, for format detection; None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return None

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.base import ReadOptions, ReadResult, read_head
 from openrlb_cli.model import RunRecord, Series
 
 STATES = {"COMPLETED": "finished", "FAILED": "crashed", "TIMED_OUT": "crashed", "INTERRUPTED": "killed",
@@ -40,12 +40,8 @@ def is_run_dir(path: Path) -> bool:
     run, config = path / "run.json", path / "config.json"
     if not (run.is_file() and config.is_file()):
         return False
-    try:
-        with open(run, "rb") as f:
-            head = f.read(1 << 16)
-    except OSError:
-        return False
-    return head.lstrip().startswith(b"{") and b'"experiment"' in head
+    head = read_head(run)
+    return head is not None and head.lstrip().startswith(b"{") and b'"experiment"' in head
 
 
 def utc_seconds(text: Any) -> float | None:

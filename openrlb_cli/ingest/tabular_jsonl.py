@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.base import ReadOptions, ReadResult, read_head
 from openrlb_cli.ingest.tabular_common import (
     ID_CANDIDATES,
     STEP_CANDIDATES,
@@ -235,10 +235,8 @@ class JsonlReader:
     def detect(self, path: Path) -> bool:
         if path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
             return False
-        try:
-            with open(path, "rb") as f:
-                head = f.read(1 << 16)
-        except OSError:
+        head = read_head(path)
+        if head is None:
             return False
         if path.suffix.lower() == ".json" and re.match(rb"\s*\[\s*(\{|\])", head):
             return True  # a JSON array of records (e.g. Dopamine's results)

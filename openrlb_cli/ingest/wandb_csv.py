@@ -26,7 +26,7 @@ import pandas as pd
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest import tabular
-from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.base import ReadOptions, ReadResult, read_head
 
 _CHART_COL = re.compile(r"^(?P<run>.+) - (?P<metric>.+?)(?P<agg>__MIN|__MAX)?$")
 _GROUP = re.compile(r"^(?P<field>[^:]+): (?P<value>.+)$")
@@ -83,11 +83,12 @@ class WandbCsvReader:
     def detect(self, path: Path) -> bool:
         if path.suffix.lower() != ".csv":
             return False
+        head = read_head(path)
+        if head is None:
+            return False
         try:
-            with open(path, "rb") as f:
-                head = f.read(1 << 16)
             line = head.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
-        except (OSError, UnicodeDecodeError):
+        except UnicodeDecodeError:
             return False
         header = next(csv.reader([line]), [])
         return classify(header, quoted=line.startswith('"')) is not None
