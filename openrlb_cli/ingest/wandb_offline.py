@@ -196,7 +196,7 @@ def to_record(d: _Decoded) -> RunRecord:
         rec.state = "finished" if d.exit_code == 0 else "crashed"
         rec.config["wandb_exit_code"] = d.exit_code
     rec.summary = {k: v for k, v in d.summary.items() if not isinstance(v, float) or math.isfinite(v)}
-    rec.series = rows_to_series(d.rows, {}, -(2**62))
+    rec.series, _ = rows_to_series(d.rows, {}, -(2**62))  # x = _step: nothing is dropped
     walls = [r.get("_timestamp") for r in d.rows if isinstance(r.get("_timestamp"), (int, float))]
     if walls:
         rec.updated_at = float(max(walls))
