@@ -11,11 +11,14 @@ wire decoder (`protowire`), field numbers from wandb's `wandb_internal.proto`:
   10 tags, 13 host, 17 start_time (Timestamp: 1 seconds, 2 nanos);
 * `RunExitRecord`: 1 exit_code.
 
-Mapping, the same as a fetched W&B run (`fetch.wandb_map`): one row per history record, x = `_step`
-(else the record's step number), wall time = `_timestamp`; every numeric item is a point (nested keys
-joined with `.`; W&B's "NaN"/"Infinity" strings are numbers; media and tables are skipped);
-config without `_wandb`; name = display name; tags; state running until the exit record
-(exit code 0 finished, else crashed); project = the run's W&B project; summary = summary updates.
+Mapping, the same as a fetched W&B run (`fetch.wandb_map`): one row per history record, x = the
+run's x axis as a fetch chooses it (`global_step` when the run logs it, else `_step`; see
+`wandb_rows`), wall time = `_timestamp`; every numeric item is a point (nested keys joined with `.`;
+W&B's "NaN"/"Infinity" strings are numbers; media and tables are skipped); config without `_wandb`;
+name = display name; tags; state running until the exit record (exit code 0 finished, else
+crashed); project = the run's W&B project; summary = summary updates; the environment record
+(`Record` 26: program, args, git, python, host, ...; `wandb-metadata.json` of older SDKs, read from
+`files/` when the log has no such record) as `wandb_*` config keys (`wandb_files.metadata_config`).
 
 Incremental: the log only grows, so the offset is the end of the last complete record and a re-read
 decodes only records after it; a torn last record (still being written) is left for the next ingest
@@ -35,10 +38,14 @@ from openrlb_cli.errors import InputError
 from openrlb_cli.ingest import protowire as pw
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.ingest.wandb_log import FILE_HEADER, WandbLogError, split_records
+from openrlb_cli.ingest.wandb_rows import Piece, read_on_axis
 from openrlb_cli.model import RunRecord
 
 PIECE_BYTES = 64 << 20
 _LEN = pw.LEN
+# EnvironmentRecord text fields -> their `wandb-metadata.json` names (`wandb_internal.proto` json_name)
+_ENV_TEXT = {1: "os", 2: "python", 4: "docker", 6: "program", 7: "codePath", 11: "root", 12: "host",
+             13: "username", 14: "executable", 18: "gpu", 25: "cuda"}
 
 
 def _item(buf: bytes, a: int, b: int) -> tuple[list[str], Any]:
@@ -97,6 +104,7 @@ class _Decoded:
         self.summary: dict[str, Any] = {}
         self.run: dict[str, Any] = {}
         self.exit_code: int | None = None
+        self.env: dict[str, Any] = {}
 
     def add(self, rec: bytes) -> None:
         for number, wire, a, b in pw.iter_spans(rec):
@@ -110,6 +118,8 @@ class _Decoded:
                 self._config(rec, a, b)
             elif number == 17:
                 self._run(rec, a, b)
+            elif number == 26:
+                self._environment(rec, a, b)
             elif number == 18:
                 self.exit_code = 0
                 for n2, w2, c, _ in pw.iter_spans(rec, a, b):
@@ -177,9 +187,33 @@ class _Decoded:
                 self.run["start_time"] = seconds + nanos / 1e9
         self.run["tags"] = tags
 
+    def _environment(self, buf: bytes, a: int, b: int) -> None:
+        """An EnvironmentRecord, as the JSON names of `wandb-metadata.json` (later writers add fields)."""
+        for number, wire, c, d in pw.iter_spans(buf, a, b):
+            if wire == _LEN and number in _ENV_TEXT:
+                self.env[_ENV_TEXT[number]] = buf[c:d].decode("utf-8", "replace")
+            elif wire == _LEN and number == 5:
+                self.env.setdefault("args", []).append(buf[c:d].decode("utf-8", "replace"))
+            elif wire == _LEN and number == 9:
+                git = {}
+                for n2, w2, e, f in pw.iter_spans(buf, c, d):
+                    if w2 == _LEN and n2 in (1, 2):
+                        git["remote" if n2 == 1 else "commit"] = buf[e:f].decode("utf-8", "replace")
+                self.env["git"] = git
+            elif wire == _LEN and number == 3:
+                seconds = 0
+                for n2, w2, e, _ in pw.iter_spans(buf, c, d):
+                    if n2 == 1 and w2 == pw.VARINT:
+                        seconds = pw.to_int64(e)
+                self.env["started_at"] = seconds
+            elif wire == pw.VARINT and number in (16, 19):
+                self.env["cpu_count" if number == 16 else "gpu_count"] = pw.to_int64(c)
 
-def to_record(d: _Decoded) -> RunRecord:
-    from openrlb_cli.fetch.wandb_map import rows_to_series
+
+def to_record(d: _Decoded, metadata: dict[str, Any] | None = None) -> RunRecord:
+    """The run fields and config of what was decoded (its series are made by `wandb_rows`).
+    `metadata`: a `wandb-metadata.json` beside the log, for what the log has no environment record of."""
+    from openrlb_cli.ingest.wandb_files import metadata_config
 
     rec = RunRecord(source="local", external_id="")
     run = d.run
@@ -191,12 +225,14 @@ def to_record(d: _Decoded) -> RunRecord:
         rec.state = "running"
         rec.config.update({f"wandb_{k}": run[k] for k in ("run_id", "entity", "group", "job_type", "host")
                            if run.get(k)})
+    if metadata and not d.env.get("program"):
+        rec.config.update(metadata_config(metadata))
+    rec.config.update(metadata_config(d.env))
     rec.config.update(d.config)
     if d.exit_code is not None:
         rec.state = "finished" if d.exit_code == 0 else "crashed"
         rec.config["wandb_exit_code"] = d.exit_code
     rec.summary = {k: v for k, v in d.summary.items() if not isinstance(v, float) or math.isfinite(v)}
-    rec.series, _ = rows_to_series(d.rows, {}, -(2**62))  # x = _step: nothing is dropped
     walls = [r.get("_timestamp") for r in d.rows if isinstance(r.get("_timestamp"), (int, float))]
     if walls:
         rec.updated_at = float(max(walls))
@@ -219,6 +255,8 @@ class WandbOfflineReader:
 
     def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions) -> ReadResult:
         results = list(self.iter_read(path, offset, state, options))
+        restarts = [i for i, r in enumerate(results) if r.replace]
+        results = results[restarts[-1]:] if restarts else results  # a re-read onto a new axis replaces
         if len(results) == 1:
             return results[0]
         merged = results[0].runs[0]
@@ -233,11 +271,15 @@ class WandbOfflineReader:
                 if getattr(rec, f) is not None:
                     setattr(merged, f, getattr(rec, f))
         last = results[-1]
-        return ReadResult([merged], last.offset, last.state, warnings=[w for r in results for w in r.warnings],
-                          complete=last.complete)
+        return ReadResult([merged], last.offset, last.state, replace=results[0].replace,
+                          warnings=[w for r in results for w in r.warnings], complete=last.complete)
 
     def iter_read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions
                   ) -> Iterator[ReadResult]:
+        metadata = _metadata_beside(path)
+        return read_on_axis(path, offset, state, options, lambda start: self._pieces(path, start, metadata))
+
+    def _pieces(self, path: Path, offset: int, metadata: dict[str, Any] | None) -> Iterator[Piece]:
         try:
             f = open(path, "rb")  # noqa: SIM115 - closed below
         except OSError as e:
@@ -264,10 +306,25 @@ class WandbOfflineReader:
                     raise InputError(f"{path}: corrupt .wandb file: {e}") from None
                 except pw.ProtoError as e:
                     raise InputError(f"{path}: corrupt .wandb record after byte {frames.end}: {e}") from None
-                yield ReadResult([to_record(decoded)], frames.end, {}, complete=not frames.torn)
-                if at_eof or frames.end == pos:
+                last = at_eof or frames.end == pos
+                yield Piece(to_record(decoded, metadata), decoded.rows, frames.end, not frames.torn, last)
+                if last:
                     return
                 pos = frames.end
+
+
+def _metadata_beside(path: Path) -> dict[str, Any] | None:
+    """`files/wandb-metadata.json` of the run folder the log is in (online runs of SDKs whose log has
+    no environment record); None when absent or unreadable (the log alone still ingests)."""
+    from openrlb_cli.ingest.wandb_files import load_json_object
+
+    for candidate in (path.parent / "files" / "wandb-metadata.json", path.parent / "wandb-metadata.json"):
+        if candidate.is_file():
+            try:
+                return load_json_object(candidate)
+            except InputError:
+                return None
+    return None
 
 
 WANDB_OFFLINE = WandbOfflineReader()
