@@ -46,13 +46,15 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def write_offline_runs(root: Path, script: str) -> Path:
-    """Run `script` with the wandb SDK offline, every wandb directory under `root`; returns root/wandb."""
+def write_offline_runs(root: Path, script: str | None = None, args: list[str] | None = None) -> Path:
+    """Run `script` (or python `args` in `root`) with the wandb SDK offline, every wandb directory under
+    `root`; returns root/wandb."""
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(root), "WANDB_SILENT": "true",
            "WANDB_CONFIG_DIR": str(root / "cfg"), "WANDB_CACHE_DIR": str(root / "cache"),
            "WANDB_DATA_DIR": str(root / "data"), "WANDB_CONSOLE": "off", "HOME": str(root / "home")}
     env.pop("WANDB_API_KEY", None)
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=240,
+    command = [sys.executable, *args] if args else [sys.executable, "-c", script or ""]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240,
                          cwd=root)
     assert out.returncode == 0, out.stderr[-2000:]
     for d in ("cfg", "cache", "data", "home"):

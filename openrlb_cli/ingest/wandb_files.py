@@ -45,8 +45,11 @@ from openrlb_cli.model import RunRecord
 HISTORY, SUMMARY, CONFIG, METADATA = "wandb-history.jsonl", "wandb-summary.json", "config.yaml", "wandb-metadata.json"
 RUN_FOLDER = re.compile(r"^(?:offline-run|run|dryrun)-\d{8}_\d{6}-(?P<id>[A-Za-z0-9]+)$")
 PIECE_BYTES = 32 << 20
-# wandb-metadata.json keys kept as config `wandb_<name>` (email is left out: it is personal)
-METADATA_KEYS = {"program": "program", "codePath": "code_path", "args": "args", "git": "git", "python": "python",
+# wandb-metadata.json keys kept as config `wandb_<name>` (email is left out: it is personal). Older SDKs
+# wrote JSON names (codePath, startedAt, git.remote), the 0.1x+ sender the proto's (code_path, started_at,
+# git.remote_url): both are read.
+METADATA_KEYS = {"program": "program", "codePath": "code_path", "code_path": "code_path", "args": "args",
+                 "git": "git", "python": "python",
                  "os": "os", "host": "host", "executable": "executable", "root": "root", "username": "username",
                  "docker": "docker", "cuda": "cuda", "gpu": "gpu", "gpu_count": "gpu_count", "cpu_count": "cpu_count"}
 STATES = {"running": "running", "finished": "finished", "failed": "crashed", "crashed": "crashed", "killed": "killed"}
@@ -57,6 +60,9 @@ def metadata_config(meta: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, name in METADATA_KEYS.items():
         value = meta.get(key)
+        if key == "git" and isinstance(value, dict):
+            value = {k: v for k, v in (("remote", value.get("remote") or value.get("remote_url")),
+                                       ("commit", value.get("commit"))) if v}
         if value not in (None, "", [], {}):
             out[f"wandb_{name}"] = value
     return out
@@ -145,7 +151,7 @@ def run_record(folder: Path, warnings: list[str]) -> RunRecord:
             warnings.append(f"{e}; metadata left out")
             meta = {}
         rec.config.update(metadata_config(meta))
-        rec.created_at = _started(meta.get("startedAt"))
+        rec.created_at = _started(meta.get("startedAt") or meta.get("started_at"))
         rec.state = STATES.get(str(meta.get("state", "")).lower())
         if isinstance(meta.get("exitcode"), int):
             rec.config["wandb_exit_code"] = meta["exitcode"]
