@@ -259,3 +259,28 @@ def test_framing_edge_cases():
     assert tail.end == len(data) and tail.torn
     with pytest.raises(wandb_log.WandbLogError, match="without a FIRST"):
         wandb_log.split_records(head + chunk(4, b"x"), 0, True)
+
+
+def test_item_decoding_paths():
+    """History items through the inline parser (key, nested keys, a value_json that is not JSON: kept as
+    text, the other values still decoded together) and through the generic one (an unknown field)."""
+    from openrlb_cli.ingest import wandb_offline
+
+    rec = pb.Record()
+    item = rec.history.item.add()
+    item.key, item.value_json = "a", "1.5"
+    item = rec.history.item.add()
+    item.nested_key.extend(["n", "x"])
+    item.value_json = "not json"
+    item = rec.history.item.add()
+    item.nested_key.extend(["d"])
+    item.value_json = '{"y": 2, "z": {"_type": "histogram"}}'
+    rec.history.step.num = 4
+    odd_item = b"\x0a\x01b" + b"\x18\x05" + b"\x82\x01\x017"  # key "b", unknown varint field 3, value 7
+    odd = b"\x12" + bytes([len(odd_item) + 2]) + b"\x0a" + bytes([len(odd_item)]) + odd_item
+    decoded = wandb_offline._Decoded()
+    decoded.add(rec.SerializeToString())
+    decoded.add(odd)
+    decoded.finish()
+    assert decoded.rows == [{"a": 1.5, "n.x": "not json", "d.y": 2, "d.z": {"_type": "histogram"}, "_step": 4},
+                            {"b": 7, "_step": 0}]

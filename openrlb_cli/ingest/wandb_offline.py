@@ -48,8 +48,51 @@ _ENV_TEXT = {1: "os", 2: "python", 4: "docker", 6: "program", 7: "codePath", 11:
              13: "username", 14: "executable", 18: "gpu", 25: "cuda"}
 
 
-def _item(buf: bytes, a: int, b: int) -> tuple[list[str], Any]:
-    """A HistoryItem / SummaryItem / ConfigItem: its key path and its JSON-decoded value."""
+_NAMES: dict[bytes, str] = {}  # key bytes -> text: a run logs the same few keys in every record
+
+
+def _item_raw(buf: bytes, a: int, b: int) -> tuple[list[str], bytes]:
+    """A HistoryItem / SummaryItem / ConfigItem: its key path and its undecoded `value_json`.
+
+    Items are parsed inline (one per logged value: a generator per item was the reader's hot spot);
+    anything but the length-delimited fields W&B writes goes through `protowire.iter_spans`."""
+    key, nested, raw = "", [], b"null"
+    pos = a
+    names = _NAMES
+    while pos < b:
+        tag = buf[pos]
+        if tag == 0x82 and pos + 1 < b and buf[pos + 1] == 0x01:  # field 16 (value_json), LEN
+            pos += 2
+        elif tag == 0x12 or tag == 0x0A:  # field 2 (nested_key) / 1 (key), LEN
+            pos += 1
+        else:
+            return _item_spans(buf, a, b)
+        length = buf[pos] if pos < b else 0x80
+        if length < 0x80:
+            pos += 1
+        else:
+            length, pos = pw.decode_varint(buf, pos, b)
+        end = pos + length
+        if end > b:
+            raise pw.ProtoError("length-delimited field runs past the end", pos)
+        if tag == 0x82:
+            raw = buf[pos:end]
+        else:
+            part = buf[pos:end]
+            text = names.get(part)
+            if text is None:
+                if len(names) > 50_000:  # bounded: a run with ever new keys gains nothing from it
+                    names.clear()
+                text = names[part] = part.decode("utf-8", "replace")
+            if tag == 0x12:
+                nested.append(text)
+            else:
+                key = text
+        pos = end
+    return (nested or [key]), raw
+
+
+def _item_spans(buf: bytes, a: int, b: int) -> tuple[list[str], bytes]:
     key, nested, raw = "", [], b"null"
     for number, wire, c, d in pw.iter_spans(buf, a, b):
         if wire != _LEN:
@@ -60,11 +103,32 @@ def _item(buf: bytes, a: int, b: int) -> tuple[list[str], Any]:
             nested.append(buf[c:d].decode("utf-8", "replace"))
         elif number == 16:
             raw = buf[c:d]
+    return (nested or [key]), raw
+
+
+def _decode(raw: bytes) -> Any:
     try:
-        value = json.loads(raw)
+        return json.loads(raw)
     except ValueError:
-        value = raw.decode("utf-8", "replace")
-    return (nested or [key]), value
+        return raw.decode("utf-8", "replace")
+
+
+def _decode_all(raws: list[bytes]) -> list[Any]:
+    """Many `value_json`s with one `json.loads` (a call per item was most of the decoding time); one at
+    a time when one of them is not valid JSON."""
+    if not raws:
+        return []
+    try:
+        values = json.loads(b"[" + b",".join(raws) + b"]")
+    except ValueError:
+        return [_decode(r) for r in raws]
+    return values if len(values) == len(raws) else [_decode(r) for r in raws]
+
+
+def _item(buf: bytes, a: int, b: int) -> tuple[list[str], Any]:
+    """A HistoryItem / SummaryItem / ConfigItem: its key path and its JSON-decoded value."""
+    parts, raw = _item_raw(buf, a, b)
+    return parts, _decode(raw)
 
 
 def _flatten(key: str, value: Any, out: dict[str, Any]) -> None:
@@ -98,7 +162,10 @@ class _Decoded:
     """What a run of records says: history rows, config/summary changes, run fields, exit code."""
 
     def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = []  # filled by `finish`
+        self._rows: list[tuple[list[str], int]] = []  # each history record's keys and step number
+        self._raws: list[bytes] = []  # their values, decoded together in `finish`
+        self._summary: dict[str, bytes | None] = {}  # dotted key -> last raw value (None: removed)
         self.config: dict[str, Any] = {}
         self.removed: list[list[str]] = []
         self.summary: dict[str, Any] = {}
@@ -113,7 +180,7 @@ class _Decoded:
             if number == 2:
                 self._history(rec, a, b)
             elif number == 3:
-                self._summary(rec, a, b)
+                self._summary_item(rec, a, b)
             elif number == 5:
                 self._config(rec, a, b)
             elif number == 17:
@@ -127,30 +194,52 @@ class _Decoded:
                         self.exit_code = pw.to_int32(c)
 
     def _history(self, buf: bytes, a: int, b: int) -> None:
-        row: dict[str, Any] = {}
+        keys: list[str] = []
         step = 0
         for number, wire, c, d in pw.iter_spans(buf, a, b):
             if number == 1 and wire == _LEN:
-                parts, value = _item(buf, c, d)
-                _flatten(".".join(parts), value, row)
+                parts, raw = _item_raw(buf, c, d)
+                keys.append(parts[0] if len(parts) == 1 else ".".join(parts))
+                self._raws.append(raw)
             elif number == 2 and wire == _LEN:
                 for n2, w2, e, _ in pw.iter_spans(buf, c, d):
                     if n2 == 1 and w2 == pw.VARINT:
                         step = pw.to_int64(e)
-        row.setdefault("_step", step)
-        self.rows.append(row)
+        self._rows.append((keys, step))
 
-    def _summary(self, buf: bytes, a: int, b: int) -> None:
+    def _summary_item(self, buf: bytes, a: int, b: int) -> None:
+        """Summary records repeat every logged key after each row: only the last value of a key is
+        kept (undecoded), so they cost a key parse each."""
         for number, wire, c, d in pw.iter_spans(buf, a, b):
             if wire != _LEN or number not in (1, 2):
                 continue
-            parts, value = _item(buf, c, d)
+            parts, raw = _item_raw(buf, c, d)
             if parts[0] == "_wandb":
                 continue
-            if number == 1:
-                _flatten(".".join(parts), value, self.summary)
-            else:
-                self.summary.pop(".".join(parts), None)
+            key = ".".join(parts)
+            self._summary.pop(key, None)
+            self._summary[key] = raw if number == 1 else None
+
+    def finish(self) -> _Decoded:
+        """Decode the collected values: history rows and the summary."""
+        values = _decode_all(self._raws)
+        i = 0
+        for keys, step in self._rows:
+            row: dict[str, Any] = {}
+            for key in keys:
+                value = values[i]
+                i += 1
+                if type(value) is dict:
+                    _flatten(key, value, row)
+                else:
+                    row[key] = value
+            row.setdefault("_step", step)
+            self.rows.append(row)
+        kept = [(k, raw) for k, raw in self._summary.items() if raw is not None]
+        for (key, _), value in zip(kept, _decode_all([raw for _, raw in kept]), strict=True):
+            _flatten(key, value, self.summary)
+        self._rows, self._raws, self._summary = [], [], {}
+        return self
 
     def _config(self, buf: bytes, a: int, b: int) -> None:
         for number, wire, c, d in pw.iter_spans(buf, a, b):
@@ -302,6 +391,7 @@ class WandbOfflineReader:
                     decoded = _Decoded()
                     for rec in frames.records:
                         decoded.add(rec)
+                    decoded.finish()
                 except WandbLogError as e:
                     raise InputError(f"{path}: corrupt .wandb file: {e}") from None
                 except pw.ProtoError as e:
