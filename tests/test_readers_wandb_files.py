@@ -259,7 +259,8 @@ def test_bad_files(sdk_runs, tmp_path):
     lines = sender_files(log, folder)
     history = folder / "wandb-history.jsonl"
     history.write_text("".join(line + "\n" for line in lines[:10]) + "{not json\n" + lines[10] + "\n")
-    with pytest.raises(InputError, match=r"wandb-history.jsonl: line at byte \d+ is not JSON"):
+    bad_at = len("".join(line + "\n" for line in lines[:10]).encode())
+    with pytest.raises(InputError, match=rf"wandb-history.jsonl: line at byte {bad_at} is not JSON"):
         WANDB_FILES.read(folder, 0, {}, ReadOptions())
     with Store(tmp_path / "s.db") as store:
         summary = ingest(store, [tmp_path / "wandb"])
