@@ -271,3 +271,17 @@ def test_bad_files(sdk_runs, tmp_path):
         assert not summary.skipped and any("config.yaml: not valid YAML" in w for w in summary.warnings)
         (run,) = store.runs()
         assert len(store.load_series(run.id, "charts/episodic_return")) == 500
+
+
+def test_history_ingested_before_as_json_lines_is_named(sdk_runs, tmp_path):
+    """Before this reader, a run folder's wandb-history.jsonl was ingested as plain JSON lines: the
+    folder run is added, and the warning names the old run to remove (nothing is deleted)."""
+    folder = tmp_path / "wandb" / "run-20240102_030405-old"
+    sender_files(sdk_runs["ppo-seed3"], folder)
+    with Store(tmp_path / "s.db") as store:
+        ingest(store, [folder / "wandb-history.jsonl"], fmt="jsonl")
+        (old,) = store.runs()
+        summary = ingest(store, [tmp_path / "wandb"])
+        assert summary.new_runs == 1 and len(store.runs()) == 2
+        assert any(f"openrlb rm {old.uid}" in w for w in summary.warnings)
+        assert not any("openrlb rm" in w for w in ingest(store, [tmp_path / "wandb"]).warnings)
