@@ -285,3 +285,25 @@ def test_history_ingested_before_as_json_lines_is_named(sdk_runs, tmp_path):
         assert summary.new_runs == 1 and len(store.runs()) == 2
         assert any(f"openrlb rm {old.uid}" in w for w in summary.warnings)
         assert not any("openrlb rm" in w for w in ingest(store, [tmp_path / "wandb"]).warnings)
+
+
+def test_history_lines_as_each_writer_wrote_them(tmp_path):
+    """Non-finite numbers: wandb <= 0.9 wrote `json.dumps(row)` (bare NaN / Infinity tokens, Python's
+    default), wandb-core's `ToExtendedJSON` writes the same tokens, and values W&B already turned into
+    strings ("NaN", "Infinity") stay strings in the row: all are points. Media dicts are skipped."""
+    import numpy as np
+
+    rows = [{"_step": 0, "_runtime": 0.5, "_timestamp": 1.7e9, "a": float("nan"), "b": {"c": float("inf")}},
+            {"_step": 1, "_runtime": 1.5, "_timestamp": 1.7e9 + 1, "a": "Infinity", "b": {"c": "-Infinity"},
+             "img": {"_type": "image-file", "path": "media/images/x.png", "width": 8}}]
+    folder = tmp_path / "wandb" / "dryrun-20190101_000000-abc123"
+    folder.mkdir(parents=True)
+    (folder / "wandb-history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "wandb-summary.json").write_text(json.dumps({"a": 1.0, "_wandb": {"runtime": 2}}))
+    assert "NaN" in (folder / "wandb-history.jsonl").read_text()  # the bare token, as json.dumps writes it
+    res = WANDB_FILES.read(folder, 0, {}, ReadOptions())
+    series = res.runs[0].series
+    assert set(series) == {"a", "b.c", "_runtime"} and res.state == {"x_axis": "_step"}
+    np.testing.assert_array_equal(series["a"].values, [math.nan, math.inf])
+    np.testing.assert_array_equal(series["b.c"].values, [math.inf, -math.inf])
+    assert res.runs[0].summary == {"a": 1.0} and res.runs[0].config["wandb_run_id"] == "abc123"
