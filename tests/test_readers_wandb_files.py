@@ -307,3 +307,22 @@ def test_history_lines_as_each_writer_wrote_them(tmp_path):
     np.testing.assert_array_equal(series["a"].values, [math.nan, math.inf])
     np.testing.assert_array_equal(series["b.c"].values, [math.inf, -math.inf])
     assert res.runs[0].summary == {"a": 1.0} and res.runs[0].config["wandb_run_id"] == "abc123"
+
+
+def test_cli_ingest_of_run_folders(sdk_runs, cli, tmp_path):
+    """`openrlb ingest wandb/`: a good folder ingests, a folder with a corrupt history line is one clear
+    line on stderr (no traceback) and exit code 2; the good run is stored all the same."""
+    good = tmp_path / "logs" / "wandb" / "run-20240102_030405-good"
+    bad = tmp_path / "logs" / "wandb" / "run-20240102_030406-bad"
+    lines = sender_files(sdk_runs["ppo-seed3"], good / "files")
+    sender_files(sdk_runs["ppo-seed3"], bad / "files")
+    (bad / "files" / "wandb-history.jsonl").write_text(lines[0] + "\n" + lines[1][:-5] + "\n" + lines[2] + "\n")
+    code, out, err = cli("ingest", str(tmp_path / "logs"), "--json")
+    assert code == 2 and "Traceback" not in err
+    (skipped,) = [line for line in err.splitlines() if "skipped" in line]
+    history = bad / "files" / "wandb-history.jsonl"
+    assert skipped.startswith(f"warning: skipped {bad}: {history}: line at byte {len(lines[0]) + 1} is not JSON (")
+    report = json.loads(out)
+    assert report["new_runs"] == 1 and report["points"] > 0
+    code, out, _ = cli("runs", "--json")
+    assert code == 0 and [r["name"] for r in json.loads(out)] == ["run-20240102_030405-good"]
