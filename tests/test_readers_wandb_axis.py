@@ -177,3 +177,10 @@ def test_step_column_picks_another_axis(log_file, tmp_path):
     assert ret.steps.tolist() == [float(i) for i in range(400)]
     assert ret.values.tolist() == [v for _, v, _ in _reference_series(records, "_step")["charts/episodic_return"]]
     assert not math.isnan(ret.wall_times[0])
+
+
+def test_wanted_axis_the_run_does_not_log_is_said(log_file):
+    res = WANDB_OFFLINE.read(log_file, 0, {}, ReadOptions(step_column="frames"))
+    assert res.state == {"x_axis": "_step"} and len(res.runs[0].series["charts/episodic_return"]) == 400
+    assert any("no row logs 'frames'" in w for w in res.warnings)
+    assert not any("no row logs" in w for w in WANDB_OFFLINE.read(log_file, 0, {}, ReadOptions()).warnings)

@@ -271,3 +271,58 @@ def test_bad_files(sdk_runs, tmp_path):
         assert not summary.skipped and any("config.yaml: not valid YAML" in w for w in summary.warnings)
         (run,) = store.runs()
         assert len(store.load_series(run.id, "charts/episodic_return")) == 500
+
+
+def test_history_ingested_before_as_json_lines_is_named(sdk_runs, tmp_path):
+    """Before this reader, a run folder's wandb-history.jsonl was ingested as plain JSON lines: the
+    folder run is added, and the warning names the old run to remove (nothing is deleted)."""
+    folder = tmp_path / "wandb" / "run-20240102_030405-old"
+    sender_files(sdk_runs["ppo-seed3"], folder)
+    with Store(tmp_path / "s.db") as store:
+        ingest(store, [folder / "wandb-history.jsonl"], fmt="jsonl")
+        (old,) = store.runs()
+        summary = ingest(store, [tmp_path / "wandb"])
+        assert summary.new_runs == 1 and len(store.runs()) == 2
+        assert any(f"openrlb rm {old.uid}" in w for w in summary.warnings)
+        assert not any("openrlb rm" in w for w in ingest(store, [tmp_path / "wandb"]).warnings)
+
+
+def test_history_lines_as_each_writer_wrote_them(tmp_path):
+    """Non-finite numbers: wandb <= 0.9 wrote `json.dumps(row)` (bare NaN / Infinity tokens, Python's
+    default), wandb-core's `ToExtendedJSON` writes the same tokens, and values W&B already turned into
+    strings ("NaN", "Infinity") stay strings in the row: all are points. Media dicts are skipped."""
+    import numpy as np
+
+    rows = [{"_step": 0, "_runtime": 0.5, "_timestamp": 1.7e9, "a": float("nan"), "b": {"c": float("inf")}},
+            {"_step": 1, "_runtime": 1.5, "_timestamp": 1.7e9 + 1, "a": "Infinity", "b": {"c": "-Infinity"},
+             "img": {"_type": "image-file", "path": "media/images/x.png", "width": 8}}]
+    folder = tmp_path / "wandb" / "dryrun-20190101_000000-abc123"
+    folder.mkdir(parents=True)
+    (folder / "wandb-history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "wandb-summary.json").write_text(json.dumps({"a": 1.0, "_wandb": {"runtime": 2}}))
+    assert "NaN" in (folder / "wandb-history.jsonl").read_text()  # the bare token, as json.dumps writes it
+    res = WANDB_FILES.read(folder, 0, {}, ReadOptions())
+    series = res.runs[0].series
+    assert set(series) == {"a", "b.c", "_runtime"} and res.state == {"x_axis": "_step"}
+    np.testing.assert_array_equal(series["a"].values, [math.nan, math.inf])
+    np.testing.assert_array_equal(series["b.c"].values, [math.inf, -math.inf])
+    assert res.runs[0].summary == {"a": 1.0} and res.runs[0].config["wandb_run_id"] == "abc123"
+
+
+def test_cli_ingest_of_run_folders(sdk_runs, cli, tmp_path):
+    """`openrlb ingest wandb/`: a good folder ingests, a folder with a corrupt history line is one clear
+    line on stderr (no traceback) and exit code 2; the good run is stored all the same."""
+    good = tmp_path / "logs" / "wandb" / "run-20240102_030405-good"
+    bad = tmp_path / "logs" / "wandb" / "run-20240102_030406-bad"
+    lines = sender_files(sdk_runs["ppo-seed3"], good / "files")
+    sender_files(sdk_runs["ppo-seed3"], bad / "files")
+    (bad / "files" / "wandb-history.jsonl").write_text(lines[0] + "\n" + lines[1][:-5] + "\n" + lines[2] + "\n")
+    code, out, err = cli("ingest", str(tmp_path / "logs"), "--json")
+    assert code == 2 and "Traceback" not in err
+    (skipped,) = [line for line in err.splitlines() if "skipped" in line]
+    history = bad / "files" / "wandb-history.jsonl"
+    assert skipped.startswith(f"warning: skipped {bad}: {history}: line at byte {len(lines[0]) + 1} is not JSON (")
+    report = json.loads(out)
+    assert report["new_runs"] == 1 and report["points"] > 0
+    code, out, _ = cli("runs", "--json")
+    assert code == 0 and [r["name"] for r in json.loads(out)] == ["run-20240102_030405-good"]

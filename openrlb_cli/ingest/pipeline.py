@@ -397,6 +397,8 @@ def ingest(
         plan = _plan(store, unit, size, mtime)
         if plan is not None:
             plans.append(plan)
+            if unit.fmt == "wandb-files" and plan.run_id is None:
+                summary.warnings.extend(_ingested_before_as_jsonl(store, unit))
             continue
         summary.unchanged += 1
         if on_unit is not None:
@@ -425,6 +427,22 @@ def ingest(
         raise
     batch.commit()
     return summary
+
+
+def _ingested_before_as_jsonl(store: Store, unit: Unit) -> list[str]:
+    """An earlier openrlb read a W&B run folder's `wandb-history.jsonl` as plain JSON lines (its own run):
+    say so rather than delete it, since the user may have labelled or compared it."""
+    from openrlb_cli.ingest.wandb_files import HISTORY, files_dir
+
+    history = files_dir(unit.paths[0]) / HISTORY
+    prior = store.file_state(str(history))
+    if prior is None or prior["format"] != "jsonl" or prior["run_id"] is None:
+        return []
+    row = store.conn.execute("SELECT uid FROM runs WHERE id = ?", (prior["run_id"],)).fetchone()
+    if row is None:
+        return []
+    return [f"{history}: was ingested before as JSON lines (run {row[0]}); it is now read with its W&B run "
+            f"folder as one run: remove the old one with `openrlb rm {row[0]}` if it is not needed"]
 
 
 def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overrides: Overrides,

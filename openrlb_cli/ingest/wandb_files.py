@@ -44,7 +44,7 @@ from openrlb_cli.model import RunRecord
 
 HISTORY, SUMMARY, CONFIG, METADATA = "wandb-history.jsonl", "wandb-summary.json", "config.yaml", "wandb-metadata.json"
 RUN_FOLDER = re.compile(r"^(?:offline-run|run|dryrun)-\d{8}_\d{6}-(?P<id>[A-Za-z0-9]+)$")
-PIECE_BYTES = 32 << 20
+PIECE_BYTES = 8 << 20  # rows as dicts take ~10x their bytes: pieces keep memory bounded
 # wandb-metadata.json keys kept as config `wandb_<name>` (email is left out: it is personal). Older SDKs
 # wrote JSON names (codePath, startedAt, git.remote), the 0.1x+ sender the proto's (code_path, started_at,
 # git.remote_url): both are read.

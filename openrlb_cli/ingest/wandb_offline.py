@@ -41,7 +41,7 @@ from openrlb_cli.ingest.wandb_log import FILE_HEADER, WandbLogError, split_recor
 from openrlb_cli.ingest.wandb_rows import Piece, read_on_axis
 from openrlb_cli.model import RunRecord
 
-PIECE_BYTES = 64 << 20
+PIECE_BYTES = 8 << 20  # decoded rows take ~5x their bytes: pieces keep memory bounded (~100 MiB)
 _LEN = pw.LEN
 # EnvironmentRecord text fields -> their `wandb-metadata.json` names (`wandb_internal.proto` json_name)
 _ENV_TEXT = {1: "os", 2: "python", 4: "docker", 6: "program", 7: "codePath", 11: "root", 12: "host",

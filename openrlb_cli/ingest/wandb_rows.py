@@ -16,6 +16,10 @@ The axis of a growing log is decided incrementally and kept in the unit's state 
   moves from `_step` to the wanted key;
 * a unit stored by an earlier openrlb (offset > 0, no `x_axis` in its state: its points are on
   `_step`) is read again from byte 0 the same way, once.
+
+The axis is chosen when a unit is first read: a later `--step-column` for the same file does not move
+its stored points (remove the run and ingest again for that). A wanted key the rows do not hold is
+said in a warning, as a fetch says it.
 """
 
 from __future__ import annotations
@@ -69,19 +73,21 @@ def read_on_axis(path: Path, offset: int, state: dict[str, Any], options: ReadOp
             elif axis == STEP and axis_of(piece.rows, wanted) != STEP:
                 axis, offset, replace, restart = axis_of(piece.rows, wanted), 0, True, True
                 break
-            yield _result(path, piece, axis, replace)
+            yield _result(path, piece, axis, replace, wanted)
             replace = False
         if not restart:
             return
 
 
-def _result(path: Path, piece: Piece, axis: str, replace: bool) -> ReadResult:
+def _result(path: Path, piece: Piece, axis: str, replace: bool, wanted: str | None = None) -> ReadResult:
     rec = piece.record
     rec.series, dropped = rows_to_series(piece.rows, {}, ALL_ROWS, axis)
     if replace and axis != STEP:  # keys whose every point was dropped: emptied, not left on _step
         for key in rows_to_series(piece.rows, {}, ALL_ROWS, STEP)[0]:
             rec.series.setdefault(key, Series.empty())
     warnings = list(piece.warnings)
+    if wanted not in (None, STEP, axis) and piece.rows:
+        warnings.append(f"{path}: no row logs {wanted!r} (yet): its points are stored against W&B's _step")
     if dropped:
         warnings.append(f"{path}: {dropped} points left out: their rows have no {axis!r} (stored against {axis})")
     return ReadResult([rec], piece.end, {"x_axis": axis}, replace=replace, warnings=warnings,
