@@ -31,6 +31,13 @@ ID_CANDIDATES = {
 }
 
 
+def id_roles(ids: dict[str, str]) -> list[str]:
+    """The id roles of a long layout in ID_CANDIDATES order, which run keys join them in. Not the
+    dict's order: a layout comes back from the store's JSON state with sorted keys, and a resumed
+    read must name the runs as the first read did."""
+    return [role for role in ID_CANDIDATES if role in ids]
+
+
 # ---------------------------------------------------------------- pandas without its warnings
 
 def read_csv_quietly(path: Path, buf: Any, warn: list[str] | None, **kwargs: Any) -> pd.DataFrame:
@@ -157,6 +164,9 @@ class _Acc:
             fields = dict(declared.get(run) or self.meta.get(run) or {})
             rec = RunRecord(source="local", external_id=run, **fields)
             for key, parts in self.parts.get(run, {}).items():
-                rec.series[key] = Series(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
+                if len(parts) == 1:  # no copy: views of the block's arrays (a long CSV's runs)
+                    rec.series[key] = Series(*parts[0])
+                else:
+                    rec.series[key] = Series(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
             out.append(rec)
         return out

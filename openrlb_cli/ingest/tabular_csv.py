@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from openrlb_cli.errors import InputError
+from openrlb_cli.ingest import tabular_long
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.ingest.tabular_common import (
     _Acc,
@@ -40,6 +41,7 @@ from openrlb_cli.ingest.tabular_common import (
     column_to_float,
     complete_end,
     float_or_none,
+    id_roles,
     open_log,
     read_csv_quietly,
     resume_point,
@@ -47,6 +49,7 @@ from openrlb_cli.ingest.tabular_common import (
 
 BLOCK_BYTES = 16 << 20  # bytes parsed per pandas call (bounds memory); tests shrink it
 SNIFF_BYTES = 256 << 10  # rows used to decide which columns are numeric
+FAST_LONG = True  # long layouts through `tabular_long`; tests turn it off to compare with `_emit`
 
 # plan(path, header, sniff, numeric, options) -> layout (a JSON-able dict, see tabular._generic_plan)
 Plan = Callable[[Path, list[str], pd.DataFrame, set[str], ReadOptions], dict[str, Any]]
@@ -112,7 +115,9 @@ def _needed(layout: dict[str, Any]) -> tuple[list[str], list[str]]:
     return numeric, ids
 
 
-def _emit(path: Path, df: pd.DataFrame, layout: dict[str, Any], row0: int, acc: _Acc, warn: list[str]) -> None:
+def _axes(path: Path, df: pd.DataFrame, layout: dict[str, Any], row0: int, warn: list[str]
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, has a step, wall times) of the parsed rows; rows without a step are reported."""
     n = len(df)
     if layout["step"]:
         steps, ok = column_to_float(path, layout["step"], df[layout["step"]])
@@ -131,6 +136,13 @@ def _emit(path: Path, df: pd.DataFrame, layout: dict[str, Any], row0: int, acc: 
                 walls = (since / pd.Timedelta(1, "s")).to_numpy(dtype=np.float64, na_value=np.nan)
             except (ValueError, TypeError):
                 raise InputError(f"{path}: wall-time column {layout['wall']!r} is neither numbers nor dates") from None
+    return steps, ok, walls
+
+
+def _emit(path: Path, df: pd.DataFrame, layout: dict[str, Any], row0: int, acc: _Acc, warn: list[str]) -> None:
+    """The generic emitter (every layout); long layouts normally take `tabular_long` instead."""
+    n = len(df)
+    steps, ok, walls = _axes(path, df, layout, row0, warn)
     ids = layout["ids"]
     if not ids:
         for col, run, key in layout["columns"]:
@@ -138,7 +150,7 @@ def _emit(path: Path, df: pd.DataFrame, layout: dict[str, Any], row0: int, acc: 
             m = present & ok
             acc.add(run, key, steps[m], v[m], walls[m])
         return
-    roles = list(ids)
+    roles = id_roles(ids)
     codes = np.zeros(n, np.int64)
     labels = {}
     for role in roles:
@@ -166,6 +178,24 @@ def _emit(path: Path, df: pd.DataFrame, layout: dict[str, Any], row0: int, acc: 
         for key, v, p in cols:
             m = p[lo:hi] & ok[lo:hi]
             acc.add(run, key, steps[lo:hi][m], v[lo:hi][m], walls[lo:hi][m])
+
+
+def _read_block(path: Path, block: bytes, st: dict[str, Any], layout: dict[str, Any], usecols: list[str],
+                row0: int, acc: _Acc, warn: list[str]) -> int:
+    """Parse one block of whole lines and add its points to `acc`; the number of rows it held."""
+    numeric_cols, id_cols = _needed(layout)
+    fast = FAST_LONG and tabular_long.applies(layout)
+    parsed = tabular_long.parse_arrow(block, st, layout, row0) if fast else None
+    if parsed is not None and layout["step"] and not parsed.ok.all():
+        warn.append(f"{path}: {int((~parsed.ok).sum())} rows without a {layout['step']!r} value skipped")
+    if parsed is None:
+        df = _parse(path, block, st, usecols, id_cols, numeric_cols, warn)
+        if not fast:
+            _emit(path, df, layout, row0, acc, warn)
+            return len(df)
+        parsed = tabular_long.from_frame(path, df, layout, _axes(path, df, layout, row0, warn))
+    tabular_long.emit(parsed, layout, acc)
+    return parsed.n
 
 
 def _blocks(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int]]:
@@ -244,18 +274,15 @@ def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOpti
             nul = block.find(b"\x00")
             if nul >= 0:
                 check_text(path, block[: nul + 1], block_end - len(block))
-            df = _parse(path, block, st, usecols, id_cols, numeric_cols, warn)
-            _emit(path, df, layout, rows, acc, warn)
-            rows, consumed = rows + len(df), block_end
+            rows, consumed = rows + _read_block(path, block, st, layout, usecols, rows, acc, warn), block_end
             if max_bytes is not None and consumed - start >= max_bytes and consumed < end:
                 stopped = True
                 break
         # a newline is still owed if nothing came after the line consumed last time
         pending = bool(st.get("pending_nl")) and consumed == start == offset
         if tail_ok and not stopped:
-            df = _parse(path, tail + b"\n", st, usecols, id_cols, numeric_cols, warn)
-            _emit(path, df, layout, rows, acc, warn)
-            rows, consumed, pending = rows + len(df), size, True
+            rows += _read_block(path, tail + b"\n", st, layout, usecols, rows, acc, warn)
+            consumed, pending = size, True
         new_state = {**st, "rows": rows, "pending_nl": pending}
         first = start == st["data_start"]
         return ReadResult(acc.records(layout["runs"], first), consumed, new_state, replace=replace,
