@@ -34,8 +34,8 @@ def set_mode(monkeypatch: pytest.MonkeyPatch, mode: str) -> dict[str, int]:
     used = {"arrow": 0}
     real = tabular_long.parse_arrow
 
-    def counting(*args: Any) -> Any:
-        got = real(*args)
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        got = real(*args, **kwargs)
         used["arrow"] += got is not None
         return got
 
@@ -125,8 +125,8 @@ def test_fast_paths_equal_generic_when_resuming(tmp_path: Path, monkeypatch: pyt
     assert again["generic"][0][0][3] is False  # continued, not re-read
 
 
-TOKENS = ["0", "1", "-1", "2.5", "1e3", "-0", "0.0", "nan", "NaN", "inf", "-inf", "nan(1)", "", " 1", "1_0",
-          "abc", "+2", ".5", "1e400", "9007199254740993", "18446744073709551616"]
+TOKENS = ["0", "1", "-1", "2.5", "1e3", "-0", "0.0", "-0.0", "1.0", "nan", "NaN", "inf", "-inf", "nan(1)", "",
+          " 1", "1_0", "abc", "+2", ".5", "1e400", "9007199254740993", "18446744073709551616"]
 IDS = ["a", "b", "", "c d", "0", "1.0", "é"]
 
 

@@ -85,6 +85,14 @@ def check_text(path: Path, data: bytes, at: int) -> None:
                          " re-save as UTF-8") from None
 
 
+def find(block: bytes | memoryview, sub: bytes) -> int:
+    """`bytes.find` on a block that may be a view from the start of a reused buffer (what
+    `tabular_csv._blocks` yields; memoryview has no find of its own)."""
+    if isinstance(block, memoryview):
+        return block.obj.find(sub, 0, block.nbytes)  # type: ignore[attr-defined]
+    return block.find(sub)
+
+
 def complete_end(f: BinaryIO, start: int, size: int) -> int:
     """Offset just after the last newline in [start, size), or `start` if there is none."""
     pos = size

@@ -40,6 +40,7 @@ from openrlb_cli.ingest.tabular_common import (
     check_text,
     column_to_float,
     complete_end,
+    find,
     float_or_none,
     id_roles,
     open_log,
@@ -79,7 +80,7 @@ def _header(path: Path, f: BinaryIO, size: int) -> tuple[list[str], str, int] | 
     return cols, sep, nl + 1
 
 
-def _parse(path: Path, block: bytes, st: dict[str, Any], usecols: list[str] | None,
+def _parse(path: Path, block: bytes | memoryview, st: dict[str, Any], usecols: list[str] | None,
            ids: list[str], numeric: list[str] | None, warn: list[str] | None = None) -> pd.DataFrame:
     try:
         return read_csv_quietly(
@@ -89,7 +90,7 @@ def _parse(path: Path, block: bytes, st: dict[str, Any], usecols: list[str] | No
             skip_blank_lines=True, low_memory=False, encoding="utf-8",
         )
     except UnicodeDecodeError:
-        check_text(path, block, -1)
+        check_text(path, bytes(block), -1)
         raise InputError(f"{path}: not UTF-8 text") from None
     except (pd.errors.ParserError, ValueError) as e:
         raise InputError(f"{path}: malformed CSV: {str(e).strip()[:200]}") from None
@@ -180,12 +181,12 @@ def _emit(path: Path, df: pd.DataFrame, layout: dict[str, Any], row0: int, acc: 
             acc.add(run, key, steps[lo:hi][m], v[lo:hi][m], walls[lo:hi][m])
 
 
-def _read_block(path: Path, block: bytes, st: dict[str, Any], layout: dict[str, Any], usecols: list[str],
-                row0: int, acc: _Acc, warn: list[str]) -> int:
+def _read_block(path: Path, block: bytes | memoryview, st: dict[str, Any], layout: dict[str, Any], usecols: list[str],
+                row0: int, acc: _Acc, warn: list[str], *, no_nul: bool = False) -> int:
     """Parse one block of whole lines and add its points to `acc`; the number of rows it held."""
     numeric_cols, id_cols = _needed(layout)
     fast = FAST_LONG and tabular_long.applies(layout)
-    parsed = tabular_long.parse_arrow(block, st, layout, row0) if fast else None
+    parsed = tabular_long.parse_arrow(block, st, layout, row0, no_nul=no_nul) if fast else None
     if parsed is not None and layout["step"] and not parsed.ok.all():
         warn.append(f"{path}: {int((~parsed.ok).sum())} rows without a {layout['step']!r} value skipped")
     if parsed is None:
@@ -198,20 +199,25 @@ def _read_block(path: Path, block: bytes, st: dict[str, Any], layout: dict[str, 
     return parsed.n
 
 
-def _blocks(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int]]:
-    """Blocks of whole lines in [start, end) (end is just after a newline), with their end offsets."""
-    f.seek(start)
-    pos, carry = start, b""
+def _blocks(f: BinaryIO, start: int, end: int) -> Iterator[tuple[memoryview, int]]:
+    """Blocks of whole lines in [start, end) (end is just after a newline), with their end offsets.
+
+    Each block is a view from the start of one reused buffer, valid until the next block is asked
+    for (both parsers copy what they keep): reading into fresh 16 MiB bytes objects and slicing
+    them cost ~0.3 s of page faults and copies on a 400 MB file. Use `find` to search a block."""
+    buf = bytearray(max(1, min(BLOCK_BYTES, end - start)))
+    pos = start
     while pos < end:
-        n = min(BLOCK_BYTES, end - pos)
-        buf = carry + f.read(n)
-        pos += n
-        cut = len(buf) if pos >= end else buf.rfind(b"\n") + 1
-        if cut:
-            yield buf[:cut], pos - (len(buf) - cut)
-            carry = buf[cut:]
-        else:
-            carry = buf
+        f.seek(pos)
+        n = f.readinto(memoryview(buf)[: min(len(buf), end - pos)])
+        if not n:
+            return  # the file shrank under us: what is left is read next time
+        cut = n if pos + n >= end else buf.rfind(b"\n", 0, n) + 1
+        if not cut:  # a line longer than the buffer
+            buf = bytearray(2 * len(buf))
+            continue
+        yield memoryview(buf)[:cut], pos + cut
+        pos += cut
 
 
 def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOptions, plan: Plan, *,
@@ -271,10 +277,11 @@ def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOpti
         usecols = list(dict.fromkeys([*numeric_cols, *id_cols]))
         acc, consumed, rows, stopped = _Acc(), start, st["rows"], False
         for block, block_end in _blocks(f, start, end):
-            nul = block.find(b"\x00")
+            nul = find(block, b"\x00")
             if nul >= 0:
-                check_text(path, block[: nul + 1], block_end - len(block))
-            rows, consumed = rows + _read_block(path, block, st, layout, usecols, rows, acc, warn), block_end
+                check_text(path, bytes(block[: nul + 1]), block_end - len(block))
+            rows += _read_block(path, block, st, layout, usecols, rows, acc, warn, no_nul=True)
+            consumed = block_end
             if max_bytes is not None and consumed - start >= max_bytes and consumed < end:
                 stopped = True
                 break

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from openrlb_cli.ingest.tabular_common import _Acc, column_to_float, float_or_none, id_roles
+from openrlb_cli.ingest.tabular_common import _Acc, column_to_float, find, float_or_none, id_roles
 
 USE_PYARROW = True  # tests turn it off to check the pandas fill of a Block
 
@@ -66,10 +67,12 @@ def _arrow() -> Any:
     return pa, pv
 
 
-def parse_arrow(block: bytes, st: dict[str, Any], layout: dict[str, Any], row0: int) -> Block | None:
-    """The block read by pyarrow, or None when pyarrow is missing or might read it differently."""
+def parse_arrow(block: bytes | memoryview, st: dict[str, Any], layout: dict[str, Any], row0: int, *,
+                no_nul: bool = False) -> Block | None:
+    """The block read by pyarrow, or None when pyarrow is missing or might read it differently.
+    `no_nul`: the caller already knows the block holds no NUL byte."""
     mods = _arrow()
-    if mods is None or b'"' in block or b"\x00" in block:
+    if mods is None or find(block, b'"') >= 0 or (not no_nul and find(block, b"\x00") >= 0):
         return None
     pa, pv = mods
     numeric = [c for c in dict.fromkeys([layout["step"], layout["wall"], *(c for c, _, _ in layout["columns"])]) if c]
@@ -91,9 +94,11 @@ def parse_arrow(block: bytes, st: dict[str, Any], layout: dict[str, Any], row0: 
         arr = table.column(c).combine_chunks()
         vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
         present = np.ones(n, bool) if arr.null_count == 0 else np.asarray(arr.is_valid().to_numpy(zero_copy_only=False))
-        with np.errstate(invalid="ignore"):
-            if not np.isfinite(vals[present]).all() or (np.signbit(vals) & (vals == 0)).any():
-                return None
+        got = vals[present]
+        if not np.isfinite(got).all():
+            return None
+        if (np.signbit(got) & (got == 0)).any() and (got == np.trunc(got)).all():
+            return None  # maybe all integer texts: pandas reads int64 and "-0" becomes +0.0
         cols[c] = (vals, present)
     id_arrays = []
     for role in id_roles(ids):
@@ -101,7 +106,7 @@ def parse_arrow(block: bytes, st: dict[str, Any], layout: dict[str, Any], row0: 
         if chunks:
             codes = np.concatenate([ch.indices.to_numpy(zero_copy_only=False) for ch in chunks]).astype(np.int64)
             labels = chunks[0].dictionary.to_numpy(zero_copy_only=False).astype(object)
-            if _may_convert(labels):
+            if _may_convert(labels) and not all(_CANONICAL_INT.fullmatch(x) for x in labels.tolist()):
                 recode, labels = _as_pandas_reads(labels, st["sep"])
                 codes = recode[codes]
         else:
@@ -114,6 +119,9 @@ def parse_arrow(block: bytes, st: dict[str, Any], layout: dict[str, Any], row0: 
     walls = cols[layout["wall"]][0] if layout["wall"] else np.full(n, np.nan)
     values = [(key, *cols[c]) for c, _, key in layout["columns"]]
     return Block(n, steps, ok, walls, values, id_arrays)
+
+
+_CANONICAL_INT = re.compile(r"0|-?[1-9][0-9]{0,17}")  # pandas makes them int64: str() gives the text back
 
 
 def _may_convert(labels: np.ndarray) -> bool:
@@ -158,28 +166,39 @@ def emit(block: Block, layout: dict[str, Any], acc: _Acc) -> None:
         return
     ids = layout["ids"]
     roles = [role for role, _, _ in block.ids]
+    # one number per distinct id combination (codes are >= -1), numbered in order of first appearance
     codes = np.zeros(n, np.int64)
+    span = 1
     for _, c, labels in block.ids:
-        codes = pd.factorize(codes * (len(labels) + 1) + c)[0]
+        if span * (len(labels) + 1) >= 1 << 62:
+            codes, span = pd.factorize(codes)[0], int(codes.max(initial=0)) + 1
+        codes = codes * (len(labels) + 1) + (c + 1)
+        span *= len(labels) + 1
+    codes = pd.factorize(codes)[0]
     # codes count up in order of first appearance, so rows already grouped by run need no sort
     order = np.argsort(codes, kind="stable") if n > 1 and (np.diff(codes) < 0).any() else None
     counts = np.bincount(codes)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     if order is not None:
         first = order[first]
-    texts = []
-    for _, c, labels in block.ids:
+    texts = {}
+    for role, c, labels in block.ids:
         ext = np.append(labels.astype(object), "")  # code -1 (missing) -> ""
-        texts.append([str(x) for x in ext[c[first]].tolist()])
-    runs = []
-    for vals in zip(*texts, strict=True):
-        v = dict(zip(roles, vals, strict=True))
-        run = v["run"] if roles == ["run"] else "|".join(f"{ids[r]}={v[r]}" for r in roles)
-        if run not in acc.meta:
-            seed = float_or_none(v.get("seed", ""))
-            acc.meta[run] = {"name": v.get("run"), "experiment": v.get("experiment"), "env": v.get("env"),
-                             "seed": int(seed) if seed is not None and math.isfinite(seed) else None}
-        runs.append(run)
+        texts[role] = np.array([str(x) for x in ext[c[first]].tolist()], dtype=object)
+    if roles == ["run"]:
+        runs = texts["run"].tolist()
+    else:  # "col=value|col=value", concatenated a column at a time
+        keys = f"{ids[roles[0]]}=" + texts[roles[0]]
+        for r in roles[1:]:
+            keys = keys + f"|{ids[r]}=" + texts[r]
+        runs = keys.tolist()
+    meta, none = acc.meta, [None] * len(runs)
+    columns = [texts[r].tolist() if r in texts else none for r in ("run", "experiment", "env", "seed")]
+    for run, name, experiment, env, seed_text in zip(runs, *columns, strict=True):
+        if run not in meta:
+            seed = float_or_none(seed_text or "")
+            meta[run] = {"name": name, "experiment": experiment, "env": env,
+                         "seed": int(seed) if seed is not None and math.isfinite(seed) else None}
     for key, vals_, present in block.values:
         keep = present & block.ok
         idx = np.flatnonzero(keep) if order is None else order[keep[order]]
