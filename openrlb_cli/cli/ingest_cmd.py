@@ -25,7 +25,7 @@ def ingest_cmd(
     fmt: str | None = typer.Option(
         None, "--format", "-f",
         help="Force a format: tensorboard, sb3-monitor, sb3-progress-csv, sb3-progress-json, csv, jsonl, "
-        "mlflow-files, mlflow-sqlite, sacred, wandb-offline, wandb-csv, "
+        "mlflow-files, mlflow-sqlite, sacred, wandb-offline, wandb-files, wandb-csv, "
         "parquet (a dataset directory from `openrlb export --format parquet`).",
     ),
     project: str | None = typer.Option(

@@ -43,7 +43,7 @@ KEEPS_IDENTITY = {"parquet"}
 BATCH_POINTS = int(os.environ.get("OPENRLB_INGEST_BATCH_POINTS", 1_000_000))
 BATCH_SECONDS = 2.0
 PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
-                 "mlflow-files", "sacred"}
+                 "mlflow-files", "sacred", "wandb-files"}
 SQLITE_FORMATS = {"mlflow-sqlite"}
 
 
@@ -140,7 +140,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
                 continue
             folder = registry.directory_format(here)
             if folder is not None and fmt in (None, folder):
-                units.append(Unit(folder, [here], str(here), here))
+                units.extend(Unit(folder, [p], str(p), here) for p in registry.directory_unit_paths(folder, here))
                 dirnames[:] = []
                 continue
             if fmt in registry.DIRECTORY_FORMATS:
