@@ -227,3 +227,62 @@ def test_appended_rows_go_to_the_runs_of_the_first_read(tmp_path: Path, suffix: 
         assert sorted(r.external_id for r in store.runs()) == ids
         assert ids[0].endswith("#run=r0|algo=a0|env=E|seed=0")
         assert sorted(s.n_points for s in store.series_info()) == [15] * 6
+
+
+def _old_blocks(data: bytes, start: int, end: int, size: int) -> list[tuple[bytes, int]]:
+    """The block cutting of the reader before the reused buffer: reads of `size` bytes, each cut
+    at its last newline, the rest carried into the next read."""
+    out, pos, carry = [], start, b""
+    while pos < end:
+        n = min(size, end - pos)
+        buf = carry + data[pos:pos + n]
+        pos += n
+        cut = len(buf) if pos >= end else buf.rfind(b"\n") + 1
+        if cut:
+            out.append((buf[:cut], pos - (len(buf) - cut)))
+            carry = buf[cut:]
+        else:
+            carry = buf
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.integers(min_value=0, max_value=60), min_size=1, max_size=30),
+       size=st.integers(min_value=1, max_value=90), start=st.integers(min_value=0, max_value=5))
+def test_blocks_cut_where_they_did_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[int],
+                                          size: int, start: int) -> None:
+    """Same block ends as before, so `max_bytes` pieces -- and the chunks a store gets -- are unchanged."""
+    data = b"".join(b"x" * k + b"\n" for k in lines)
+    p = tmp_path / "b.csv"
+    p.write_bytes(data)
+    start = min(start, len(data) - 1)
+    monkeypatch.setattr(tabular_csv, "BLOCK_BYTES", size)
+    with p.open("rb") as f:
+        got = [(bytes(view), end) for view, end in tabular_csv._blocks(f, start, len(data))]
+    assert got == _old_blocks(data, start, len(data), size)
+
+
+def test_pyarrow_missing_is_the_pandas_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain install (no `parquet` extra): in a process where pyarrow cannot be imported (hidden
+    before pandas loads, as if not installed) the fast path is filled by pandas and reads what the
+    generic reader reads here."""
+    import pickle
+    import subprocess
+    import sys
+
+    p = tricky_long_csv(tmp_path / "long.csv", random.Random(5))
+    monkeypatch.setattr(tabular_csv, "BLOCK_BYTES", 1500)
+    generic = read_each(monkeypatch, p, LONG)["generic"][0]
+    out = tmp_path / "plain.pickle"
+    code = (
+        "import sys, pickle; sys.modules['pyarrow'] = None\n"
+        "from pathlib import Path\n"
+        "from openrlb_cli.ingest import tabular, tabular_csv, tabular_long\n"
+        "import tests.test_readers_tabular_long as t\n"
+        "tabular_csv.BLOCK_BYTES = 1500\n"
+        "assert tabular_long._arrow() is None and tabular_csv.FAST_LONG\n"
+        f"res = list(tabular.CSV.iter_read(Path({str(p)!r}), 0, {{}}, t.LONG))\n"
+        f"Path({str(out)!r}).write_bytes(pickle.dumps(t.canonical(res)))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert pickle.loads(out.read_bytes()) == generic
