@@ -63,12 +63,12 @@ def read_each(monkeypatch: pytest.MonkeyPatch, path: Path, opts: ReadOptions, of
     return got
 
 
-def tricky_long_csv(path: Path, rng: random.Random, crlf: bool = False) -> Path:
+def tricky_long_csv(path: Path, rng: random.Random, crlf: bool = False, sep: str = ",") -> Path:
     """Segments that send blocks down different parsers: clean numbers (pyarrow), quoted fields,
     NaN/inf/-0 (pandas), rows without a step and with empty id cells, runs spread over the file."""
     runs = [(f"r{i}", f"algo{i % 3}", f"Env{i % 4}-v5", str(i % 5)) for i in range(12)]
     nl = "\r\n" if crlf else "\n"
-    lines = ["run,note,algo,env,seed,step,value,loss,extra"]
+    lines = [sep.join("run,note,algo,env,seed,step,value,loss,extra".split(","))]
 
     def number() -> str:
         return rng.choice([f"{rng.uniform(-100, 100):.4f}", repr(rng.gauss(0, 1e6)), str(rng.randint(-9, 9)),
@@ -88,17 +88,17 @@ def tricky_long_csv(path: Path, rng: random.Random, crlf: bool = False) -> Path:
             if kind == 3:
                 step = rng.choice([step, step, ""])
                 env = rng.choice([env, env, ""])
-            lines.append(",".join([run, note, algo, env, seed, step, value, loss, extra]))
+            lines.append(sep.join([run, note, algo, env, seed, step, value, loss, extra]))
         lines.append("")  # a blank line between segments
     path.write_bytes((nl.join(lines) + nl).encode())
     return path
 
 
-@pytest.mark.parametrize("crlf", [False, True])
+@pytest.mark.parametrize(("crlf", "sep"), [(False, ","), (True, ","), (False, "\t")])
 @pytest.mark.parametrize("value_columns", [["value"], None])
-def test_fast_paths_equal_the_generic_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crlf: bool,
+def test_fast_paths_equal_the_generic_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crlf: bool, sep: str,
                                              value_columns: list[str] | None) -> None:
-    p = tricky_long_csv(tmp_path / "long.csv", random.Random(7), crlf)
+    p = tricky_long_csv(tmp_path / ("long.tsv" if sep == "\t" else "long.csv"), random.Random(7), crlf, sep)
     monkeypatch.setattr(tabular_csv, "BLOCK_BYTES", 1500)
     monkeypatch.setattr(tabular_csv, "PIECE_BYTES", 9000)
     opts = ReadOptions(**{**LONG.__dict__, "value_columns": value_columns})
