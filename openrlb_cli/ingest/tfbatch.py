@@ -46,7 +46,8 @@ def read_many(files: list[tuple[Path, int]], check_crc: bool = True) -> list[Res
             sizes.append(max(0, os.stat(path).st_size - start))
         except OSError:
             sizes.append(0)
-    buf = bytearray(sum(sizes) + tfrecord.SLACK)
+    buf = np.empty(sum(sizes) + tfrecord.SLACK, dtype=np.uint8)  # not zeroed: every file byte is read into it
+    buf[len(buf) - tfrecord.SLACK :] = 0
     view = memoryview(buf)
     bases, ends, index = [], [], []  # where each file read together lies in `buf`; its place in `files`
     at = 0
@@ -72,7 +73,7 @@ def read_many(files: list[tuple[Path, int]], check_crc: bool = True) -> list[Res
         ends.append(at + want)
         index.append(i)
         at += want
-    arr = np.frombuffer(buf, dtype=np.uint8)
+    arr = buf
     frames = tfrecord.frame_many(view, arr, np.array(bases, dtype=np.int64), np.array(ends, dtype=np.int64))
     keep: list[int] = []
     torn: list[bool] = []
@@ -92,7 +93,7 @@ def read_many(files: list[tuple[Path, int]], check_crc: bool = True) -> list[Res
     return out  # type: ignore[return-value]
 
 
-def _decode_together(files: list[tuple[Path, int]], index: list[int], buf: bytearray, arr: np.ndarray,
+def _decode_together(files: list[tuple[Path, int]], index: list[int], buf: np.ndarray, arr: np.ndarray,
                      bases: list[int], frames: list[tfrecord.Frame], torn: list[bool], check_crc: bool
                      ) -> list[tfevents.ScalarBatch | tfevents.CorruptEventFile]:  # fmt: skip
     counts = np.cumsum([0, *(len(fr.starts) for fr in frames)])
@@ -147,8 +148,8 @@ def _split(shared: Collector, counts: np.ndarray) -> list[dict[str, tuple[np.nda
     by_rec = np.full(int(counts[-1]), -1, dtype=np.int64)  # record numbers are unique: order them by a scatter
     by_rec[rec] = np.arange(len(rec))
     order = by_rec[by_rec >= 0]
-    file_of = np.searchsorted(counts, rec[order], side="right") - 1
-    key = file_of * len(names) + tag[order]
+    file_of = np.repeat(np.arange(len(counts) - 1), np.diff(counts))  # of each record number
+    key = file_of[rec[order]] * len(names) + tag[order]
     if len(key) and int(key.max()) < 1 << 16:
         key = key.astype(np.uint16)  # a stable sort of 16-bit keys is a radix sort
     by_key = np.argsort(key, kind="stable")  # by file, then tag, each in record order
