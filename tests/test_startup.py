@@ -93,3 +93,20 @@ def test_track_interval_default_matches_the_runner():
     from openrlb_cli.track import runner
 
     assert track_cmd.DEFAULT_INTERVAL == runner.DEFAULT_INTERVAL
+
+
+def test_ingesting_event_files_into_a_new_store_does_not_import_pandas(tmp_path):
+    """sqlite-utils (for the migrations of a new store) would import pandas, and so would the
+    readers of other formats: ingesting a directory of event files needs neither."""
+    from openrlb_cli.ingest.tfevents import write_scalars
+
+    run = tmp_path / "runs" / "CartPole-v1__ppo__1__1700000000"
+    run.mkdir(parents=True)
+    write_scalars(run / "events.out.tfevents.1700000000.host", [("charts/episodic_return", 5, 1.0, 1.7e9)])
+    result = _probe("--db", str(tmp_path / "new.db"), "--quiet", "ingest", str(tmp_path / "runs"))
+    assert result["code"] == 0 and "sqlite_utils" in result["heavy"] and "pandas" not in result["heavy"]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "new.db") as conn:
+        assert conn.execute("SELECT count(*) FROM series").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] > 0

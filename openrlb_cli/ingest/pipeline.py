@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, closing
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import chain, groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -213,10 +213,12 @@ def _small(plan: _Plan) -> bool:
     return hasattr(reader, "read_many") and not plan.restart and plan.size - plan.offset <= limit
 
 
-def _read_all(plans: list[_Plan], options: ReadOptions) -> Iterator[tuple[int, Any]]:
+def _read_all(plans: list[_Plan], options: ReadOptions) -> Iterator[list[tuple[int, Any]]]:
     """``(plan index, item)`` for every unit in order: first ``_START``, then each ReadResult, or the
     exception that stopped the unit (the next unit is still read). Runs in the prefetch thread.
-    Consecutive small files of a format whose reader has `read_many` are decoded together."""
+    Consecutive small files of a format whose reader has `read_many` are decoded together, and
+    their items come as one list, so the thread decodes the next group while this one is written
+    (items one at a time would hold it back until the writer had nearly finished the group)."""
     i = 0
     while i < len(plans):
         group, total = [], 0
@@ -230,19 +232,17 @@ def _read_all(plans: list[_Plan], options: ReadOptions) -> Iterator[tuple[int, A
                 got = reader.read_many([(p.unit.paths[0], p.offset) for p in group], options)
             except Exception as exc:  # noqa: BLE001 - every unit of the group reports it
                 got = [exc] * len(group)
-            for k, item in enumerate(got):
-                yield i + k, _START
-                yield i + k, item
+            yield [pair for k, item in enumerate(got) for pair in ((i + k, _START), (i + k, item))]
             i += len(group)
             continue
         plan = plans[i]
-        yield i, _START
+        yield [(i, _START)]
         try:
             with closing(_read(plan.unit, plan.offset, plan.state, options)) as results:
                 for result in results:
-                    yield i, result
+                    yield [(i, result)]
         except Exception as exc:  # noqa: BLE001 - raised again by the consumer, inside the unit's savepoint
-            yield i, exc
+            yield [(i, exc)]
         i += 1
 
 
@@ -406,7 +406,7 @@ def ingest(
     batch = _Batch(store)
     try:
         with closing(prefetched(_read_all(plans, options))) as stream:
-            for i, items in groupby(stream, key=itemgetter(0)):
+            for i, items in groupby(chain.from_iterable(stream), key=itemgetter(0)):
                 plan = plans[i]
                 try:
                     with batch.unit():

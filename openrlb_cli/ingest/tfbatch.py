@@ -1,12 +1,17 @@
-"""Many small event files decoded as one: the template fast path run once over their records.
+"""Many small event files decoded as one: framed side by side, one template fast pass, split back.
 
 Why: a directory of CleanRL runs is a thousand event files of a few thousand records each, and
-the fast path's cost is mostly per call (a few dozen numpy calls per size bucket), so decoding
-file by file spent ~4x longer per record than one large file.  Here each file is framed on its
-own (so torn tails and framing errors stay per file), their records are checked and decoded by
-the template fast path in one pass over the files' bytes laid end to end, and the results are
-split back per file by record number.  The general path (the few records no template takes, such
-as the file-version event) runs per file with that file's own state, exactly as for one file.
+decoding file by file spent most of its time on per-file work: a Python walk over each file's
+records (CleanRL's record sizes follow no cycle that framing could guess from), a few dozen numpy
+calls per size bucket, and the general path for the one or two records no template takes.  Here
+the files of a group are read into one buffer and
+
+* framed together (:func:`tfrecord.frame_many`: one numpy step advances every file by a record),
+  so torn tails and framing errors stay per file;
+* checked and decoded by the template fast path in one pass over all their records;
+* split back per file and tag with one sort of the decoded records (by file, tag, record);
+* the few records no template took are parsed one by one with that file's own state (the general
+  vectorised path per file only when a file has many such records).
 
 The output is what :func:`tfevents.read_scalars` gives for each file read to its end.  If any
 checksum fails in the shared pass, every file of the group is read again on its own, so the error
@@ -16,89 +21,169 @@ names the right file and byte offset.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
 
 from . import tfevents, tfrecord, tftemplates
-from .tfdecode import Collector, State
+from .crc32c import masked_crc32c
+from .protowire import ProtoError
+from .tfdecode import Collector, Curve, State, _slow_event
 
 MAX_FILE_BYTES = 8 << 20  # larger files stream in batches on their own (tfevents.iter_scalar_batches)
+FEW_REST = 16  # records of a file that no template took, parsed one by one (more: the vectorised path)
+_U32 = struct.Struct("<I")
+Result = tfevents.ScalarBatch | tfevents.CorruptEventFile | OSError
 
 
-def read_many(files: list[tuple[Path, int]], check_crc: bool = True
-              ) -> list[tfevents.ScalarBatch | tfevents.CorruptEventFile | OSError]:
+def read_many(files: list[tuple[Path, int]], check_crc: bool = True) -> list[Result]:
     """Each ``(path, start_offset)`` read to its end: a ScalarBatch, or the error that file raises."""
-    out: list[tfevents.ScalarBatch | tfevents.CorruptEventFile | OSError | None] = [None] * len(files)
-    datas: list[bytes] = []
-    frames: list[tfrecord.Frame] = []
-    torn: list[bool] = []
-    index: list[int] = []  # position in `files` of each file decoded together
-    for i, (path, start) in enumerate(files):
+    out: list[Result | None] = [None] * len(files)
+    sizes: list[int] = []
+    for path, start in files:
+        try:
+            sizes.append(max(0, os.stat(path).st_size - start))
+        except OSError:
+            sizes.append(0)
+    buf = np.empty(sum(sizes) + tfrecord.SLACK, dtype=np.uint8)  # not zeroed: every file byte is read into it
+    buf[len(buf) - tfrecord.SLACK :] = 0
+    view = memoryview(buf)
+    bases, ends, index = [], [], []  # where each file read together lies in `buf`; its place in `files`
+    at = 0
+    for i, ((path, start), want) in enumerate(zip(files, sizes, strict=True)):
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 if start < 0 or start > size:
                     raise tfevents.CorruptEventFile(
                         f"start offset beyond the end of the {size}-byte file (replaced?)", start, path)
+                if size - start != want:  # changed since it was sized: read it on its own
+                    out[i] = _read_alone(path, start, check_crc)
+                    continue
                 f.seek(start)
-                data = f.read(size - start)
+                got = f.readinto(view[at : at + want])
         except (OSError, tfevents.CorruptEventFile) as exc:
             out[i] = exc
             continue
-        arr = np.frombuffer(data, dtype=np.uint8)
-        fr = tfrecord.frame(data, arr)
-        is_torn, tail_error = tfrecord.check_tail(data, fr.stop, True, len(data))
-        if tail_error:  # reported after any decoding error before it, as a lone read does
+        if got != want:
             out[i] = _read_alone(path, start, check_crc)
             continue
-        datas.append(data)
-        frames.append(fr)
-        torn.append(is_torn)
+        bases.append(at)
+        ends.append(at + want)
         index.append(i)
-    if index:
-        decoded = _decode_together(files, index, datas, frames, torn, check_crc)
-        for i, result in zip(index, decoded, strict=True):
-            out[i] = result
+        at += want
+    arr = buf
+    frames = tfrecord.frame_many(view, arr, np.array(bases, dtype=np.int64), np.array(ends, dtype=np.int64))
+    keep: list[int] = []
+    torn: list[bool] = []
+    for k, fr in enumerate(frames):
+        lo, hi = bases[k], ends[k]
+        is_torn, tail_error = tfrecord.check_tail(view[lo:hi], fr.stop - lo, True, hi - lo)
+        if tail_error:  # reported after any decoding error before it, as a lone read does
+            out[index[k]] = _read_alone(*files[index[k]], check_crc)
+            continue
+        keep.append(k)
+        torn.append(is_torn)
+    if keep:
+        decoded = _decode_together(files, [index[k] for k in keep], buf, arr, [bases[k] for k in keep],
+                                   [frames[k] for k in keep], torn, check_crc)
+        for k, result in zip(keep, decoded, strict=True):
+            out[index[k]] = result
     return out  # type: ignore[return-value]
 
 
-def _decode_together(files: list[tuple[Path, int]], index: list[int], datas: list[bytes],
-                     frames: list[tfrecord.Frame], torn: list[bool], check_crc: bool
+def _decode_together(files: list[tuple[Path, int]], index: list[int], buf: np.ndarray, arr: np.ndarray,
+                     bases: list[int], frames: list[tfrecord.Frame], torn: list[bool], check_crc: bool
                      ) -> list[tfevents.ScalarBatch | tfevents.CorruptEventFile]:  # fmt: skip
-    bases = np.cumsum([0, *(len(d) for d in datas)])
     counts = np.cumsum([0, *(len(fr.starts) for fr in frames)])
-    data = b"".join(datas)
-    arr = np.frombuffer(data, dtype=np.uint8)
-    starts = np.concatenate([fr.starts + base for fr, base in zip(frames, bases.tolist(), strict=False)])
+    starts = np.concatenate([fr.starts for fr in frames])
     lengths = np.concatenate([fr.lengths for fr in frames])
     shared = Collector()
-    handled, bad, _ = tftemplates.decode_templates(data, arr, tfrecord.Frame(starts, lengths, len(data)),
+    handled, bad, _ = tftemplates.decode_templates(buf, arr, tfrecord.Frame(starts, lengths, len(buf)),
                                                    check_crc, shared)
     if bad is not None:  # let each file report its own error, at its own offset
         return [_read_alone(*files[i], check_crc) for i in index]
-    per = [Collector() for _ in datas]
+    per_file = _split(shared, counts)
     bounds = counts.tolist()
-    for tag, pieces in shared.sure.items():
-        for rec, steps, values, walls in pieces:  # one template's records, in file order
-            cuts = np.searchsorted(rec, counts).tolist()
-            for k in range(len(datas)):
-                a, b = cuts[k], cuts[k + 1]
-                if a < b:
-                    per[k].add(True, tag, rec[a:b] - bounds[k], steps[a:b], values[a:b], walls[a:b])
+    view = memoryview(buf)
     results: list[tfevents.ScalarBatch | tfevents.CorruptEventFile] = []
-    for k, (data_k, fr) in enumerate(zip(datas, frames, strict=True)):
+    for k, fr in enumerate(frames):
         path, start = files[index[k]]
-        state = State()
+        lo = bases[k]
         rest = np.flatnonzero(~handled[bounds[k] : bounds[k + 1]])
-        error = tfevents._decode_rest(data_k, fr, rest, check_crc, state, per[k])
-        if error is not None:
-            results.append(tfevents.CorruptEventFile(error[1], start + error[0], path))
-            continue
-        tags, texts = per[k].finish(state)
-        results.append(tfevents.ScalarBatch(tags, texts, start + fr.stop, len(fr.starts), torn[k],
-                                            state.file_version))
+        state, tags, texts = State(), per_file[k], {}
+        if len(rest):
+            col = Collector()
+            if len(rest) <= FEW_REST:
+                error = _few(view, lo, fr, rest, check_crc, state, col)
+            else:  # the general path on this file's own bytes, as a lone read
+                local = tfrecord.Frame(fr.starts - lo, fr.lengths, fr.stop - lo)
+                error = tfevents._decode_rest(bytes(view[lo : fr.stop]), local, rest, check_crc, state, col)
+            if error is not None:
+                results.append(tfevents.CorruptEventFile(error[1], start + error[0], path))
+                continue
+            if col.sure or col.maybe or col.rows or col.meta or col.text:  # merge in record order
+                for tag, (rec, curve) in tags.items():
+                    col.add(True, tag, rec, *curve)
+                tags_only, texts = col.finish(state)
+                results.append(tfevents.ScalarBatch(tags_only, texts, start + fr.stop - lo, len(fr.starts),
+                                                    torn[k], state.file_version))
+                continue
+        results.append(tfevents.ScalarBatch({t: c for t, (_, c) in tags.items()}, texts, start + fr.stop - lo,
+                                            len(fr.starts), torn[k], state.file_version))
     return results
+
+
+def _split(shared: Collector, counts: np.ndarray) -> list[dict[str, tuple[np.ndarray, Curve]]]:
+    """The template pass's records per file: tag -> (record numbers in the file, curve), tags in order
+    of their first record, each curve in record order (what `Collector.finish` gives)."""
+    names = list(shared.sure)
+    pieces = [(t, p) for t, name in enumerate(names) for p in shared.sure[name]]
+    per: list[dict[str, tuple[np.ndarray, Curve]]] = [{} for _ in range(len(counts) - 1)]
+    if not pieces:
+        return per
+    rec = np.concatenate([p[0] for _, p in pieces])
+    tag = np.repeat(np.array([t for t, _ in pieces], dtype=np.int64), [len(p[0]) for _, p in pieces])
+    by_rec = np.full(int(counts[-1]), -1, dtype=np.int64)  # record numbers are unique: order them by a scatter
+    by_rec[rec] = np.arange(len(rec))
+    order = by_rec[by_rec >= 0]
+    file_of = np.repeat(np.arange(len(counts) - 1), np.diff(counts))  # of each record number
+    key = file_of[rec[order]] * len(names) + tag[order]
+    if len(key) and int(key.max()) < 1 << 16:
+        key = key.astype(np.uint16)  # a stable sort of 16-bit keys is a radix sort
+    by_key = np.argsort(key, kind="stable")  # by file, then tag, each in record order
+    order, key = order[by_key], key[by_key].astype(np.int64)
+    rec = rec[order]
+    cols = [np.concatenate([p[j] for _, p in pieces])[order] for j in (1, 2, 3)]
+    cuts = np.flatnonzero(np.diff(key)) + 1
+    first = np.concatenate([[0], cuts])
+    last = np.concatenate([cuts, [len(key)]])
+    group_file = key[first] // len(names)
+    for g in np.argsort(rec[first], kind="stable").tolist():  # files in order, tags by first record
+        a, b, k = int(first[g]), int(last[g]), int(group_file[g])
+        per[k][names[int(key[a]) % len(names)]] = (rec[a:b] - counts[k], (cols[0][a:b], cols[1][a:b], cols[2][a:b]))
+    return per
+
+
+def _few(view: memoryview, lo: int, fr: tfrecord.Frame, rest: np.ndarray, check_crc: bool, state: State,
+         out: Collector) -> tuple[int, str] | None:  # fmt: skip
+    """Check and decode records ``rest`` of the file at ``lo`` one by one (the general path's
+    per-record parser); the first error in record order as (offset in the file's bytes, reason), as
+    the general path finds it."""
+    for r in rest.tolist():
+        s, n = int(fr.starts[r]), int(fr.lengths[r])
+        raw = bytes(view[s : s + 16 + n])
+        if check_crc:
+            if masked_crc32c(raw[:8]) != _U32.unpack_from(raw, 8)[0]:
+                return s - lo, "length checksum mismatch"
+            if masked_crc32c(raw[12 : 12 + n]) != _U32.unpack_from(raw, 12 + n)[0]:
+                return s - lo, "data checksum mismatch"
+        try:
+            _slow_event(raw, 12, 12 + n, r, state, out)
+        except ProtoError as e:
+            return s - lo, f"malformed Event protobuf ({e.reason})"
+    return None
 
 
 def _read_alone(path: Path, start: int, check_crc: bool) -> tfevents.ScalarBatch | tfevents.CorruptEventFile:

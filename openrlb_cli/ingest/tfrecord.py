@@ -39,7 +39,13 @@ def rows(arr: np.ndarray, idx: np.ndarray, width: int) -> np.ndarray:
     Indices are clipped into the buffer, so callers must only trust rows they know are in range."""
     if len(arr) < width:
         arr = np.concatenate([arr, np.zeros(width - len(arr), dtype=np.uint8)])
-    return sliding_window_view(arr, width)[np.clip(idx, 0, len(arr) - width)]
+    idx = np.clip(idx, 0, len(arr) - width)
+    if not arr.flags.c_contiguous:
+        return sliding_window_view(arr, width)[idx]
+    # the `width` bytes at every offset as one opaque item: gathering items copies each row in one
+    # go, about twice as fast as fancy indexing a sliding window byte by byte
+    items = np.ndarray((len(arr) - width + 1,), dtype=f"V{width}", buffer=arr, strides=(1,))
+    return items[idx].view(np.uint8).reshape(-1, width)
 
 
 def u32_at(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -139,3 +145,61 @@ def check_tail(b: bytes, pos: int, at_eof: bool, file_rest: int) -> tuple[bool, 
     if masked_crc32c(b[pos : pos + 8]) != _U32.unpack_from(b, pos + 8)[0]:
         return False, "length checksum mismatch"
     return pos + 16 + _U64.unpack_from(b, pos)[0] > file_rest, None
+
+
+# fewer files still being walked (a numpy step costs ~30 records walked in Python): each finishes on
+# its own (`frame`, which also guesses cycles)
+LOCKSTEP_MIN = 32
+_STEPS = 256  # lockstep steps between two looks at which files have finished
+_HUGE = np.uint64(1 << 62)  # length fields above this are cut to it: no record is that long
+SLACK = 16  # bytes read past the last file's end
+
+
+def frame_many(b: bytes | bytearray | memoryview, arr: np.ndarray, bases: np.ndarray, ends: np.ndarray
+               ) -> list[Frame]:  # fmt: skip
+    """:func:`frame` of each file ``b[bases[k]:ends[k]]`` of a buffer holding many, walked side by side.
+
+    Why: a CleanRL event file mixes episode records between its update records, so its record sizes
+    follow no cycle that :func:`frame` could guess from, and it walks record by record in Python.
+    Files are independent, so one numpy step moves every file of a group to its next record at
+    once: ``pos += 16 + length at pos``, capped at one past the file's end.  A record is complete
+    exactly when its end is within the file (a torn or missing header makes the end pass it too),
+    and a file that has passed its end stays there.  Starts in the returned frames are offsets in
+    ``b``; when few files are left, they finish with :func:`frame` from where they are.  ``arr``
+    (``b`` as uint8) should extend ``SLACK`` bytes past the last file, or it is copied to do so."""
+    bases = np.asarray(bases, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    parts: list[list[np.ndarray]] = [[np.asarray(bases[k : k + 1])] for k in range(len(bases))]
+    if len(ends) and len(arr) < int(ends.max()) + SLACK:  # caps are read too: 1 past an end
+        arr = np.concatenate([arr, np.zeros(SLACK, dtype=np.uint8)])
+    u64 = np.ndarray((len(arr) - 7,), dtype="<u8", buffer=arr, strides=(1,))  # the u64 at every byte
+    ids = np.arange(len(bases))
+    pos, end = bases.copy(), ends.copy()
+    block = np.empty((_STEPS, len(ids)), dtype=np.int64)
+    while len(ids) >= LOCKSTEP_MIN:
+        cap = end + 1
+        for i in range(_STEPS):
+            length = u64[pos]
+            np.minimum(length, _HUGE, out=length)
+            pos += length.view(np.int64)
+            pos += 16
+            np.minimum(pos, cap, out=pos)
+            block[i, : len(ids)] = pos
+        seen = block[:, : len(ids)]
+        complete = (seen <= end).sum(axis=0)  # record ends within the file: a prefix of each column
+        for j, k in enumerate(ids.tolist()):
+            if complete[j]:
+                parts[k].append(seen[: complete[j], j].copy())
+        going = complete == _STEPS
+        ids, pos, end = ids[going], pos[going], end[going]
+    for k, at in zip(ids.tolist(), pos.tolist(), strict=True):  # the few long ones left: on their own
+        lo, hi = at, int(ends[k])
+        rest = frame(memoryview(b)[lo:hi], arr[lo:hi])
+        parts[k].append(rest.starts[1:] + lo)
+        if len(rest.starts):
+            parts[k].append(np.array([rest.stop + lo]))
+    out = []
+    for p in parts:
+        bounds = np.concatenate(p)  # each record's start, then where the last one ends
+        out.append(Frame(bounds[:-1], np.diff(bounds) - 16, int(bounds[-1])))
+    return out

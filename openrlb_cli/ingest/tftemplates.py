@@ -28,7 +28,7 @@ from .tfrecord import Frame, rows
 MIN_GROUP = 64  # fewer records in a bucket: the per-column numpy calls cost more than they save
 MAX_TEMPLATES = 64  # templates tried per bucket; the records left after them go to the general path
 MAX_SIZE = 254  # larger records (long tags) go to the general path; keeps bucket keys in 16 bits
-_SLICE = 1 << 18  # records per pass: bounds the temporaries
+_SLICE = 1 << 18  # records of a bucket gathered at once: bounds the temporaries
 _EFFECTS = byte_effects()
 
 
@@ -40,27 +40,30 @@ def decode_templates(
     Returns the mask of records taken, and the number of the first record whose checksum is wrong
     (with the reason), or None.  Records not taken are left to the general decoder."""
     handled = np.zeros(len(fr.starts), dtype=bool)
-    for lo in range(0, len(fr.starts), _SLICE):
-        starts, lengths = fr.starts[lo : lo + _SLICE], fr.lengths[lo : lo + _SLICE]
-        # bucket by (size, last tag byte): a radix sort on 16-bit keys, each bucket in file order;
-        # a bucket is then usually one template
-        size = np.minimum(lengths, MAX_SIZE + 1)
-        last = arr[np.clip(starts + 6 + size, 0, len(arr) - 1)]  # data byte n - 6, if n >= 20
-        keys = ((size << 8) | last).astype(np.uint16)
-        order = np.argsort(keys, kind="stable")
-        cuts = np.flatnonzero(np.diff(keys[order])) + 1
-        errors = []
-        for bucket in np.split(order, cuts):
-            n = int(lengths[bucket[0]])
-            if len(bucket) < MIN_GROUP or not 20 <= n <= MAX_SIZE:
-                continue
-            recs = lo + bucket
-            err = _bucket(rows(arr, starts[bucket], n + 16), n, recs, check_crc, out, handled)
+    starts, lengths = fr.starts, fr.lengths
+    if not len(starts):
+        return handled, None, ""
+    # bucket by (size, last tag byte): a radix sort on 16-bit keys, each bucket in file order; a bucket
+    # is then usually one template.  Buckets span the whole frame (a tag written once per file still
+    # fills one when many files are decoded together); each is gathered _SLICE records at a time
+    size = np.minimum(lengths, MAX_SIZE + 1)
+    last = arr[np.clip(starts + 6 + size, 0, len(arr) - 1)]  # data byte n - 6, if n >= 20
+    keys = ((size << 8) | last).astype(np.uint16)
+    order = np.argsort(keys, kind="stable")
+    cuts = np.flatnonzero(np.diff(keys[order])) + 1
+    errors = []
+    for bucket in np.split(order, cuts):
+        n = int(lengths[bucket[0]])
+        if len(bucket) < MIN_GROUP or not 20 <= n <= MAX_SIZE:
+            continue
+        for lo in range(0, len(bucket), _SLICE):
+            recs = bucket[lo : lo + _SLICE]
+            err = _bucket(rows(arr, starts[recs], n + 16), n, recs, check_crc, out, handled)
             if err is not None:
                 errors.append(err)
-        if errors:
-            bad, why = min(errors)
-            return handled, bad, why
+    if errors:
+        bad, why = min(errors)
+        return handled, bad, why
     return handled, None, ""
 
 
