@@ -5,6 +5,8 @@
     python benchmarks/bench_scale.py --scaling       # also at 1/4 of the runs: time ratios (~4 = linear)
     mkdir /tmp/old && git archive main | tar -x -C /tmp/old && \
         python benchmarks/bench_scale.py --compare-with /tmp/old   # ingest with that code too, same data
+    python benchmarks/bench_scale.py --skip-events --ingest-repeat 3  # CSV ingest best of 3 (alternating
+                                                     # with --compare-with code), also without pyarrow
 
 What it builds (in a temporary directory, or `--keep DIR`):
 
@@ -19,7 +21,8 @@ What it builds (in a temporary directory, or `--keep DIR`):
 What it times, each a fresh `python -m openrlb_cli` process as a user runs it (wall clock, start-up
 included), printed against the issue's target with MISS where it is not met:
 
-* ingest of each corpus (points/s), against two baselines measured in the same run on the same
+* ingest of each corpus (points/s) and its peak RSS; the CSV also in a process where pyarrow cannot be
+  imported (a plain install: pandas' parser); against two baselines measured in the same run on the same
   data: the points inserted row per point with `executemany` (as `bench_ingest.py`), and for the
   event files the pipeline committing one file per transaction (`pipeline.BATCH_POINTS = 0`,
   in-process, so it is *faster* than a CLI run by the start-up time); with `--compare-with SRC`,
