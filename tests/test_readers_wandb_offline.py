@@ -71,7 +71,22 @@ def offline_runs(tmp_path_factory) -> Path:
     assert out.returncode == 0, out.stderr[-2000:]
     for d in ("cfg", "cache", "data", "home"):
         shutil.rmtree(root / d, ignore_errors=True)
+    _wait_until_written(root / "wandb")
     return root / "wandb"
+
+
+def _wait_until_written(root: Path, timeout: float = 20.0) -> None:
+    """wandb's service process may still flush a log after the script returns (seen once under
+    load): wait until every `.wandb` file keeps its size for half a second."""
+    import time
+
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        sizes = sorted((str(p), p.stat().st_size) for p in root.glob("offline-run-*/run-*.wandb"))
+        if sizes and sizes == last:
+            return
+        last = sizes
+        time.sleep(0.5)
 
 
 def _files(root: Path) -> dict[str, Path]:
