@@ -5,6 +5,8 @@
     python benchmarks/bench_scale.py --scaling       # also at 1/4 of the runs: time ratios (~4 = linear)
     mkdir /tmp/old && git archive main | tar -x -C /tmp/old && \
         python benchmarks/bench_scale.py --compare-with /tmp/old   # ingest with that code too, same data
+    python benchmarks/bench_scale.py --skip-events --ingest-repeat 3  # CSV ingest best of 3 (alternating
+                                                     # with --compare-with code), also without pyarrow
 
 What it builds (in a temporary directory, or `--keep DIR`):
 
@@ -19,7 +21,8 @@ What it builds (in a temporary directory, or `--keep DIR`):
 What it times, each a fresh `python -m openrlb_cli` process as a user runs it (wall clock, start-up
 included), printed against the issue's target with MISS where it is not met:
 
-* ingest of each corpus (points/s), against two baselines measured in the same run on the same
+* ingest of each corpus (points/s) and its peak RSS; the CSV also in a process where pyarrow cannot be
+  imported (a plain install: pandas' parser); against two baselines measured in the same run on the same
   data: the points inserted row per point with `executemany` (as `bench_ingest.py`), and for the
   event files the pipeline committing one file per transaction (`pipeline.BATCH_POINTS = 0`,
   in-process, so it is *faster* than a CLI run by the start-up time); with `--compare-with SRC`,
@@ -160,18 +163,33 @@ def per_file_commit(db: Path, logs: Path) -> tuple[float, int]:
 
 
 # ---------------------------------------------------------------------------- the CLI
-def cli(db: Path, *args: str, repeat: int = 1, src: Path | None = None) -> float:
+PEAK_RSS = {"last": 0.0}  # MiB, peak resident memory of the last CLI process `cli` ran
+# `python -c` prologue that hides pyarrow, as on a plain install without the `parquet` extra
+NO_PYARROW = "import sys; sys.modules['pyarrow'] = None; from openrlb_cli.cli import main; sys.exit(main())"
+
+
+def cli(db: Path, *args: str, repeat: int = 1, src: Path | None = None, fresh: bool = False,
+        prologue: str | None = None) -> float:
     """Best wall time of `repeat` fresh CLI processes (of the code in `src` if given, else this
-    checkout); a failure stops the benchmark."""
+    checkout); a failure stops the benchmark. `fresh`: delete the store before each (repeated
+    ingests); `prologue`: run the CLI through `python -c prologue` instead of `-m openrlb_cli`."""
     best = float("inf")
     env = {**os.environ, "PYTHONPATH": str(src or ROOT)}
+    launch = ["-c", prologue] if prologue else ["-m", "openrlb_cli"]
     for _ in range(repeat):
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "openrlb_cli", "--db", str(db), "--quiet", *args],
-                              capture_output=True, text=True, cwd=src or ROOT, env=env)
+        proc = subprocess.Popen([sys.executable, *launch, "--db", str(db), "--quiet", *args],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=src or ROOT, env=env)
+        err = proc.stderr.read() if proc.stderr else b""
+        _, status, usage = os.wait4(proc.pid, 0)
         best = min(best, time.perf_counter() - t0)
-        if done.returncode != 0:
-            raise SystemExit(f"`openrlb {' '.join(args)}` failed ({done.returncode}): {done.stderr[-2000:]}")
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        PEAK_RSS["last"] = usage.ru_maxrss / 1024
+        if proc.returncode != 0:
+            raise SystemExit(f"`openrlb {' '.join(args)}` failed ({proc.returncode}): {err.decode()[-2000:]}")
     return best
 
 
@@ -193,22 +211,35 @@ def queries(db: Path, envs: list[str], out: Path, repeat: int, reps: int) -> dic
     }
 
 
-def build_csv_store(work: Path, tag: str, envs: list[str], n_runs: int, n_points: int, compare: Path | None = None
-                    ) -> tuple[Path, int, float, float, float | None]:
-    """Write the long CSV, ingest it through the CLI; (store, points, CLI seconds, generation seconds)."""
+def build_csv_store(work: Path, tag: str, envs: list[str], n_runs: int, n_points: int, compare: Path | None = None,
+                    repeat: int = 1, plain: bool = False) -> tuple[Path, int, float, float, dict[str, float]]:
+    """Write the long CSV, ingest it through the CLI (best of `repeat`, each into a new store);
+    (store, points, CLI seconds, generation seconds, other figures: the `compare` code's seconds,
+    peak RSS of both, with `plain` the seconds without pyarrow)."""
     src = work / f"long-{tag}.csv"
     t0 = time.perf_counter()
     n = make_long_csv(src, envs, n_runs, n_points)
     gen = time.perf_counter() - t0
     db = work / f"csv-{tag}.db"
-    dt = cli(db, "ingest", str(src), *CSV_OPTIONS)
+    more: dict[str, float] = {}
+    dt, rss = float("inf"), 0.0
+    for _ in range(repeat):  # alternate with the compared code, so both see the same machine load
+        dt, rss = min(dt, cli(db, "ingest", str(src), *CSV_OPTIONS, fresh=True)), max(rss, PEAK_RSS["last"])
+        if compare:
+            old = cli(work / f"csv-{tag}-old.db", "ingest", str(src), *CSV_OPTIONS, src=compare, fresh=True)
+            more["old"] = min(more.get("old", old), old)
+            more["old rss"] = max(more.get("old rss", 0.0), PEAK_RSS["last"])
+    more["rss"] = rss
     with Store(db, create=False) as store:
         got = store.info()
     if got["runs"] != n_runs or got["points"] != n:
         raise SystemExit(f"CSV ingest stored {got['runs']} runs / {got['points']} points, expected {n_runs} / {n}")
-    old = cli(work / f"csv-{tag}-old.db", "ingest", str(src), *CSV_OPTIONS, src=compare) if compare else None
+    if plain:
+        more["plain"] = cli(work / f"csv-{tag}-plain.db", "ingest", str(src), *CSV_OPTIONS, repeat=repeat,
+                            fresh=True, prologue=NO_PYARROW)
+        more["plain rss"] = PEAK_RSS["last"]
     src.unlink()
-    return db, n, dt, gen, old
+    return db, n, dt, gen, more
 
 
 # ---------------------------------------------------------------------------- report
@@ -229,6 +260,8 @@ def main() -> int:
     ap.add_argument("--envs", type=int, default=57)
     ap.add_argument("--reps", type=int, default=50_000, help="aggregate bootstrap replicates")
     ap.add_argument("--repeat", type=int, default=1, help="best of N for each query")
+    ap.add_argument("--ingest-repeat", type=int, default=1,
+                    help="best of N for the long-CSV ingest (and the --compare-with code, alternating)")
     ap.add_argument("--skip-events", action="store_true")
     ap.add_argument("--skip-queries", action="store_true")
     ap.add_argument("--scaling", action="store_true", help="also at a quarter of the runs; print time ratios")
@@ -248,16 +281,23 @@ def main() -> int:
         out = work / "out"
         out.mkdir(exist_ok=True)
 
-        db, n, dt, gen, old = build_csv_store(work, "full", envs, n_runs, a.points, a.compare_with)
+        db, n, dt, gen, more = build_csv_store(work, "full", envs, n_runs, a.points, a.compare_with,
+                                               a.ingest_repeat, plain=True)
         csv_dt = dt
         base = row_per_point(work / "baseline-csv.db", min(n, 2_000_000), n_runs)
         figures["ingest long CSV"] = n / dt / 1e6
-        print(f"long CSV: {n_runs:,} runs x {a.points} points = {n:,} points (written in {gen:.1f} s)")
+        print(f"long CSV: {n_runs:,} runs x {a.points} points = {n:,} points (written in {gen:.1f} s)"
+              + (f"; best of {a.ingest_repeat}" if a.ingest_repeat > 1 else ""))
         print(f"  openrlb ingest (CLI)          {dt:7.2f} s  {n / dt / 1e6:5.2f} M pts/s  "
-              f"({base / dt:.1f}x row-per-point executemany: {n / base / 1e6:.2f} M pts/s)")
-        if old:
+              f"({base / dt:.1f}x row-per-point executemany: {n / base / 1e6:.2f} M pts/s)  "
+              f"peak RSS {more['rss']:.0f} MiB")
+        plain = more["plain"]
+        print(f"  {'  without pyarrow (pandas)':<29} {plain:7.2f} s  {n / plain / 1e6:5.2f} M pts/s  "
+              f"peak RSS {more['plain rss']:.0f} MiB")
+        if "old" in more:
+            old = more["old"]
             print(f"  {'--compare-with code (CLI)':<29} {old:7.2f} s  {n / old / 1e6:5.2f} M pts/s  "
-                  f"(this code: {old / dt:.1f}x faster)")
+                  f"(this code: {old / dt:.1f}x faster)  peak RSS {more['old rss']:.0f} MiB")
 
         if not a.skip_events:
             logs = work / "runs"
@@ -291,7 +331,7 @@ def main() -> int:
 
         if a.scaling:
             quarter = max(len(envs) * N_ALGOS, n_runs // 4)
-            qdb, _, qdt, _, _ = build_csv_store(work, "quarter", envs, quarter, a.points)
+            qdb, _, qdt, _, _ = build_csv_store(work, "quarter", envs, quarter, a.points, repeat=a.ingest_repeat)
             print(f"\nscaling: {n_runs:,} runs vs {quarter:,} (x{n_runs / quarter:.1f}); linear means a ratio "
                   f"near that, start-up-bound commands stay near 1")
             print(f"  {'ingest long CSV':<28} {csv_dt / qdt:5.2f}x  ({qdt:.2f} s -> {csv_dt:.2f} s)")

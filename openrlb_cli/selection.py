@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from openrlb_cli.errors import OpenrlbError, SelectionError
+from openrlb_cli.metric_keys import DEFAULT_METRIC, METRIC_FALLBACKS
 from openrlb_cli.model import RunInfo
 from openrlb_cli.store import RunFilter
 
@@ -37,15 +38,6 @@ if TYPE_CHECKING:  # numpy and the curve helpers are imported by load_curves (CL
 
     from openrlb_cli.store import Store
 
-DEFAULT_METRIC = "charts/episodic_return"
-METRIC_FALLBACKS: tuple[str, ...] = (
-    "charts/episodic_return",  # CleanRL
-    "rollout/ep_rew_mean",  # Stable-Baselines3 progress / TensorBoard
-    "r",  # SB3 monitor.csv episode return
-    "episodic_return",  # MLflow / generic
-    "test/reward",  # Tianshou
-    "rew",  # Tianshou benchmark CSVs
-)
 NO_ENV = "(no env)"
 NO_EXPERIMENT = "(no experiment)"
 

@@ -102,24 +102,42 @@ def _reference_records(path: Path) -> list[tuple[object, int]]:
     return out
 
 
-def _reference_series(records) -> dict[str, list[tuple[float, float, float]]]:
-    """(step, value, wall) per numeric key, from the history records as wandb decodes them."""
-    out: dict[str, list[tuple[float, float, float]]] = {}
+def _reference_rows(records) -> list[dict]:
+    """History rows as wandb decodes them (nested keys dotted, W&B's non-finite strings as floats)."""
+    rows = []
     for rec, _ in records:
         if rec.WhichOneof("record_type") != "history":
             continue
         row = {}
         for item in rec.history.item:
             key = ".".join(item.nested_key) if item.nested_key else item.key
-            row[key] = json.loads(item.value_json)
-        step = row.get("_step", rec.history.step.num)
-        for key, value in row.items():
-            if key in ("_step", "_timestamp"):
-                continue
+            value = json.loads(item.value_json)
             if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
                 value = float(value.replace("Infinity", "inf"))
-            if isinstance(value, (int, float)):
-                out.setdefault(key, []).append((float(step), float(value), float(row["_timestamp"])))
+            row[key] = value
+        row.setdefault("_step", rec.history.step.num)
+        rows.append(row)
+    return rows
+
+
+def _reference_series(records, x_key: str | None = None) -> dict[str, list[tuple[float, float, float]]]:
+    """(x, value, wall) per numeric key, from the history records as wandb decodes them. x is the
+    fetch rule's axis, computed here row by row: `global_step` if any row logs it, else `_step`;
+    rows without a finite x give no point; points ordered by x (stable)."""
+    rows = _reference_rows(records)
+    if x_key is None:
+        x_key = "global_step" if any("global_step" in r for r in rows) else "_step"
+    out: dict[str, list[tuple[float, float, float]]] = {}
+    for row in rows:
+        x = row.get(x_key)
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            continue
+        for key, value in row.items():
+            if key in ("_step", "_timestamp") or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            out.setdefault(key, []).append((float(x), float(value), float(row["_timestamp"])))
+    for pts in out.values():
+        pts.sort(key=lambda p: p[0])
     return out
 
 
@@ -167,8 +185,8 @@ def test_offline_runs_match_wandbs_own_reader(offline_runs, tmp_path):
         assert dqn.state == "crashed" and dqn.config["wandb_exit_code"] == 3
         td = store.load_series(dqn.id, "td_loss")
         assert td.steps.tolist() == [10.0 * i for i in range(50)] and td.values.tolist() == [0.5 * i for i in range(50)]
-        ret = store.load_series(ppo.id, "charts/episodic_return")
-        assert len(ret) == 3000 and ret.values[6] == math.inf
+        ret = store.load_series(ppo.id, "charts/episodic_return")  # on global_step = 128 * _step
+        assert len(ret) == 3000 and ret.values[6] == math.inf and ret.steps[-1] == 128 * 2999
         assert math.isnan(store.load_series(ppo.id, "losses.value_loss").values[5])
         again = ingest(store, [offline_runs])
         assert again.points == 0 and again.unchanged == 2
@@ -241,3 +259,28 @@ def test_framing_edge_cases():
     assert tail.end == len(data) and tail.torn
     with pytest.raises(wandb_log.WandbLogError, match="without a FIRST"):
         wandb_log.split_records(head + chunk(4, b"x"), 0, True)
+
+
+def test_item_decoding_paths():
+    """History items through the inline parser (key, nested keys, a value_json that is not JSON: kept as
+    text, the other values still decoded together) and through the generic one (an unknown field)."""
+    from openrlb_cli.ingest import wandb_offline
+
+    rec = pb.Record()
+    item = rec.history.item.add()
+    item.key, item.value_json = "a", "1.5"
+    item = rec.history.item.add()
+    item.nested_key.extend(["n", "x"])
+    item.value_json = "not json"
+    item = rec.history.item.add()
+    item.nested_key.extend(["d"])
+    item.value_json = '{"y": 2, "z": {"_type": "histogram"}}'
+    rec.history.step.num = 4
+    odd_item = b"\x0a\x01b" + b"\x18\x05" + b"\x82\x01\x017"  # key "b", unknown varint field 3, value 7
+    odd = b"\x12" + bytes([len(odd_item) + 2]) + b"\x0a" + bytes([len(odd_item)]) + odd_item
+    decoded = wandb_offline._Decoded()
+    decoded.add(rec.SerializeToString())
+    decoded.add(odd)
+    decoded.finish()
+    assert decoded.rows == [{"a": 1.5, "n.x": "not json", "d.y": 2, "d.z": {"_type": "histogram"}, "_step": 4},
+                            {"b": 7, "_step": 0}]

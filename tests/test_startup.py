@@ -12,7 +12,10 @@ import sys
 
 import pytest
 
-HEAVY = ("numpy", "pandas", "scipy", "matplotlib", "sqlite_utils", "requests", "pyarrow")
+# pydantic: typer >= 0.29 converts parameters with it (cli/coercion.py does the plain ones without);
+# typer.rich_utils: typer's help renderer, which pulls in markdown-it and pygments (cli/help_render.py)
+HEAVY = ("numpy", "pandas", "scipy", "matplotlib", "sqlite_utils", "requests", "pyarrow", "pydantic",
+         "typer.rich_utils")
 
 _PROBE = f"""
 import json, sys

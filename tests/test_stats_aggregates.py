@@ -39,6 +39,17 @@ def test_iqm_is_scipy_trim_mean(shape):
     np.testing.assert_allclose(agg.iqm_batch(batch), expected, rtol=1e-13, atol=1e-14)
 
 
+def test_iqm_point_estimate_is_bit_identical_to_trim_mean_on_every_small_shape():
+    """The point estimate no longer calls scipy (start-up): it must still equal it bit for bit."""
+    rng = np.random.default_rng(7)
+    for runs in range(1, 33):
+        for tasks in (1, 2, 3, 5, 8, 57):
+            x = rng.normal(size=(runs, tasks)) * 10.0 ** rng.integers(-3, 6)
+            if runs % 3 == 0:
+                x = np.round(x, 1)  # ties
+            assert agg.iqm(x) == scipy.stats.trim_mean(x, 0.25, axis=None), (runs, tasks)
+
+
 def test_iqm_batch_with_ties_matches_trim_mean():
     batch = np.random.default_rng(2).integers(0, 4, size=(20, 5, 6)).astype(float)
     expected = [scipy.stats.trim_mean(b, 0.25, axis=None) for b in batch]

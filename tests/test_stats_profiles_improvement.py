@@ -139,3 +139,19 @@ def test_poi_interval_matches_scipy_multi_sample_bootstrap():
     ours = imp.probability_of_improvement_interval(x, y, reps=10_000, seed=1)
     width = ref.high - ref.low
     assert abs(ours.lower - ref.low) <= 0.05 * width and abs(ours.upper - ref.high) <= 0.05 * width
+
+
+def test_counts_above_equal_brute_force_comparisons():
+    """The histogram count of scores above each τ equals comparing every score with every τ:
+    ties with τ, NaN scores, unsorted and repeated thresholds."""
+    from openrlb_cli.analysis.profiles import counts_above
+
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        x = np.round(rng.normal(size=(int(rng.integers(1, 6)), int(rng.integers(1, 40)))), 1)
+        if trial % 3 == 0:
+            x[rng.random(x.shape) < 0.2] = np.nan
+        taus = np.round(rng.normal(size=int(rng.integers(1, 30))), 1)
+        if trial % 2:
+            taus = np.concatenate([taus, taus[:2], np.nan_to_num(x[0, :3])])
+        np.testing.assert_array_equal(counts_above(x, taus), (x[:, :, None] > taus).sum(axis=1))

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import scipy.stats
 
 from ._layout import ScoresLike, as_padded
 
@@ -142,12 +141,19 @@ def _scalar(out: np.ndarray) -> float | np.ndarray:
 def iqm(scores: ScoresLike) -> float | np.ndarray:
     """Interquartile mean over all runs×tasks (per point for curves).
 
-    For a full 2-D matrix this calls ``scipy.stats.trim_mean`` on the row-major flattening, exactly
-    like rliable, so the point estimate is bit-identical to rliable's.
+    For a full 2-D matrix this is ``scipy.stats.trim_mean(data, 0.25, axis=None)``, rliable's IQM:
+    the row-major flattening partitioned at the two cut points and the middle slice averaged, the
+    same numpy calls in the same order, so the estimate is bit-identical to rliable's (the tests
+    compare with scipy and rliable). Not calling scipy keeps `import scipy.stats` (~0.5-1 s) out of
+    every `aggregate`.
     """
     data = as_padded(scores)
     if data.ndim == 2 and not np.isnan(data).any():
-        return float(scipy.stats.trim_mean(data, proportiontocut=0.25, axis=None))
+        flat = data.ravel()
+        lo, hi = _trim_bounds(flat.size)
+        if lo >= hi:
+            return float(np.mean(flat[lo:hi]))  # NaN with a warning, as trim_mean
+        return float(np.mean(np.partition(flat, (lo, hi - 1))[lo:hi]))
     return _scalar(iqm_batch(data[None])[0])
 
 

@@ -35,20 +35,39 @@ def _taus(taus: ArrayLike) -> np.ndarray:
     return out
 
 
+def counts_above(x: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """``(x[r] > τ).sum()`` for every row r and every τ: ``(reps, n)`` -> ``(reps, len(taus))`` counts.
+
+    Instead of comparing every score with every τ (reps·n·τ comparisons), each score is placed
+    among the sorted thresholds once (`searchsorted`: the number of τ strictly below it), the
+    placements are histogrammed per row and summed from the top: reps·n + reps·τ work, the same
+    integer counts. NaN is above no threshold, as a NaN comparison is False.
+    """
+    reps, n = x.shape
+    order = np.argsort(taus, kind="stable")
+    below = np.searchsorted(taus[order], x, side="left")  # (reps, n): how many τ lie strictly below
+    below[np.isnan(x)] = 0
+    k = taus.size + 1
+    flat = (np.arange(reps, dtype=np.int64)[:, None] * k + below).ravel()
+    hist = np.bincount(flat, minlength=reps * k).reshape(reps, k)
+    above_sorted = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, 1:]  # scores with more than j τ below
+    out = np.empty((reps, taus.size), dtype=np.int64)
+    out[:, order] = above_sorted
+    return out
+
+
 def run_score_profile_batch(x: np.ndarray, taus: ArrayLike) -> np.ndarray:
     """Run-score distribution per replicate: ``(reps, runs, tasks)`` -> ``(reps, len(taus))``."""
     x = np.asarray(x, dtype=np.float64)
     taus = _taus(taus)
     missing = np.isnan(x)
-    full = not missing.any()
+    if not missing.any():  # count/N: bit-identical to rliable's np.mean(scores > tau)
+        return counts_above(x.reshape(x.shape[0], -1), taus) / (x.shape[1] * x.shape[2])
     present = (~missing).sum(axis=1)  # (reps, tasks)
     out = np.empty((x.shape[0], taus.size))
     for a in range(0, taus.size, _TAU_BLOCK):
         block = taus[a : a + _TAU_BLOCK]
         above = (x[..., None] > block).sum(axis=1)  # (reps, tasks, k); NaN compares False
-        if full:  # count/N: bit-identical to rliable's np.mean(scores > tau)
-            out[:, a : a + block.size] = above.sum(axis=1) / (x.shape[1] * x.shape[2])
-            continue
         with np.errstate(invalid="ignore", divide="ignore"):
             out[:, a : a + block.size] = (above / present[..., None]).mean(axis=1)
     return out

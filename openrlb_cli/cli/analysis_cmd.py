@@ -17,7 +17,7 @@ from typer.core import TyperCommand
 
 from openrlb_cli.cli.context import app, error, info, open_store, out, warn
 from openrlb_cli.errors import InputError
-from openrlb_cli.selection import METRIC_FALLBACKS
+from openrlb_cli.metric_keys import METRIC_FALLBACKS
 
 if TYPE_CHECKING:
     import click

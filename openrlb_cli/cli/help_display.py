@@ -5,7 +5,8 @@ every line break of a docstring's later paragraphs, so a paragraph wrapped at 10
 breaks mid-sentence at any other terminal width. `HelpGroup` (the app's group class) fixes both in one
 place for every command, including sub-groups: before a command is used its help paragraphs are joined
 into single lines (rich then wraps them to the terminal; a paragraph starting with click's `\\b` marker
-is left as written) and each parameter displays the label click would give it.
+is left as written) and each parameter displays the label click would give it. The same re-classing
+gives each parameter the pydantic-free conversion of `coercion.py` (start-up time).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 import typer.core
+
+from openrlb_cli.cli.coercion import plain_runtime_param
 
 if TYPE_CHECKING:  # plain click costs start-up; typer parses with its own copy
     import click
@@ -72,6 +75,12 @@ class _ConventionalParameter:
             return self.metavar  # an argument's metavar is its name, already in the name column
         return click_label(self)
 
+    def get_runtime_param(self) -> Any:
+        """typer's lazily built conversion, pre-empted by the plain one where it applies."""
+        if getattr(self, "_runtime_param", None) is None:
+            self._runtime_param = plain_runtime_param(getattr(self, "type_descriptor", None))
+        return _BASES[type(self)].get_runtime_param(self)
+
     @property
     def display_name_raw(self) -> str:  # arguments show as SPECS, like click
         metavar = getattr(self, "metavar", None)
@@ -85,7 +94,8 @@ def _is_option(param: Any) -> bool:
     return getattr(param, "param_type_name", "option") == "option"
 
 
-_MIXED: dict[type, type] = {}
+_MIXED: dict[type, type] = {}  # typer's parameter class -> its conventional subclass
+_BASES: dict[type, type] = {}  # and back
 
 
 def _conventional_param(param: Any) -> None:
@@ -95,15 +105,15 @@ def _conventional_param(param: Any) -> None:
     if cls not in _MIXED:  # a plain subclass (a mixin base would change the instance layout)
         methods = {k: v for k, v in vars(_ConventionalParameter).items() if not k.startswith("__")}
         _MIXED[cls] = type(f"Conventional{cls.__name__}", (cls,), methods)
+        _BASES[_MIXED[cls]] = cls
     param.__class__ = _MIXED[cls]
 
 
-def conventional_help(command: click.Command) -> click.Command:
-    """Reflow the command's help and give its parameters click's labels; recurses into groups. Idempotent."""
-    if getattr(command, "_openrlb_help", False):
+def conventional_params(command: click.Command) -> click.Command:
+    """Re-class only this command's own parameters (a group's options are parsed before any
+    sub-command is looked up, so the walk over every command that `--help` needs is not paid)."""
+    if getattr(command, "_openrlb_params", False):
         return command
-    command.help = reflow(command.help)
-    command.epilog = reflow(command.epilog)
     for param in command.params:
         _conventional_param(param)
     make_help_option = command.get_help_option
@@ -115,10 +125,31 @@ def conventional_help(command: click.Command) -> click.Command:
         return option
 
     command.get_help_option = get_help_option  # type: ignore[method-assign]
+    command._openrlb_params = True  # type: ignore[attr-defined]
+    return command
+
+
+def conventional_help(command: click.Command) -> click.Command:
+    """Reflow the command's help and give its parameters click's labels; recurses into groups. Idempotent."""
+    if getattr(command, "_openrlb_help", False):
+        return command
+    command.help = reflow(command.help)
+    command.epilog = reflow(command.epilog)
+    conventional_params(command)
+    command.format_help = _format_help(command)  # type: ignore[method-assign]
     for sub in (getattr(command, "commands", None) or {}).values():
         conventional_help(sub)
     command._openrlb_help = True  # type: ignore[attr-defined]
     return command
+
+
+def _format_help(command: click.Command) -> Any:
+    def format_help(ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from openrlb_cli.cli.help_render import render_help  # only `--help` draws panels
+
+        render_help(command, ctx, click_label)
+
+    return format_help
 
 
 class HelpGroup(typer.core.TyperGroup):
@@ -128,6 +159,10 @@ class HelpGroup(typer.core.TyperGroup):
         command = super().get_command(ctx, cmd_name)
         return conventional_help(command) if command is not None else None
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        conventional_params(self)  # the group's own options convert the plain way too
+        return super().parse_args(ctx, args)
+
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        conventional_help(self)
-        super().format_help(ctx, formatter)
+        conventional_help(self)  # gives this group its own format_help (an instance attribute)
+        self.format_help(ctx, formatter)

@@ -43,7 +43,7 @@ KEEPS_IDENTITY = {"parquet"}
 BATCH_POINTS = int(os.environ.get("OPENRLB_INGEST_BATCH_POINTS", 1_000_000))
 BATCH_SECONDS = 2.0
 PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
-                 "mlflow-files", "sacred"}
+                 "mlflow-files", "sacred", "wandb-files"}
 SQLITE_FORMATS = {"mlflow-sqlite"}
 
 
@@ -140,7 +140,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
                 continue
             folder = registry.directory_format(here)
             if folder is not None and fmt in (None, folder):
-                units.append(Unit(folder, [here], str(here), here))
+                units.extend(Unit(folder, [p], str(p), here) for p in registry.directory_unit_paths(folder, here))
                 dirnames[:] = []
                 continue
             if fmt in registry.DIRECTORY_FORMATS:
@@ -402,6 +402,8 @@ def ingest(
         plan = _plan(store, unit, size, mtime)
         if plan is not None:
             plans.append(plan)
+            if unit.fmt == "wandb-files" and plan.run_id is None:
+                summary.warnings.extend(_ingested_before_as_jsonl(store, unit))
             continue
         summary.unchanged += 1
         if on_unit is not None:
@@ -430,6 +432,22 @@ def ingest(
         raise
     batch.commit()
     return summary
+
+
+def _ingested_before_as_jsonl(store: Store, unit: Unit) -> list[str]:
+    """An earlier openrlb read a W&B run folder's `wandb-history.jsonl` as plain JSON lines (its own run):
+    say so rather than delete it, since the user may have labelled or compared it."""
+    from openrlb_cli.ingest.wandb_files import HISTORY, files_dir
+
+    history = files_dir(unit.paths[0]) / HISTORY
+    prior = store.file_state(str(history))
+    if prior is None or prior["format"] != "jsonl" or prior["run_id"] is None:
+        return []
+    row = store.conn.execute("SELECT uid FROM runs WHERE id = ?", (prior["run_id"],)).fetchone()
+    if row is None:
+        return []
+    return [f"{history}: was ingested before as JSON lines (run {row[0]}); it is now read with its W&B run "
+            f"folder as one run: remove the old one with `openrlb rm {row[0]}` if it is not needed"]
 
 
 def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overrides: Overrides,

@@ -9,7 +9,7 @@ from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import Reader
 
 FORMATS = ("tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations", "csv",
-           "jsonl", "mlflow-files", "mlflow-sqlite", "sacred", "wandb-offline", "wandb-csv", "parquet")
+           "jsonl", "mlflow-files", "mlflow-sqlite", "sacred", "wandb-offline", "wandb-files", "wandb-csv", "parquet")
 
 
 # name -> (module, attribute) of its reader.  Imported on first use, one reader at a time: commands
@@ -22,6 +22,7 @@ _READERS = {
     "csv": ("tabular", "CSV"), "jsonl": ("tabular", "JSONL"), "mlflow-files": ("mlflow_files", "MLFLOW_RUN"),
     "mlflow-sqlite": ("mlflow_sqlite", "MLFLOW_SQLITE"), "parquet": ("parquet_dataset", "PARQUET"),
     "sacred": ("sacred_files", "SACRED_RUN"), "wandb-offline": ("wandb_offline", "WANDB_OFFLINE"),
+    "wandb-files": ("wandb_files", "WANDB_FILES"),
 }
 
 
@@ -78,15 +79,30 @@ def is_mlflow_run_dir(path: Path) -> bool:
 
 
 # Formats whose unit is a whole directory (one run per folder), recognised by `directory_format`.
-DIRECTORY_FORMATS = ("mlflow-files", "sacred")
+DIRECTORY_FORMATS = ("mlflow-files", "sacred", "wandb-files")
 
 
 def directory_format(path: Path) -> str | None:
-    """The directory format `path` is a run folder of, if any (checked before its files)."""
+    """The directory format `path` is a run folder of, if any (checked before its files). A W&B run
+    folder holding a `.wandb` log is "wandb-offline": its log is the unit and its `files/`
+    (config.yaml, wandb-summary.json, ...: the same run again) are not read as logs of their own."""
     if is_mlflow_run_dir(path):
         return "mlflow-files"
     from openrlb_cli.ingest.sacred_files import is_run_dir
 
     if is_run_dir(path):
         return "sacred"
+    from openrlb_cli.ingest import wandb_files
+
+    if wandb_files.is_run_folder(path):
+        return "wandb-offline" if wandb_files.wandb_logs(path) else "wandb-files"
     return None
+
+
+def directory_unit_paths(fmt: str, path: Path) -> list[Path]:
+    """What the units of a run folder found by `directory_format` read: the folder, or its `.wandb` logs."""
+    if fmt == "wandb-offline":
+        from openrlb_cli.ingest.wandb_files import wandb_logs
+
+        return wandb_logs(path)
+    return [path]

@@ -123,14 +123,32 @@ class SacredRunReader:
     def _series(path: Path, key: str, m: Any) -> Series:
         if not isinstance(m, dict) or not isinstance(m.get("values"), list):
             raise InputError(f"{path}: metric {key!r} has no list of values")
-        values = [_number(v) for v in m["values"]]
-        steps = m.get("steps") if isinstance(m.get("steps"), list) else list(range(len(values)))
+        values = _numbers(m["values"])
+        steps = _numbers(m["steps"]) if isinstance(m.get("steps"), list) else np.arange(len(values), dtype=float)
         stamps = m.get("timestamps") if isinstance(m.get("timestamps"), list) else []
         if len(steps) != len(values):
             raise InputError(f"{path}: metric {key!r} has {len(steps)} steps for {len(values)} values")
-        walls = [utc_seconds(t) for t in stamps] if len(stamps) == len(values) else [None] * len(values)
-        return Series(np.array([_number(s) for s in steps]), np.array(values),
-                      np.array([math.nan if w is None else w for w in walls]))
+        walls = _walls(stamps) if len(stamps) == len(values) else np.full(len(values), math.nan)
+        return Series(steps, values, walls)
+
+
+def _numbers(items: list[Any]) -> np.ndarray:
+    """JSON numbers as float64 in one numpy call; anything else (null, text, booleans) one by one."""
+    if all(type(v) is float or type(v) is int for v in items):
+        return np.array(items, dtype=np.float64)
+    return np.array([_number(v) for v in items], dtype=np.float64)
+
+
+def _walls(stamps: list[Any]) -> np.ndarray:
+    """Sacred's naive-UTC ISO timestamps as unix seconds: parsed by numpy at once (what numpy cannot
+    parse, or a time zone, goes through `utc_seconds` one by one)."""
+    if all(type(t) is str and "+" not in t and not t.endswith("Z") for t in stamps):
+        try:
+            return np.array(stamps, dtype="datetime64[us]").astype(np.int64) / 1e6
+        except ValueError:
+            pass
+    walls = [utc_seconds(t) for t in stamps]
+    return np.array([math.nan if w is None else w for w in walls], dtype=np.float64)
 
 
 SACRED_RUN = SacredRunReader()

@@ -31,6 +31,13 @@ ID_CANDIDATES = {
 }
 
 
+def id_roles(ids: dict[str, str]) -> list[str]:
+    """The id roles of a long layout in ID_CANDIDATES order, which run keys join them in. Not the
+    dict's order: a layout comes back from the store's JSON state with sorted keys, and a resumed
+    read must name the runs as the first read did."""
+    return [role for role in ID_CANDIDATES if role in ids]
+
+
 # ---------------------------------------------------------------- pandas without its warnings
 
 def read_csv_quietly(path: Path, buf: Any, warn: list[str] | None, **kwargs: Any) -> pd.DataFrame:
@@ -76,6 +83,14 @@ def check_text(path: Path, data: bytes, at: int) -> None:
             return  # a multi-byte character cut by a block boundary
         raise InputError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {at + e.start});"
                          " re-save as UTF-8") from None
+
+
+def find(block: bytes | memoryview, sub: bytes) -> int:
+    """`bytes.find` on a block that may be a view from the start of a reused buffer (what
+    `tabular_csv._blocks` yields; memoryview has no find of its own)."""
+    if isinstance(block, memoryview):
+        return block.obj.find(sub, 0, block.nbytes)  # type: ignore[attr-defined]
+    return block.find(sub)
 
 
 def complete_end(f: BinaryIO, start: int, size: int) -> int:
@@ -157,6 +172,9 @@ class _Acc:
             fields = dict(declared.get(run) or self.meta.get(run) or {})
             rec = RunRecord(source="local", external_id=run, **fields)
             for key, parts in self.parts.get(run, {}).items():
-                rec.series[key] = Series(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
+                if len(parts) == 1:  # no copy: views of the block's arrays (a long CSV's runs)
+                    rec.series[key] = Series(*parts[0])
+                else:
+                    rec.series[key] = Series(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
             out.append(rec)
         return out

@@ -26,6 +26,7 @@ from openrlb_cli.ingest.tabular_common import (
     _Acc,
     check_text,
     float_or_none,
+    id_roles,
     match_column,
     open_log,
     resume_point,
@@ -139,7 +140,7 @@ def _json_points(path: Path, rows: list[dict[str, Any]], st: dict[str, Any], opt
         wall = math.nan if wall is None else wall
         vals = {r: "" if row.get(c) is None else str(row.get(c)) for r, c in ids.items()}
         run = "" if not ids else vals["run"] if list(ids) == ["run"] else "|".join(
-            f"{ids[r]}={vals[r]}" for r in ids)
+            f"{ids[r]}={vals[r]}" for r in id_roles(ids))
         if ids and run not in acc.meta:
             seed = float_or_none(vals.get("seed", ""))
             acc.meta[run] = {"name": vals.get("run"), "experiment": vals.get("experiment"), "env": vals.get("env"),
