@@ -327,6 +327,11 @@ class _Batch:
 
     def __init__(self, store: Store):
         self.store = store
+        # A unit's savepoint journals the pages it changes that earlier units of the batch had already
+        # changed (the tables' last pages, every unit): in a temporary file by default, which was ~70%
+        # of the bytes an ingest of 1,000 small files wrote (600 of 850 MB). In memory it is bounded
+        # by the batch's own dirty pages.
+        store.conn.execute("PRAGMA temp_store = MEMORY")
         self.stack: ExitStack | None = None
         self.points = 0
         self.since = 0.0

@@ -29,7 +29,7 @@ import numpy as np
 from . import tfevents, tfrecord, tftemplates
 from .crc32c import masked_crc32c
 from .protowire import ProtoError
-from .tfdecode import Collector, Curve, State, _slow_event
+from .tfdecode import Collector, State, _slow_event
 
 MAX_FILE_BYTES = 8 << 20  # larger files stream in batches on their own (tfevents.iter_scalar_batches)
 FEW_REST = 16  # records of a file that no template took, parsed one by one (more: the vectorised path)
@@ -104,7 +104,7 @@ def _decode_together(files: list[tuple[Path, int]], index: list[int], buf: np.nd
                                                    check_crc, shared)
     if bad is not None:  # let each file report its own error, at its own offset
         return [_read_alone(*files[i], check_crc) for i in index]
-    per_file = _split(shared, counts)
+    per_file, recs, (steps, values, walls) = _split(shared, counts)
     bounds = counts.tolist()
     view = memoryview(buf)
     results: list[tfevents.ScalarBatch | tfevents.CorruptEventFile] = []
@@ -124,25 +124,28 @@ def _decode_together(files: list[tuple[Path, int]], index: list[int], buf: np.nd
                 results.append(tfevents.CorruptEventFile(error[1], start + error[0], path))
                 continue
             if col.sure or col.maybe or col.rows or col.meta or col.text:  # merge in record order
-                for tag, (rec, curve) in tags.items():
-                    col.add(True, tag, rec, *curve)
+                for tag, (a, b) in tags.items():
+                    col.add(True, tag, recs[a:b] - bounds[k], steps[a:b], values[a:b], walls[a:b])
                 tags_only, texts = col.finish(state)
                 results.append(tfevents.ScalarBatch(tags_only, texts, start + fr.stop - lo, len(fr.starts),
                                                     torn[k], state.file_version))
                 continue
-        results.append(tfevents.ScalarBatch({t: c for t, (_, c) in tags.items()}, texts, start + fr.stop - lo,
-                                            len(fr.starts), torn[k], state.file_version))
+        curves = {t: (steps[a:b], values[a:b], walls[a:b]) for t, (a, b) in tags.items()}
+        results.append(tfevents.ScalarBatch(curves, texts, start + fr.stop - lo, len(fr.starts), torn[k],
+                                            state.file_version))
     return results
 
 
-def _split(shared: Collector, counts: np.ndarray) -> list[dict[str, tuple[np.ndarray, Curve]]]:
-    """The template pass's records per file: tag -> (record numbers in the file, curve), tags in order
-    of their first record, each curve in record order (what `Collector.finish` gives)."""
+def _split(shared: Collector, counts: np.ndarray
+           ) -> tuple[list[dict[str, tuple[int, int]]], np.ndarray, list[np.ndarray]]:  # fmt: skip
+    """The template pass's records regrouped by file, then tag, each in record order: the record
+    numbers and the (steps, values, walls) columns, and per file tag -> its (start, stop) in them,
+    tags in order of their first record (what `Collector.finish` gives)."""
     names = list(shared.sure)
     pieces = [(t, p) for t, name in enumerate(names) for p in shared.sure[name]]
-    per: list[dict[str, tuple[np.ndarray, Curve]]] = [{} for _ in range(len(counts) - 1)]
+    per: list[dict[str, tuple[int, int]]] = [{} for _ in range(len(counts) - 1)]
     if not pieces:
-        return per
+        return per, np.zeros(0, dtype=np.int64), [np.zeros(0)] * 3
     rec = np.concatenate([p[0] for _, p in pieces])
     tag = np.repeat(np.array([t for t, _ in pieces], dtype=np.int64), [len(p[0]) for _, p in pieces])
     by_rec = np.full(int(counts[-1]), -1, dtype=np.int64)  # record numbers are unique: order them by a scatter
@@ -150,20 +153,19 @@ def _split(shared: Collector, counts: np.ndarray) -> list[dict[str, tuple[np.nda
     order = by_rec[by_rec >= 0]
     file_of = np.repeat(np.arange(len(counts) - 1), np.diff(counts))  # of each record number
     key = file_of[rec[order]] * len(names) + tag[order]
-    if len(key) and int(key.max()) < 1 << 16:
+    if int(key.max()) < 1 << 16:
         key = key.astype(np.uint16)  # a stable sort of 16-bit keys is a radix sort
     by_key = np.argsort(key, kind="stable")  # by file, then tag, each in record order
     order, key = order[by_key], key[by_key].astype(np.int64)
     rec = rec[order]
     cols = [np.concatenate([p[j] for _, p in pieces])[order] for j in (1, 2, 3)]
-    cuts = np.flatnonzero(np.diff(key)) + 1
-    first = np.concatenate([[0], cuts])
-    last = np.concatenate([cuts, [len(key)]])
-    group_file = key[first] // len(names)
+    first = np.concatenate([[0], np.flatnonzero(np.diff(key)) + 1])
+    last = np.append(first[1:], len(key)).tolist()
+    group_file, group_tag = np.divmod(key[first], len(names))
+    group_file, group_tag, starts = group_file.tolist(), group_tag.tolist(), first.tolist()
     for g in np.argsort(rec[first], kind="stable").tolist():  # files in order, tags by first record
-        a, b, k = int(first[g]), int(last[g]), int(group_file[g])
-        per[k][names[int(key[a]) % len(names)]] = (rec[a:b] - counts[k], (cols[0][a:b], cols[1][a:b], cols[2][a:b]))
-    return per
+        per[group_file[g]][names[group_tag[g]]] = (starts[g], last[g])
+    return per, rec, cols
 
 
 def _few(view: memoryview, lo: int, fr: tfrecord.Frame, rest: np.ndarray, check_crc: bool, state: State,

@@ -175,21 +175,20 @@ def frame_many(b: bytes | bytearray | memoryview, arr: np.ndarray, bases: np.nda
     u64 = np.ndarray((len(arr) - 7,), dtype="<u8", buffer=arr, strides=(1,))  # the u64 at every byte
     ids = np.arange(len(bases))
     pos, end = bases.copy(), ends.copy()
-    block = np.empty((_STEPS, len(ids)), dtype=np.int64)
     while len(ids) >= LOCKSTEP_MIN:
         cap = end + 1
-        for i in range(_STEPS):
+        seen = np.empty((_STEPS, len(ids)), dtype=np.int64)  # where each step leaves each file
+        for row in seen:
             length = u64[pos]
             np.minimum(length, _HUGE, out=length)
-            pos += length.view(np.int64)
-            pos += 16
-            np.minimum(pos, cap, out=pos)
-            block[i, : len(ids)] = pos
-        seen = block[:, : len(ids)]
+            np.add(pos, length.view(np.int64), out=row)
+            row += 16
+            np.minimum(row, cap, out=row)
+            pos = row
         complete = (seen <= end).sum(axis=0)  # record ends within the file: a prefix of each column
         for j, k in enumerate(ids.tolist()):
             if complete[j]:
-                parts[k].append(seen[: complete[j], j].copy())
+                parts[k].append(seen[: complete[j], j])
         going = complete == _STEPS
         ids, pos, end = ids[going], pos[going], end[going]
     for k, at in zip(ids.tolist(), pos.tolist(), strict=True):  # the few long ones left: on their own
