@@ -9,10 +9,14 @@ points. Readers raise `InputError` with a reason for bad input; they never write
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
+from openrlb_cli.errors import InputError
 from openrlb_cli.model import RunRecord
 
 
@@ -57,3 +61,18 @@ def read_head(path: Path, size: int = 1 << 16) -> bytes | None:
             return f.read(size)
     except OSError:
         return None
+
+
+@contextmanager
+def open_to_resume(path: Path, offset: int) -> Iterator[tuple[BinaryIO, int]]:
+    """(open file, its size) for a log read on from `offset`; a resume point past the end means the
+    file was replaced, which is one clear error rather than a silent re-read."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if offset > size:
+            raise InputError(f"{path}: resume offset beyond the end of the file (replaced?)")
+        yield f, size

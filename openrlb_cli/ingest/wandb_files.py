@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.base import ReadOptions, ReadResult, open_to_resume
 from openrlb_cli.ingest.wandb_rows import Piece, read_on_axis
 from openrlb_cli.model import RunRecord
 
@@ -246,14 +245,7 @@ class WandbFilesReader:
         if not history.is_file():
             yield Piece(rec, [], 0, True, True, warnings)
             return
-        try:
-            f = open(history, "rb")  # noqa: SIM115 - closed below
-        except OSError as e:
-            raise InputError(f"{history}: cannot read: {e.strerror}") from None
-        with f:
-            size = os.fstat(f.fileno()).st_size
-            if offset > size:
-                raise InputError(f"{history}: resume offset beyond the end of the file (replaced?)")
+        with open_to_resume(history, offset) as (f, size):
             pos = offset
             while True:
                 f.seek(pos)

@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest import protowire as pw
-from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.base import ReadOptions, ReadResult, open_to_resume
 from openrlb_cli.ingest.wandb_log import FILE_HEADER, WandbLogError, split_records
 from openrlb_cli.ingest.wandb_rows import Piece, read_on_axis
 from openrlb_cli.model import RunRecord
@@ -369,14 +368,7 @@ class WandbOfflineReader:
         return read_on_axis(path, offset, state, options, lambda start: self._pieces(path, start, metadata))
 
     def _pieces(self, path: Path, offset: int, metadata: dict[str, Any] | None) -> Iterator[Piece]:
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError as e:
-            raise InputError(f"{path}: cannot read: {e.strerror}") from None
-        with f:
-            size = os.fstat(f.fileno()).st_size
-            if offset > size:
-                raise InputError(f"{path}: resume offset beyond the end of the file (replaced?)")
+        with open_to_resume(path, offset) as (f, size):
             pos = offset
             while True:
                 f.seek(pos)
