@@ -9,6 +9,7 @@ points. Readers raise `InputError` with a reason for bad input; they never write
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,3 +77,13 @@ def open_to_resume(path: Path, offset: int) -> Iterator[tuple[BinaryIO, int]]:
         if offset > size:
             raise InputError(f"{path}: resume offset beyond the end of the file (replaced?)")
         yield f, size
+
+
+def read_json(path: Path) -> Any:
+    """A whole JSON file; unreadable or invalid is one `InputError` naming the file."""
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from None

@@ -19,7 +19,6 @@ usual `env_id`/`env`/… and `seed`); summary = a numeric `result` and each metr
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest.base import ReadOptions, ReadResult, read_head
+from openrlb_cli.ingest.base import ReadOptions, ReadResult, read_head, read_json
 from openrlb_cli.model import RunRecord, Series
 
 STATES = {"COMPLETED": "finished", "FAILED": "crashed", "TIMED_OUT": "crashed", "INTERRUPTED": "killed",
@@ -54,15 +53,6 @@ def utc_seconds(text: Any) -> float | None:
         return None
 
 
-def _load(path: Path) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
-
-
 def _number(v: Any) -> float:
     if isinstance(v, bool) or v is None:
         return math.nan if v is None else float(v)
@@ -83,8 +73,8 @@ class SacredRunReader:
     def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions) -> ReadResult:
         if not path.is_dir():
             raise InputError(f"{path}: not a Sacred run directory")
-        run = _load(path / "run.json")
-        config = _load(path / "config.json")
+        run = read_json(path / "run.json")
+        config = read_json(path / "config.json")
         if not isinstance(run, dict) or not isinstance(config, dict):
             raise InputError(f"{path}: run.json and config.json must hold JSON objects")
         exp = run.get("experiment") if isinstance(run.get("experiment"), dict) else {}
@@ -106,7 +96,7 @@ class SacredRunReader:
         metrics_path = path / "metrics.json"
         if metrics_path.is_file():
             try:
-                metrics = _load(metrics_path)
+                metrics = read_json(metrics_path)
             except InputError as e:  # being rewritten at this heartbeat: keep what is stored
                 warnings.append(f"{e}; kept the points stored before")
                 metrics, complete = {}, False

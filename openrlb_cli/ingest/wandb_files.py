@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest.base import ReadOptions, ReadResult, open_to_resume
+from openrlb_cli.ingest.base import ReadOptions, ReadResult, open_to_resume, read_json
 from openrlb_cli.ingest.wandb_rows import Piece, read_on_axis
 from openrlb_cli.model import RunRecord
 
@@ -92,15 +92,19 @@ def wandb_logs(folder: Path) -> list[Path]:
 
 
 def load_json_object(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_bytes())
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
+    value = read_json(path)
     if not isinstance(value, dict):
         raise InputError(f"{path}: expected a JSON object")
     return value
+
+
+def _optional_object(path: Path, what: str, warnings: list[str]) -> dict[str, Any]:
+    """A side file the history does not need: unreadable is a warning and an empty object."""
+    try:
+        return load_json_object(path)
+    except InputError as e:
+        warnings.append(f"{e}; {what} left out")
+        return {}
 
 
 def _started(text: Any) -> float | None:
@@ -144,22 +148,14 @@ def run_record(folder: Path, warnings: list[str]) -> RunRecord:
         if isinstance(loaded, dict):
             rec.config.update(unwrap_config(loaded))
     if meta_path.is_file():
-        try:
-            meta = load_json_object(meta_path)
-        except InputError as e:
-            warnings.append(f"{e}; metadata left out")
-            meta = {}
+        meta = _optional_object(meta_path, "metadata", warnings)
         rec.config.update(metadata_config(meta))
         rec.created_at = _started(meta.get("startedAt") or meta.get("started_at"))
         rec.state = STATES.get(str(meta.get("state", "")).lower())
         if isinstance(meta.get("exitcode"), int):
             rec.config["wandb_exit_code"] = meta["exitcode"]
     if summary_path.is_file():
-        try:
-            summary = load_json_object(summary_path)
-        except InputError as e:
-            warnings.append(f"{e}; summary left out")
-            summary = {}
+        summary = _optional_object(summary_path, "summary", warnings)
         summary.pop("_wandb", None)
         rec.summary = {k: v for k, v in _flatten_row(summary).items() if not isinstance(v, float) or math.isfinite(v)}
     return rec
