@@ -24,8 +24,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from openrlb_cli.ingest import tabular  # noqa: E402
 from openrlb_cli.ingest.base import ReadOptions  # noqa: E402
+from openrlb_cli.ingest.tabular import readers as tabular  # noqa: E402
 
 
 def write_csv(path: Path, points: int, metrics: int, runs: int, seed: int = 0) -> int:

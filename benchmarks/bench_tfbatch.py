@@ -35,12 +35,25 @@ STAGES = {  # label -> (module, attribute): the functions timed, in this code or
 }
 
 
+# modules moved into ingest/tensorboard/ (this code), or flat under ingest/ (an older tree)
+_MOVED = {"tfrecord": "tensorboard.tfrecord", "tftemplates": "tensorboard.templates", "tfevents": "tensorboard.events",
+          "tfbatch": "tensorboard.batch", "tfdecode": "tensorboard.decode"}
+
+
+def _module(importlib, name: str) -> object:  # type: ignore[no-untyped-def]
+    try:
+        return importlib.import_module(f"openrlb_cli.ingest.{_MOVED[name]}")
+    except ModuleNotFoundError:
+        return importlib.import_module(f"openrlb_cli.ingest.{name}")
+
+
 def measure(corpus: Path, repeat: int) -> None:
     """Time the stages of `read_many` on the event files under `corpus` (with whatever openrlb_cli
     is importable) and print them per file."""
     import importlib
 
-    from openrlb_cli.ingest import pipeline, tfbatch
+    from openrlb_cli.ingest import pipeline
+    from openrlb_cli.ingest.tensorboard import batch as tfbatch
 
     acc: dict[str, float] = defaultdict(float)
 
@@ -58,7 +71,7 @@ def measure(corpus: Path, repeat: int) -> None:
 
     for label, targets in STAGES.items():
         for module, attr in targets:
-            owner: object = importlib.import_module(f"openrlb_cli.ingest.{module}")
+            owner: object = _module(importlib, module)
             *path, name = attr.split(".")
             for part in path:
                 owner = getattr(owner, part)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from openrlb_cli.ingest import crc32c as crcmod
-from openrlb_cli.ingest.tfevents import iter_scalar_batches, read_scalars, write_scalars
+from openrlb_cli.ingest.tensorboard import crc32c as crcmod
+from openrlb_cli.ingest.tensorboard.events import iter_scalar_batches, read_scalars, write_scalars
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, object]:

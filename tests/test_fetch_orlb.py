@@ -6,9 +6,9 @@ import pytest
 from fake_wandb import matches
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.fetch.orlb_filters import experiment_filter, parse_groups, split_option_groups
 from openrlb_cli.fetch.wandb import WandbQuery, merge_queries
 from openrlb_cli.fetch.wandb_filters import config_path, typed_variants, words_to_filter
+from openrlb_cli.rlops.filters import experiment_filter, parse_groups, split_option_groups
 
 HEADER = "?we=openrlbenchmark&wpn=cleanrl&ceik=env_id&cen=exp_name&metric=charts/episodic_return"
 

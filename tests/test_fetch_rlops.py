@@ -12,7 +12,7 @@ import pytest
 from fake_wandb import FakeRun, FakeWandb
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.fetch import rlops
+from openrlb_cli.rlops import command as rlops
 from openrlb_cli.store import Store
 
 HEADER = "?we=openrlbenchmark&wpn=cleanrl&ceik=env_id&cen=exp_name&metric=charts/episodic_return"

@@ -11,8 +11,8 @@ from fake_wandb import FakeRun, FakeWandb, expected_points
 
 from openrlb_cli.fetch.http import RetryPolicy
 from openrlb_cli.fetch.wandb import WandbQuery, WandbSpec, fetch_wandb, windows
-from openrlb_cli.fetch.wandb_map import rows_to_series
 from openrlb_cli.store import Store
+from openrlb_cli.wandb_rows import rows_to_series
 
 FAST = RetryPolicy(max_attempts=4, backoff=0.01, jitter=0.01, read_timeout=5)
 

@@ -19,8 +19,8 @@ from test_fetch_wandb import assert_store_matches, fetch, spec_for
 
 from openrlb_cli.fetch import state
 from openrlb_cli.fetch.wandb import WandbQuery
-from openrlb_cli.fetch.wandb_map import choose_x_axis, rows_to_series
 from openrlb_cli.store import Store
+from openrlb_cli.wandb_rows import choose_x_axis, rows_to_series
 
 HEADER = "?we=ent&wpn=tianshou&ceik=env_id&cen=exp_name&metric=test/reward"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openrlb_cli.ingest import tfevents
 from openrlb_cli.ingest.pipeline import ingest
+from openrlb_cli.ingest.tensorboard import events as tfevents
 from openrlb_cli.store import Store, parse_filters
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tfevents
 from openrlb_cli.ingest.base import ReadOptions
 from openrlb_cli.ingest.pipeline import ingest
 from openrlb_cli.ingest.registry import detect
-from openrlb_cli.ingest.tensorboard import TENSORBOARD
+from openrlb_cli.ingest.tensorboard import events as tfevents
+from openrlb_cli.ingest.tensorboard.reader import TENSORBOARD
 from openrlb_cli.store import Store
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import mlflow_files
 from openrlb_cli.ingest.base import ReadOptions
+from openrlb_cli.ingest.mlflow import file_store as mlflow_files
 
 MLRUNS = Path(__file__).resolve().parents[2] / "shared" / "data" / "formats" / "mlflow-files" / "mlruns"
 EXP = "430617627772943387"

@@ -17,7 +17,7 @@ import pytest
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions
-from openrlb_cli.ingest.mlflow_sqlite import MLFLOW_SQLITE
+from openrlb_cli.ingest.mlflow.sqlite_store import MLFLOW_SQLITE
 from openrlb_cli.ingest.pipeline import discover, ingest
 from openrlb_cli.ingest.registry import detect
 from openrlb_cli.store import Store

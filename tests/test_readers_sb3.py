@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import sb3
 from openrlb_cli.ingest.base import ReadOptions
+from openrlb_cli.ingest.sb3 import logs as sb3
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SB3 = DATA / "formats" / "sb3"

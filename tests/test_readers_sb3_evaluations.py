@@ -9,7 +9,7 @@ import pytest
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions
-from openrlb_cli.ingest.sb3_evaluations import EVALUATIONS
+from openrlb_cli.ingest.sb3.evaluations import EVALUATIONS
 from openrlb_cli.store import Store
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "formats" / "sb3" / "logs" / "a2c" / "Acrobot-v1_1"

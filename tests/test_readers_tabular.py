@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tabular, tabular_csv
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.tabular import csv_engine as tabular_csv
+from openrlb_cli.ingest.tabular import readers as tabular
 from openrlb_cli.model import Series
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -18,8 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openrlb_cli.ingest import pipeline, tabular, tabular_csv, tabular_long
+from openrlb_cli.ingest import pipeline
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.tabular import csv_engine as tabular_csv
+from openrlb_cli.ingest.tabular import long_csv as tabular_long
+from openrlb_cli.ingest.tabular import readers as tabular
 from openrlb_cli.store import Store
 
 MODES = ("generic", "pandas", "arrow")
@@ -277,7 +280,8 @@ def test_pyarrow_missing_is_the_pandas_path(tmp_path: Path, monkeypatch: pytest.
     code = (
         "import sys, pickle; sys.modules['pyarrow'] = None\n"
         "from pathlib import Path\n"
-        "from openrlb_cli.ingest import tabular, tabular_csv, tabular_long\n"
+        "from openrlb_cli.ingest.tabular import csv_engine as tabular_csv, long_csv as tabular_long\n"
+        "from openrlb_cli.ingest.tabular import readers as tabular\n"
         "import tests.test_readers_tabular_long as t\n"
         "tabular_csv.BLOCK_BYTES = 1500\n"
         "assert tabular_long._arrow() is None and tabular_csv.FAST_LONG\n"

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tabular, wandb_csv
 from openrlb_cli.ingest.base import ReadOptions
+from openrlb_cli.ingest.tabular import readers as tabular
+from openrlb_cli.ingest.wandb import csv_export as wandb_csv
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXPORTS = DATA / "formats" / "wandb-export"

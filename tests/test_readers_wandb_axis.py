@@ -23,10 +23,10 @@ from test_fetch_wandb import fetch, spec_for
 from test_readers_wandb_offline import _reference_records, _reference_rows, _reference_series
 
 from openrlb_cli.fetch.wandb import WandbQuery
-from openrlb_cli.ingest import wandb_offline
 from openrlb_cli.ingest.base import ReadOptions
 from openrlb_cli.ingest.pipeline import ingest
-from openrlb_cli.ingest.wandb_offline import WANDB_OFFLINE
+from openrlb_cli.ingest.wandb import offline as wandb_offline
+from openrlb_cli.ingest.wandb.offline import WANDB_OFFLINE
 from openrlb_cli.store import Store
 
 pytest.importorskip("wandb")

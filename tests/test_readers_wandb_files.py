@@ -32,7 +32,7 @@ from openrlb_cli.errors import InputError
 from openrlb_cli.ingest import registry
 from openrlb_cli.ingest.base import ReadOptions
 from openrlb_cli.ingest.pipeline import discover, ingest
-from openrlb_cli.ingest.wandb_files import WANDB_FILES
+from openrlb_cli.ingest.wandb.run_folder import WANDB_FILES
 from openrlb_cli.store import Store
 
 pytest.importorskip("wandb")

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import wandb_log
 from openrlb_cli.ingest.base import ReadOptions
 from openrlb_cli.ingest.pipeline import discover, ingest
 from openrlb_cli.ingest.registry import detect
-from openrlb_cli.ingest.wandb_offline import WANDB_OFFLINE
+from openrlb_cli.ingest.wandb import log_framing as wandb_log
+from openrlb_cli.ingest.wandb.offline import WANDB_OFFLINE
 from openrlb_cli.store import Store
 
 wandb = pytest.importorskip("wandb")
@@ -279,7 +279,7 @@ def test_framing_edge_cases():
 def test_item_decoding_paths():
     """History items through the inline parser (key, nested keys, a value_json that is not JSON: kept as
     text, the other values still decoded together) and through the generic one (an unknown field)."""
-    from openrlb_cli.ingest import wandb_offline
+    from openrlb_cli.ingest.wandb import offline as wandb_offline
 
     rec = pb.Record()
     item = rec.history.item.add()

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from fake_wandb import FakeRun, FakeWandb
 
-from openrlb_cli.fetch import rlops, rlops_calc
+from openrlb_cli.rlops import calc as rlops_calc
+from openrlb_cli.rlops import command as rlops
 from openrlb_cli.store import Store
 
 FIXTURE = json.loads((Path(__file__).parent / "data" / "orlb_reference.json").read_text())

@@ -98,7 +98,7 @@ def test_track_interval_default_matches_the_runner():
 def test_ingesting_event_files_into_a_new_store_does_not_import_pandas(tmp_path):
     """sqlite-utils (for the migrations of a new store) would import pandas, and so would the
     readers of other formats: ingesting a directory of event files needs neither."""
-    from openrlb_cli.ingest.tfevents import write_scalars
+    from openrlb_cli.ingest.tensorboard.events import write_scalars
 
     run = tmp_path / "runs" / "CartPole-v1__ppo__1__1700000000"
     run.mkdir(parents=True)

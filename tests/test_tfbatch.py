@@ -8,11 +8,13 @@ import struct
 import numpy as np
 import pytest
 
-from openrlb_cli.ingest import protowire as pw
-from openrlb_cli.ingest import tfbatch, tfevents, tfrecord
-from openrlb_cli.ingest.crc32c import masked_crc32c
 from openrlb_cli.ingest.pipeline import ingest
-from openrlb_cli.ingest.tensorboard import TensorBoardReader
+from openrlb_cli.ingest.tensorboard import batch as tfbatch
+from openrlb_cli.ingest.tensorboard import events as tfevents
+from openrlb_cli.ingest.tensorboard import protowire as pw
+from openrlb_cli.ingest.tensorboard import tfrecord
+from openrlb_cli.ingest.tensorboard.crc32c import masked_crc32c
+from openrlb_cli.ingest.tensorboard.reader import TensorBoardReader
 from openrlb_cli.store import Store
 
 

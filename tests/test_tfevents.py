@@ -1,4 +1,4 @@
-"""Tests for the TensorFlow-free TensorBoard event reader/writer (openrlb_cli.ingest.tfevents).
+"""Tests for the TensorFlow-free TensorBoard event reader/writer (openrlb_cli.ingest.tensorboard.events).
 
 Real files written by CleanRL, SB3/RL Zoo and TensorFlow 2 live in ../shared (skipped when absent);
 the expected numbers come from shared/data/formats/README.md (computed with TensorBoard's reader).
@@ -17,11 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import crc32c as crcmod
-from openrlb_cli.ingest import protowire as pw
-from openrlb_cli.ingest import tfdecode, tftemplates
-from openrlb_cli.ingest import tfevents as tfe
-from openrlb_cli.ingest.tfevents import (
+from openrlb_cli.ingest.tensorboard import crc32c as crcmod
+from openrlb_cli.ingest.tensorboard import decode as tfdecode
+from openrlb_cli.ingest.tensorboard import events as tfe
+from openrlb_cli.ingest.tensorboard import protowire as pw
+from openrlb_cli.ingest.tensorboard import templates as tftemplates
+from openrlb_cli.ingest.tensorboard.events import (
     CorruptEventFile,
     ScalarBatch,
     is_event_file,

@@ -1,7 +1,7 @@
 """The template fast path of the event reader agrees exactly with the per-record protobuf parser.
 
 Files here are written the way SummaryWriter loops write them (a cycle of tags, or irregular episode
-records in between), so :mod:`openrlb_cli.ingest.tftemplates` decodes most records; the reference
+records in between), so :mod:`openrlb_cli.ingest.tensorboard.templates` decodes most records; the reference
 disables every vectorised decoder.
 """
 
@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openrlb_cli.ingest import tfdecode, tftemplates
-from openrlb_cli.ingest.tfevents import CorruptEventFile, iter_scalar_batches, read_scalars, write_scalars
+from openrlb_cli.ingest.tensorboard import decode as tfdecode
+from openrlb_cli.ingest.tensorboard import templates as tftemplates
+from openrlb_cli.ingest.tensorboard.events import CorruptEventFile, iter_scalar_batches, read_scalars, write_scalars
 
 HYP = settings(max_examples=40, deadline=None,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -30,7 +30,7 @@ API_KEY = "sk-test" + "Q7wE9rT2yU4iO6pA8sD0fG1hJ3kL5zX"
 
 TRAIN = """
 import argparse, os, signal, socket, sys, time
-from openrlb_cli.ingest.tfevents import write_scalars
+from openrlb_cli.ingest.tensorboard.events import write_scalars
 
 p = argparse.ArgumentParser()
 p.add_argument("--env-id", default="CartPole-v1")

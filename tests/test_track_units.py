@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from openrlb_cli import redact
 from openrlb_cli.errors import SelectionError
 from openrlb_cli.model import RunRecord, Series
 from openrlb_cli.store import Store
-from openrlb_cli.track import inference, provenance, records, redact, reproduce
+from openrlb_cli.track import inference, provenance, records, reproduce
 
 
 def git(repo: Path, *args: str) -> str:

@@ -17,7 +17,7 @@ from fake_wandb import FakeRun, FakeWandb
 from test_fetch_wandb import fetch, rows, spec_for
 
 from openrlb_cli.fetch import wandb as wb
-from openrlb_cli.fetch.orlb_filters import parse_groups
+from openrlb_cli.rlops.filters import parse_groups
 from openrlb_cli.store import Store
 
 graphql = pytest.importorskip("graphql")

@@ -126,9 +126,9 @@ def _fetch(kind: str, spec: dict[str, Any], name: str | None, workers: int, max_
 
 def _wandb_queries(args: list[str], filter_json: str | None, metric: list[str] | None, env_key: str,
                    exp_key: str, x_axis: str | None = None) -> list[WandbQuery]:
-    from openrlb_cli.fetch.orlb_filters import parse_groups, split_option_groups
     from openrlb_cli.fetch.wandb import WandbQuery, parse_project
     from openrlb_cli.fetch.wandb_filters import combine, parse_json_filter, words_to_filter
+    from openrlb_cli.rlops.filters import parse_groups, split_option_groups
 
     plain, groups = split_option_groups(args, ("--filters", "--env-ids"))
     unknown = [t for t in plain if t.startswith("-")]
@@ -341,10 +341,10 @@ def rlops_cmd(
     """Open RL Benchmark's rlops, from the store: fetch what is missing (in full), then write its
     figures and tables."""
     from openrlb_cli.errors import OpenrlbError, SelectionError
-    from openrlb_cli.fetch import rlops
     from openrlb_cli.fetch.http import check_url
     from openrlb_cli.fetch.sync import FetchOptions, SyncResult, fetch_and_save
     from openrlb_cli.fetch.wandb import WandbSpec, default_base_url
+    from openrlb_cli.rlops import command as rlops
 
     parsed = rlops.parse_args(list(args or []))
     exit_code = 0

@@ -1,11 +1,11 @@
 """Fetching tracked runs from remote trackers (W&B over GraphQL, MLflow over REST) into the store.
 
-Layers: `http` (retries, rate limit, error classification) -> `wandb` (+ `wandb_map`,
+Layers: `http` (retries, rate limit, error classification) -> `wandb` (+ `openrlb_cli.wandb_rows`,
 `wandb_filters`) / `mlflow` (the trackers' shapes, mapped onto `RunRecord`) -> `engine` (a bounded
 worker pool that downloads while the main thread alone writes, committing per run so a killed
 fetch resumes; bookkeeping in `state`) -> `sync` (named sources that cron re-runs incrementally,
-under the `lock`). `orlb_filters` and `rlops` speak Open RL Benchmark's command line. The CLI
-lives in `openrlb_cli.cli.fetch_cmd`.
+under the `lock`). Open RL Benchmark's command line lives in its own package, `openrlb_cli.rlops`.
+The CLI lives in `openrlb_cli.cli.fetch_cmd`.
 """
 
 from __future__ import annotations

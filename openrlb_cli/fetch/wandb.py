@@ -46,7 +46,7 @@ from openrlb_cli.fetch.http import (
     RetryPolicy,
 )
 from openrlb_cli.fetch.wandb_axis import prepare_axis
-from openrlb_cli.fetch.wandb_map import SOURCE, STEP, choose_x_axis, digest, last_step, rows_to_series, run_record
+from openrlb_cli.wandb_rows import SOURCE, STEP, choose_x_axis, digest, last_step, rows_to_series, run_record
 
 PUBLIC_API = "https://api.wandb.ai"
 

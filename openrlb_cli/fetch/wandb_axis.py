@@ -25,8 +25,8 @@ import numpy as np
 
 from openrlb_cli.analysis.curves import join_on_step
 from openrlb_cli.fetch import state
-from openrlb_cli.fetch.wandb_map import STEP
 from openrlb_cli.model import Series
+from openrlb_cli.wandb_rows import STEP
 
 
 def _floor(progress: dict[str, Any], key: str) -> float:

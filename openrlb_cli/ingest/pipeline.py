@@ -31,8 +31,8 @@ from openrlb_cli.ingest import layout, registry
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.ingest.prefetch import prefetched
 from openrlb_cli.model import RunRecord, Series
+from openrlb_cli.redact import scrub_config
 from openrlb_cli.store import Store, bulk
-from openrlb_cli.track.redact import scrub_config
 
 SKIP_DIRS = {"__pycache__", "node_modules", ".git", "artifacts", ".trash", "tmp"}
 # Units whose runs already have an identity (an exported dataset): kept, not derived from the path.
@@ -437,7 +437,7 @@ def ingest(
 def _ingested_before_as_jsonl(store: Store, unit: Unit) -> list[str]:
     """An earlier openrlb read a W&B run folder's `wandb-history.jsonl` as plain JSON lines (its own run):
     say so rather than delete it, since the user may have labelled or compared it."""
-    from openrlb_cli.ingest.wandb_files import HISTORY, files_dir
+    from openrlb_cli.ingest.wandb.run_folder import HISTORY, files_dir
 
     history = files_dir(unit.paths[0]) / HISTORY
     prior = store.file_state(str(history))

@@ -16,13 +16,14 @@ FORMATS = ("tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json"
 # that never ingest do not pay for pandas, and neither does a directory of event files (several
 # readers import pandas, ~0.2 s of a 2 s ingest).
 _READERS = {
-    "tensorboard": ("tensorboard", "TENSORBOARD"), "sb3-monitor": ("sb3", "MONITOR"),
-    "sb3-progress-csv": ("sb3", "PROGRESS_CSV"), "sb3-progress-json": ("sb3", "PROGRESS_JSON"),
-    "sb3-evaluations": ("sb3_evaluations", "EVALUATIONS"), "wandb-csv": ("wandb_csv", "WANDB_CSV"),
-    "csv": ("tabular", "CSV"), "jsonl": ("tabular", "JSONL"), "mlflow-files": ("mlflow_files", "MLFLOW_RUN"),
-    "mlflow-sqlite": ("mlflow_sqlite", "MLFLOW_SQLITE"), "parquet": ("parquet_dataset", "PARQUET"),
-    "sacred": ("sacred_files", "SACRED_RUN"), "wandb-offline": ("wandb_offline", "WANDB_OFFLINE"),
-    "wandb-files": ("wandb_files", "WANDB_FILES"),
+    "tensorboard": ("tensorboard.reader", "TENSORBOARD"), "sb3-monitor": ("sb3.logs", "MONITOR"),
+    "sb3-progress-csv": ("sb3.logs", "PROGRESS_CSV"), "sb3-progress-json": ("sb3.logs", "PROGRESS_JSON"),
+    "sb3-evaluations": ("sb3.evaluations", "EVALUATIONS"), "wandb-csv": ("wandb.csv_export", "WANDB_CSV"),
+    "csv": ("tabular.readers", "CSV"), "jsonl": ("tabular.readers", "JSONL"),
+    "mlflow-files": ("mlflow.file_store", "MLFLOW_RUN"),
+    "mlflow-sqlite": ("mlflow.sqlite_store", "MLFLOW_SQLITE"), "parquet": ("parquet", "PARQUET"),
+    "sacred": ("sacred", "SACRED_RUN"), "wandb-offline": ("wandb.offline", "WANDB_OFFLINE"),
+    "wandb-files": ("wandb.run_folder", "WANDB_FILES"),
 }
 
 
@@ -69,7 +70,7 @@ def detect(path: Path) -> str | None:
 
 def is_parquet_dataset(path: Path) -> bool:
     """A directory `openrlb export --format parquet` wrote (pyarrow is only needed to read it)."""
-    from openrlb_cli.ingest.parquet_dataset import is_dataset
+    from openrlb_cli.ingest.parquet import is_dataset
 
     return is_dataset(path)
 
@@ -88,11 +89,11 @@ def directory_format(path: Path) -> str | None:
     (config.yaml, wandb-summary.json, ...: the same run again) are not read as logs of their own."""
     if is_mlflow_run_dir(path):
         return "mlflow-files"
-    from openrlb_cli.ingest.sacred_files import is_run_dir
+    from openrlb_cli.ingest.sacred import is_run_dir
 
     if is_run_dir(path):
         return "sacred"
-    from openrlb_cli.ingest import wandb_files
+    from openrlb_cli.ingest.wandb import run_folder as wandb_files
 
     if wandb_files.is_run_folder(path):
         return "wandb-offline" if wandb_files.wandb_logs(path) else "wandb-files"
@@ -102,7 +103,7 @@ def directory_format(path: Path) -> str | None:
 def directory_unit_paths(fmt: str, path: Path) -> list[Path]:
     """What the units of a run folder found by `directory_format` read: the folder, or its `.wandb` logs."""
     if fmt == "wandb-offline":
-        from openrlb_cli.ingest.wandb_files import wandb_logs
+        from openrlb_cli.ingest.wandb.run_folder import wandb_logs
 
         return wandb_logs(path)
     return [path]

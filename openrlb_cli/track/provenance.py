@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from openrlb_cli.track.redact import REDACTED, scrub_text, scrub_url, secret_env_name
+from openrlb_cli.redact import REDACTED, scrub_text, scrub_url, secret_env_name
 
 GIT_TIMEOUT = 10.0
 NVIDIA_SMI_TIMEOUT = 5.0

@@ -17,9 +17,9 @@ from typing import Any
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.model import RunInfo
+from openrlb_cli.redact import REDACTED
 from openrlb_cli.store import Store
 from openrlb_cli.track.records import Provenance, load_provenance, require_provenance
-from openrlb_cli.track.redact import REDACTED
 
 RUN_FIELDS = ("project", "experiment", "env", "seed", "state", "source")
 GIT_FIELDS = ("remote", "commit", "branch", "dirty", "diff_sha256")

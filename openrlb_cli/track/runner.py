@@ -36,9 +36,9 @@ from typing import Any
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.pipeline import Overrides, Unit, discover, ingest
 from openrlb_cli.model import RunRecord
+from openrlb_cli.redact import env_secret_values, scrub_argv, scrub_value
 from openrlb_cli.store import Store
 from openrlb_cli.track import inference, provenance, records
-from openrlb_cli.track.redact import env_secret_values, scrub_argv, scrub_value
 
 DEFAULT_INTERVAL = 5.0
 KILLED_EXIT_CODES = {128 + signal.SIGINT, 128 + signal.SIGTERM, 128 + signal.SIGKILL, 128 + signal.SIGHUP}

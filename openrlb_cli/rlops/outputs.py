@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from openrlb_cli.errors import InputError, SelectionError
-from openrlb_cli.fetch import rlops_calc as calc
+from openrlb_cli.rlops import calc
 
 METRICS = [("median", "Median"), ("iqm", "IQM"), ("mean", "Mean"), ("optimality_gap", "Optimality Gap")]
 
@@ -222,7 +222,7 @@ def write_rliable(curves: Any, rows: dict[tuple[str, str], list[calc.RunRows]], 
     from openrlb_cli.analysis import profiles as pf
     from openrlb_cli.render import aggregate_figures as agf
     from openrlb_cli.render import figures as fg
-    from openrlb_cli.render import rlops_figures as rf
+    from openrlb_cli.rlops import figures as rf
 
     rc, unit = args.rc, args.pc.get("time-unit", "m")
     labels = curves.selection.labels

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from openrlb_cli.ingest.tabular_common import _Acc, column_to_float, find, float_or_none, id_roles
+from openrlb_cli.ingest.tabular.common import _Acc, column_to_float, find, float_or_none, id_roles
 
 USE_PYARROW = True  # tests turn it off to check the pandas fill of a Block
 

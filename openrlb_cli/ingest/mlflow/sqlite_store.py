@@ -27,7 +27,7 @@ import numpy as np
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
-from openrlb_cli.ingest.mlflow_files import STATES, param_value
+from openrlb_cli.ingest.mlflow.file_store import STATES, param_value
 from openrlb_cli.model import RunRecord, Series
 
 MAGIC = b"SQLite format 3\x00"

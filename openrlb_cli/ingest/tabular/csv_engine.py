@@ -15,7 +15,7 @@ state then remembers that a newline is still owed, and if the next bytes are not
 line was torn after all, so the file is re-read from 0 with `replace=True`. A changed header (SB3
 rewrites progress.csv when new keys appear) triggers the same full re-read.
 
-The size knobs below are read at call time; `openrlb_cli.ingest.tabular` forwards assignments to
+The size knobs below are read at call time; `openrlb_cli.ingest.tabular.readers` forwards assignments to
 them (tests shrink them through that module).
 """
 
@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tabular_long
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
-from openrlb_cli.ingest.tabular_common import (
+from openrlb_cli.ingest.tabular import long_csv as tabular_long
+from openrlb_cli.ingest.tabular.common import (
     _Acc,
     check_text,
     column_to_float,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .crc32c import masked_crc32c
+from openrlb_cli.ingest.tensorboard.crc32c import masked_crc32c
 
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from . import protowire as pw
-from .crc32c import masked_record_crcs
+from openrlb_cli.ingest.tensorboard import protowire as pw
+from openrlb_cli.ingest.tensorboard.crc32c import masked_record_crcs
 
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")

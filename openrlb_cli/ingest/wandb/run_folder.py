@@ -20,7 +20,7 @@ The unit is the run folder (`registry.directory_format`); one run, external id i
 stored on the x axis a fetch would use (`wandb_rows`). Incremental: the history file only grows,
 so the offset is the byte after the last complete line; a last line without its newline that is not
 valid JSON yet (being written) is left for the next ingest; config, summary and metadata are small
-and re-read every time. Mapping: config = config.yaml unwrapped (`fetch.wandb_map.unwrap_config`);
+and re-read every time. Mapping: config = config.yaml unwrapped (`wandb_rows.unwrap_config`);
 summary = wandb-summary.json without `_wandb`, nested keys dotted; metadata as `wandb_*` config keys
 (`metadata_config`) and `created_at` (startedAt); state from the metadata's `state`; run id
 (`wandb_run_id`) from the folder name.
@@ -38,7 +38,7 @@ from typing import Any
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions, ReadResult, open_to_resume, read_json
-from openrlb_cli.ingest.wandb_rows import Piece, read_on_axis
+from openrlb_cli.ingest.wandb.local_rows import Piece, read_on_axis
 from openrlb_cli.model import RunRecord
 
 HISTORY, SUMMARY, CONFIG, METADATA = "wandb-history.jsonl", "wandb-summary.json", "config.yaml", "wandb-metadata.json"
@@ -83,7 +83,7 @@ def is_run_folder(path: Path) -> bool:
 
 def wandb_logs(folder: Path) -> list[Path]:
     """The `.wandb` transaction logs in a run folder (the modern SDK's full record of the run)."""
-    from openrlb_cli.ingest.wandb_offline import WANDB_OFFLINE
+    from openrlb_cli.ingest.wandb.offline import WANDB_OFFLINE
 
     try:
         return sorted(p for p in folder.glob("*.wandb") if WANDB_OFFLINE.detect(p))
@@ -118,7 +118,7 @@ def _started(text: Any) -> float | None:
 
 
 def _flatten_row(obj: dict[str, Any]) -> dict[str, Any]:
-    from openrlb_cli.ingest.wandb_offline import _flatten
+    from openrlb_cli.ingest.wandb.offline import _flatten
 
     row: dict[str, Any] = {}
     for key, value in obj.items():
@@ -129,7 +129,7 @@ def _flatten_row(obj: dict[str, Any]) -> dict[str, Any]:
 def run_record(folder: Path, warnings: list[str]) -> RunRecord:
     """The run fields from config.yaml, wandb-summary.json and wandb-metadata.json (each optional; an
     unreadable one is a warning, the history still ingests)."""
-    from openrlb_cli.fetch.wandb_map import unwrap_config
+    from openrlb_cli.wandb_rows import unwrap_config
 
     where = files_dir(folder)
     rec = RunRecord(source="local", external_id="")

@@ -32,9 +32,10 @@ import numpy as np
 import pandas as pd
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tabular, yaml_safe
+from openrlb_cli.ingest import yaml_safe
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
-from openrlb_cli.ingest.tabular_common import read_csv_quietly
+from openrlb_cli.ingest.tabular import readers as tabular
+from openrlb_cli.ingest.tabular.common import read_csv_quietly
 from openrlb_cli.model import RunRecord, Series
 
 SB3_STEPS = ("time/total_timesteps", "total_timesteps", "misc/total_timesteps", "timesteps", "step")

@@ -11,7 +11,7 @@ wire decoder (`protowire`), field numbers from wandb's `wandb_internal.proto`:
   10 tags, 13 host, 17 start_time (Timestamp: 1 seconds, 2 nanos);
 * `RunExitRecord`: 1 exit_code.
 
-Mapping, the same as a fetched W&B run (`fetch.wandb_map`): one row per history record, x = the
+Mapping, the same as a fetched W&B run (`wandb_rows`): one row per history record, x = the
 run's x axis as a fetch chooses it (`global_step` when the run logs it, else `_step`; see
 `wandb_rows`), wall time = `_timestamp`; every numeric item is a point (nested keys joined with `.`;
 W&B's "NaN"/"Infinity" strings are numbers; media and tables are skipped); config without `_wandb`;
@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import protowire as pw
 from openrlb_cli.ingest.base import ReadOptions, ReadResult, open_to_resume
-from openrlb_cli.ingest.wandb_log import FILE_HEADER, WandbLogError, split_records
-from openrlb_cli.ingest.wandb_rows import Piece, read_on_axis
+from openrlb_cli.ingest.tensorboard import protowire as pw
+from openrlb_cli.ingest.wandb.local_rows import Piece, read_on_axis
+from openrlb_cli.ingest.wandb.log_framing import FILE_HEADER, WandbLogError, split_records
 from openrlb_cli.model import RunRecord
 
 PIECE_BYTES = 8 << 20  # decoded rows take ~5x their bytes: pieces keep memory bounded (~100 MiB)
@@ -301,7 +301,7 @@ class _Decoded:
 def to_record(d: _Decoded, metadata: dict[str, Any] | None = None) -> RunRecord:
     """The run fields and config of what was decoded (its series are made by `wandb_rows`).
     `metadata`: a `wandb-metadata.json` beside the log, for what the log has no environment record of."""
-    from openrlb_cli.ingest.wandb_files import metadata_config
+    from openrlb_cli.ingest.wandb.run_folder import metadata_config
 
     rec = RunRecord(source="local", external_id="")
     run = d.run
@@ -398,7 +398,7 @@ class WandbOfflineReader:
 def _metadata_beside(path: Path) -> dict[str, Any] | None:
     """`files/wandb-metadata.json` of the run folder the log is in (online runs of SDKs whose log has
     no environment record); None when absent or unreadable (the log alone still ingests)."""
-    from openrlb_cli.ingest.wandb_files import load_json_object
+    from openrlb_cli.ingest.wandb.run_folder import load_json_object
 
     for candidate in (path.parent / "files" / "wandb-metadata.json", path.parent / "wandb-metadata.json"):
         if candidate.is_file():

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tfbatch, tfevents
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.tensorboard import batch as tfbatch
+from openrlb_cli.ingest.tensorboard import events as tfevents
 from openrlb_cli.model import RunRecord, Series
 
 HPARAM_TAGS = ("hyperparameters/text_summary", "hyperparameters")

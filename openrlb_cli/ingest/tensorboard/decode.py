@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import protowire as pw
-from .tfrecord import rows as _rows
+from openrlb_cli.ingest.tensorboard import protowire as pw
+from openrlb_cli.ingest.tensorboard.tfrecord import rows as _rows
 
 _I64 = np.dtype("<i8")
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)

@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tabular, yaml_safe
+from openrlb_cli.ingest import yaml_safe
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.tabular import readers as tabular
 from openrlb_cli.model import RunRecord, Series
 
 STATES = {"1": "running", "2": "scheduled", "3": "finished", "4": "crashed", "5": "killed",

@@ -28,7 +28,7 @@ import pandas as pd
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
-from openrlb_cli.ingest.tabular_common import (
+from openrlb_cli.ingest.tabular.common import (
     ID_CANDIDATES,
     STEP_CANDIDATES,
     WALL_CANDIDATES,
@@ -39,8 +39,8 @@ from openrlb_cli.ingest.tabular_common import (
     match_column,
     resume_point,
 )
-from openrlb_cli.ingest.tabular_csv import Plan, iter_table, read_table
-from openrlb_cli.ingest.tabular_jsonl import JsonlReader, read_json_rows
+from openrlb_cli.ingest.tabular.csv_engine import Plan, iter_table, read_table
+from openrlb_cli.ingest.tabular.jsonl_engine import JsonlReader, read_json_rows
 
 __all__ = [
     "CSV", "ID_CANDIDATES", "JSONL", "STEP_CANDIDATES",

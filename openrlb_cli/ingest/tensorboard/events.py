@@ -13,7 +13,7 @@ with numpy:
 
 A file still being written ends in a torn record: that is not an error, ``end_offset`` tells where
 to resume.  Checksum, framing or protobuf errors raise :class:`CorruptEventFile` with the byte offset
-of the first bad record.  Writing (for tests, benchmarks, sample runs) lives in :mod:`.tfwriter`.
+of the first bad record.  Writing (for tests, benchmarks, sample runs) lives in :mod:`.writer`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from . import tfdecode, tfrecord, tftemplates
-from .crc32c import masked_record_crcs
-from .tfdecode import Collector, Curve, EventProtoError, State
-from .tfwriter import write_scalars
+from openrlb_cli.errors import InputError
+from openrlb_cli.ingest.tensorboard import decode as tfdecode
+from openrlb_cli.ingest.tensorboard import templates as tftemplates
+from openrlb_cli.ingest.tensorboard import tfrecord
+from openrlb_cli.ingest.tensorboard.crc32c import masked_record_crcs
+from openrlb_cli.ingest.tensorboard.decode import Collector, Curve, EventProtoError, State
+from openrlb_cli.ingest.tensorboard.writer import write_scalars
 
 __all__ = [
     "CorruptEventFile",

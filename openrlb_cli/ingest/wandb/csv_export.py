@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest import tabular
 from openrlb_cli.ingest.base import ReadOptions, ReadResult, read_head
+from openrlb_cli.ingest.tabular import readers as tabular
 
 _CHART_COL = re.compile(r"^(?P<run>.+) - (?P<metric>.+?)(?P<agg>__MIN|__MAX)?$")
 _GROUP = re.compile(r"^(?P<field>[^:]+): (?P<value>.+)$")

@@ -1,7 +1,7 @@
 """Local W&B history rows (`.wandb` logs, `wandb-history.jsonl`) onto the x axis a fetch would use.
 
 A run fetched from W&B is stored against `global_step` when it logs it, else against `_step`
-(`fetch.wandb_map.choose_x_axis`, rows joined by `rows_to_series`: a point exists only where its
+(`wandb_rows.choose_x_axis`, rows joined by `rows_to_series`: a point exists only where its
 row has a finite x, the rest are counted as dropped). Local readers apply the same two functions
 to the same rows, so an offline run ingested before `wandb sync` and the same run fetched after it
 give the same series. `--step-column KEY` picks another axis, as `--x-axis` does for a fetch.
@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from openrlb_cli.fetch.wandb_map import STEP, choose_x_axis, rows_to_series
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.model import RunRecord, Series
+from openrlb_cli.wandb_rows import STEP, choose_x_axis, rows_to_series
 
 ALL_ROWS = -(2**62)  # floor below every _step: a local read never re-reads rows it stored
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions, ReadResult, read_head
-from openrlb_cli.ingest.tabular_common import (
+from openrlb_cli.ingest.tabular.common import (
     ID_CANDIDATES,
     STEP_CANDIDATES,
     WALL_CANDIDATES,

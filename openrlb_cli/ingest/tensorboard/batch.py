@@ -26,10 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import tfevents, tfrecord, tftemplates
-from .crc32c import masked_crc32c
-from .protowire import ProtoError
-from .tfdecode import Collector, State, _slow_event
+from openrlb_cli.ingest.tensorboard import events as tfevents
+from openrlb_cli.ingest.tensorboard import templates as tftemplates
+from openrlb_cli.ingest.tensorboard import tfrecord
+from openrlb_cli.ingest.tensorboard.crc32c import masked_crc32c
+from openrlb_cli.ingest.tensorboard.decode import Collector, State, _slow_event
+from openrlb_cli.ingest.tensorboard.protowire import ProtoError
 
 MAX_FILE_BYTES = 8 << 20  # larger files stream in batches on their own (tfevents.iter_scalar_batches)
 FEW_REST = 16  # records of a file that no template took, parsed one by one (more: the vectorised path)

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import numpy as np
 
 from openrlb_cli.errors import InputError, SelectionError
-from openrlb_cli.fetch.orlb_filters import OrlbGroup, parse_groups, split_option_groups
+from openrlb_cli.rlops.filters import OrlbGroup, parse_groups, split_option_groups
 from openrlb_cli.store import Store
 
 UNSUPPORTED = {
@@ -235,8 +235,8 @@ def load_rows(store: Store, curves: Any, args: RlopsArgs) -> dict[tuple[str, str
     The metric points come from the curves (already on the group's x axis); `_runtime` is joined
     on from its own series where that is stored on the same axis, else wall time stands in.
     """
-    from openrlb_cli.fetch import rlops_calc as calc
     from openrlb_cli.fetch.state import x_axes
+    from openrlb_cli.rlops import calc
 
     xaxis_of = {e.label: g.xaxis for g in args.groups for e in g.experiments}
     cells = [rc for runs in curves.by_cell.values() for rc in runs]
@@ -261,7 +261,7 @@ def load_rows(store: Store, curves: Any, args: RlopsArgs) -> dict[tuple[str, str
 
 def write_outputs(curves: Any, rows: dict[tuple[str, str], list[Any]], args: RlopsArgs) -> Any:
     """rlops' figures and tables (and with --rliable its rliable figures), rlops' numbers."""
-    from openrlb_cli.fetch.rlops_outputs import write_all
+    from openrlb_cli.rlops.outputs import write_all
 
     result = write_all(curves, rows, args)
     result.warnings += [f"--{name} is accepted and has no effect in openrlb" for name in IGNORED

@@ -21,9 +21,9 @@ import struct
 
 import numpy as np
 
-from .crc32c import byte_effects, crc32c, mask, mask_array
-from .tfdecode import Collector
-from .tfrecord import Frame, rows
+from openrlb_cli.ingest.tensorboard.crc32c import byte_effects, crc32c, mask, mask_array
+from openrlb_cli.ingest.tensorboard.decode import Collector
+from openrlb_cli.ingest.tensorboard.tfrecord import Frame, rows
 
 MIN_GROUP = 64  # fewer records in a bucket: the per-column numpy calls cost more than they save
 MAX_TEMPLATES = 64  # templates tried per bucket; the records left after them go to the general path

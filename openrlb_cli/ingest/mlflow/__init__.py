@@ -1,0 +1,1 @@
+"""MLflow tracking stores read directly: the file store (`mlruns/`) and the SQLite store."""

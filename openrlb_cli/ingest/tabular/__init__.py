@@ -1,0 +1,1 @@
+"""Generic tables: CSV and JSON lines, long and wide, and the column roles they share."""

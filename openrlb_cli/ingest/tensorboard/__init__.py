@@ -1,0 +1,1 @@
+"""TensorBoard event files: record framing, CRC32C, protobuf decoding, templates, batch reader."""
