@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from openrlb_cli.errors import InputError, OpenrlbError
-from openrlb_cli.ingest import layout, registry
+from openrlb_cli.ingest import layout, registry, side_config
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.ingest.prefetch import prefetched
+from openrlb_cli.ingest.tensorboard import side_folders
 from openrlb_cli.model import RunRecord, Series
 from openrlb_cli.redact import scrub_config
 from openrlb_cli.store import Store, bulk
@@ -149,6 +150,8 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             found: dict[str, list[Path]] = {}
             for name in sorted(filenames):
                 path = here / name
+                if name in side_folders.PROJECTOR_FILES and side_folders.is_projector_file(path):
+                    continue
                 kind = fmt or registry.detect(path)
                 if kind is None:
                     continue
@@ -159,7 +162,8 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             if "sb3-progress-csv" in found:  # progress.json repeats progress.csv, less precisely
                 found.pop("sb3-progress-json", None)
             for kind, files in found.items():
-                units.extend(Unit(kind, [p], str(p), here) for p in files)
+                owner = side_folders.hparams_owner(here) if kind == "tensorboard" else None
+                units.extend(Unit(kind, [p], str(p), owner or here) for p in files)
             if monitors:
                 units.extend(_monitor_units(monitors))
     out = []
@@ -289,8 +293,10 @@ def _expand(value: Any, unit: Unit) -> Any:
     return value.replace("{stem}", path.stem).replace("{parent}", path.parent.name)
 
 
-def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[str]) -> RunRecord:
-    """Give a reader's record its identity and metadata: layout, config keys, then overrides."""
+def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[str],
+             side: dict[str, Any] | None = None) -> RunRecord:
+    """Give a reader's record its identity and metadata: layout, config keys, then overrides.
+    `side` is the hyperparameters of the run folder's side files (`side_config`): below the log's own."""
     run_dir = layout.run_identity_dir(unit.run_dir)
     if unit.fmt in KEEPS_IDENTITY:
         pass
@@ -300,6 +306,8 @@ def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[st
         rec.external_id = f"{unit.paths[0]}#{rec.external_id}" if rec.external_id else str(unit.paths[0])
     if unit.fmt not in KEEPS_IDENTITY:
         rec.source = "local"
+    if side:
+        rec.config = {**side, **rec.config}
     if unit.fmt in PER_DIRECTORY:
         layout.apply_path_fields(rec, run_dir)
         if rec.name is None:
@@ -456,9 +464,11 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
     unit, restart, run_id = plan.unit, plan.restart, plan.run_id
     offset, state, points = plan.offset, plan.state, 0
     drop = sibling_keys(unit.run_dir, unit.fmt)
+    side, side_warnings = side_config.read_side_config(unit.run_dir)
+    summary.warnings.extend(w for w in side_warnings if w not in summary.warnings)
     summary.units += 1
     for result in results:
-        recs = [finalize(rec, unit, overrides, drop) for rec in result.runs]
+        recs = [finalize(rec, unit, overrides, drop, side) for rec in result.runs]
         new_series: list[tuple[int, str, Series]] = []
         deferred: set[int] = set()  # runs created here whose series are not written yet
         for rec, (run_id, created) in zip(recs, bulk.upsert_runs(store, recs), strict=True):

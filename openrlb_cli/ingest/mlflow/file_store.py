@@ -11,7 +11,7 @@ new lines (`offset` is the sum, for bookkeeping). If a metric file shrank or its
 turned out torn, every metric is re-read and `replace=True`.
 
 Mapping: project = experiment name; name = tag `mlflow.runName` (else `run_name`); config = params
-(numbers parsed when the text is a plain decimal) + `mlflow_run_id`, `mlflow_experiment_id`,
+(numbers parsed when the text is a plain decimal) + `mlflow_run_id`, `mlflow_experiment_id`, `mlflow_experiment_name`,
 `mlflow_tags` (all tags) and `lifecycle_stage`; tags = `key=value` for tags outside `mlflow.*`;
 status 1..5 / RUNNING..KILLED -> running, scheduled, finished, crashed (FAILED), killed; env/seed from
 params env_id|env|env_name / seed; summary = last finite value of each metric read.
@@ -139,6 +139,8 @@ class MlflowRunReader:
         rec.config.update(mlflow_run_id=str(meta.get("run_id") or meta.get("run_uuid") or path.name),
                           mlflow_experiment_id=str(meta.get("experiment_id") or path.parent.name),
                           mlflow_tags=tags, lifecycle_stage=meta.get("lifecycle_stage"))
+        if exp.get("name"):  # also the project; kept in config so filters and `diff` see it
+            rec.config["mlflow_experiment_name"] = str(exp["name"])
         rec.tags = [f"{k}={v}" for k, v in tags.items() if not k.startswith("mlflow.")]
 
         metrics = _files(path / "metrics")

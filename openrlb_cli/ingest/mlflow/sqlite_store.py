@@ -137,6 +137,8 @@ class MlflowSqliteReader:
             rec.config = {k: param_value(v) for k, v in p.items()}
             rec.config.update(mlflow_run_id=uuid, mlflow_experiment_id=str(exp_id), mlflow_tags=t,
                               lifecycle_stage=stage)
+            if exp_names.get(exp_id):
+                rec.config["mlflow_experiment_name"] = str(exp_names[exp_id])
             rec.tags = [f"{k}={v}" for k, v in t.items() if not k.startswith("mlflow.")]
             out[uuid] = rec
         return out

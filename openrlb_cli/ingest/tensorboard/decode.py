@@ -79,7 +79,7 @@ class Collector:
                 rec, steps, values, walls = rec[order], steps[order], values[order], walls[order]
             merged.append((int(rec[0]), tag, (steps, values, walls)))
         merged.sort(key=lambda m: m[0])
-        texts = {t: s for t, s in self.text.items() if state.plugins.get(t, ("", 0))[0] == "text"}
+        texts = {t: s for t, s in self.text.items() if state.plugins.get(t, ("", 0))[0] in ("text", "hparams")}
         return {tag: curve for _, tag, curve in merged}, texts
 
 

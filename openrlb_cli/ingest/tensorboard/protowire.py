@@ -12,6 +12,7 @@ all records of the same layout at once.
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterator
 
@@ -168,6 +169,9 @@ DTYPES = {1: ("f", 5), 2: ("d", 6), 3: ("i", 7), 4: ("B", 7), 5: ("h", 7), 6: ("
 # fmt: on
 DT_STRING = 7
 NONE, SIMPLE, TENSOR, TEXT = range(4)
+# The hparams plugin's record of one run's hyperparameters (torch/tensorboardX `add_hparams`, SB3's
+# `HParam`, Lightning, TF2 `hp.hparams`): decoded into a JSON text so it travels like a text summary.
+HPARAMS_TAG = "_hparams_/session_start_info"
 Loc = tuple[int, str]  # where a scalar's bytes are in the buffer, and their numpy dtype
 ParsedValue = tuple[str, int, "float | None", "Loc | None", "tuple[str, int] | None", "str | None"]
 
@@ -191,6 +195,10 @@ def parse_summary_value(b: bytes, start: int, end: int) -> ParsedValue:
             meta = plugin_of(b, x, y)
     if simple is not None:
         return tag, SIMPLE, _F32.unpack_from(b, simple)[0], (simple, "<f4"), meta, None
+    if tag == HPARAMS_TAG and meta is not None and meta[0] == "hparams":
+        found = session_hparams(b, start, end)
+        if found is not None:
+            return tag, TEXT, None, None, meta, json.dumps(found, allow_nan=True)
     if tensor is None or tag.startswith("_hparams_/"):
         return tag, NONE, None, None, meta, None
     dtype, value, loc, strings = tensor_scalar(b, *tensor)
@@ -302,3 +310,56 @@ def encode_float(number: int, value: float) -> bytes:
 
 def encode_int(number: int, value: int) -> bytes:
     return encode_key(number, VARINT) + encode_varint(value)
+
+
+def session_hparams(b: bytes, start: int, end: int) -> dict[str, object] | None:
+    """The hyperparameters of a ``_hparams_/session_start_info`` Summary.Value at ``b[start:end]``.
+
+    Path: Summary.Value {9: SummaryMetadata {1: PluginData {2: content}}}, content = HParamsPluginData
+    {3: SessionStartInfo {1: map<string, google.protobuf.Value> hparams}}.  Values become numbers,
+    strings, booleans or None (``struct``/``list`` values, which no writer we know of emits, are
+    skipped).  Returns None when the value holds no session start info."""
+    for num, wt, x, y in iter_spans(b, start, end):
+        if num != 9 or wt != LEN:
+            continue
+        for n2, w2, x2, y2 in iter_spans(b, x, y):
+            if n2 != 1 or w2 != LEN:
+                continue
+            for n3, w3, x3, y3 in iter_spans(b, x2, y2):
+                if n3 != 2 or w3 != LEN:
+                    continue
+                for n4, w4, x4, y4 in iter_spans(b, x3, y3):
+                    if n4 == 3 and w4 == LEN:
+                        return _hparam_map(b, x4, y4)
+    return None
+
+
+def _hparam_map(b: bytes, start: int, end: int) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for num, wt, x, y in iter_spans(b, start, end):
+        if num != 1 or wt != LEN:  # SessionStartInfo.hparams entries
+            continue
+        key, value, has_value = "", None, False
+        for n2, w2, x2, y2 in iter_spans(b, x, y):
+            if n2 == 1 and w2 == LEN:
+                key = bytes(b[x2:y2]).decode("utf-8", "replace")
+            elif n2 == 2 and w2 == LEN:
+                value, has_value = _proto_value(b, x2, y2)
+        if key and has_value:
+            out[key] = value
+    return out
+
+
+def _proto_value(b: bytes, start: int, end: int) -> tuple[object, bool]:
+    """google.protobuf.Value: 1 null, 2 number (double), 3 string, 4 bool; (value, understood)."""
+    for num, wt, x, y in iter_spans(b, start, end):
+        if num == 1 and wt == VARINT:
+            return None, True
+        if num == 2 and wt == I64:
+            number = _F64.unpack_from(b, x)[0]
+            return (int(number) if number.is_integer() and abs(number) < 2**53 else number), True
+        if num == 3 and wt == LEN:
+            return bytes(b[x:y]).decode("utf-8", "replace"), True
+        if num == 4 and wt == VARINT:
+            return bool(x), True
+    return None, False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.ingest.tensorboard import batch as tfbatch
 from openrlb_cli.ingest.tensorboard import events as tfevents
+from openrlb_cli.ingest.tensorboard.protowire import HPARAMS_TAG
 from openrlb_cli.model import RunRecord, Series
 
 HPARAM_TAGS = ("hyperparameters/text_summary", "hyperparameters")
@@ -53,6 +55,8 @@ class TensorBoardReader:
         for tag in HPARAM_TAGS:
             if tag in batch.texts:
                 rec.config.update(tfevents.parse_hparams_markdown(batch.texts[tag]))
+        if HPARAMS_TAG in batch.texts:  # the hparams plugin's values win over a text table's strings
+            rec.config.update(json.loads(batch.texts[HPARAMS_TAG]))
         return rec
 
     def iter_read(

@@ -1,6 +1,6 @@
 """CSV files exported from the W&B web UI, which are not plain tables of one run.
 
-Two kinds exist, told apart by the header:
+Three kinds exist, told apart by the header:
 
 * chart exports: x column first (`Step`, or whatever the chart's x axis was, e.g. `evaluations`), then
   `<run> - <metric>`, `<run> - <metric>__MIN`, `<run> - <metric>__MAX` per run; cells past a run's end
@@ -11,7 +11,16 @@ Two kinds exist, told apart by the header:
 * run-history exports: one run (external_id ""), x = `_step`, wall time = `_timestamp`, every numeric
   column (including `_step`, `_runtime`, `_timestamp`) a series. The first column need not be the step.
 
-Both are read by the tabular engine, so incremental reads and torn tails behave like any CSV.
+* runs-table exports (the project's runs table, one row per run): `Name`, `State` and some of `Notes`,
+  `User`, `Tags`, `Created`, `Runtime`, `Sweep`, `ID`, then the config and summary columns the table
+  showed. Each row is a run with no curves: name, state, tags, notes, created time; a column is config
+  when its values are text or booleans or it names an experiment, environment or seed (`ingest.layout`
+  keys), else summary (the file does not say which columns were config: W&B writes them unmarked; fix a
+  misfiled key with `openrlb set`). The run's identity is its `ID` column when present, else its name.
+  The whole file is re-read when it changes (a table is small).
+
+Chart and history exports are read by the tabular engine, so incremental reads and torn tails behave
+like any CSV.
 """
 
 from __future__ import annotations
@@ -27,14 +36,24 @@ import pandas as pd
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions, ReadResult, read_head
 from openrlb_cli.ingest.tabular import readers as tabular
+from openrlb_cli.model import RunRecord
 
 _CHART_COL = re.compile(r"^(?P<run>.+) - (?P<metric>.+?)(?P<agg>__MIN|__MAX)?$")
 _GROUP = re.compile(r"^(?P<field>[^:]+): (?P<value>.+)$")
 
 
+RUNS_TABLE_META = ("Name", "State", "Notes", "User", "Tags", "Created", "Runtime", "Sweep", "ID", "Run ID",
+                   "Group", "Job Type", "Hostname", "GPU Type", "GPU Count", "Description", "Commit")
+RUNS_TABLE_MAX_BYTES = 256 << 20
+_STATES = {"finished": "finished", "running": "running", "crashed": "crashed", "failed": "crashed",
+           "killed": "killed", "preempted": "crashed", "pending": "scheduled"}
+
+
 def classify(header: list[str], quoted: bool = True) -> str | None:
-    """"history", "chart" or None (not a W&B export) from the header columns."""
+    """"history", "chart", "runs" or None (not a W&B export) from the header columns."""
     cols = set(header)
+    if {"Name", "State"} <= cols and cols & {"Notes", "User", "Tags", "Created", "Runtime", "Sweep", "ID"}:
+        return "runs"
     if "_step" in cols and cols & {"_runtime", "_timestamp"}:
         return "history"
     if len(header) >= 2 and not _CHART_COL.match(header[0]) and all(_CHART_COL.match(c) for c in header[1:]):
@@ -95,12 +114,87 @@ class WandbCsvReader:
 
     def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions,
              max_bytes: int | None = None) -> ReadResult:
+        if _is_runs_table(path):
+            return read_runs_table(path)
         return tabular.read_table(path, offset, state, options, _plan, max_bytes=max_bytes)
 
     def iter_read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions
                   ) -> Iterator[ReadResult]:
         """The file in pieces of about tabular_csv.PIECE_BYTES (bounded memory for huge files)."""
+        if _is_runs_table(path):
+            return iter([read_runs_table(path)])
         return tabular.iter_table(self.read, path, offset, state, options)
+
+
+def _is_runs_table(path: Path) -> bool:
+    head = read_head(path)
+    if head is None:
+        return False
+    line = head.split(b"\n", 1)[0].decode("utf-8-sig", "replace").rstrip("\r")
+    return classify(next(csv.reader([line]), [])) == "runs"
+
+
+def read_runs_table(path: Path) -> ReadResult:
+    """A W&B runs-table export: one run per row, no curves (see the module docstring).
+
+    Returns:
+        A ReadResult that replaces what the file gave before (`replace`), offset = the file's size.
+    """
+    from openrlb_cli.ingest.layout import ENV_KEYS, EXPERIMENT_KEYS, SEED_KEYS
+
+    size = path.stat().st_size
+    if size > RUNS_TABLE_MAX_BYTES:
+        raise InputError(f"{path}: W&B runs table larger than {RUNS_TABLE_MAX_BYTES >> 20} MiB")
+    try:
+        table = pd.read_csv(path, dtype=object, keep_default_na=True)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: not a readable W&B runs table ({exc})") from None
+    known = {*EXPERIMENT_KEYS, *ENV_KEYS, *SEED_KEYS}
+    id_col = next((c for c in ("ID", "Run ID") if c in table.columns), None)
+    runs: list[RunRecord] = []
+    seen: dict[str, int] = {}
+    for row in table.to_dict("records"):
+        cells = {k: v for k, v in row.items() if isinstance(v, str) and v != ""}
+        name = cells.get("Name")
+        ident = cells.get(id_col) if id_col else name
+        if not ident:
+            continue
+        seen[ident] = seen.get(ident, 0) + 1
+        rec = RunRecord(source="local", external_id=ident if seen[ident] == 1 else f"{ident}#{seen[ident]}")
+        rec.name = name
+        rec.state = _STATES.get(str(cells.get("State", "")).lower())
+        rec.tags = [t.strip() for t in cells.get("Tags", "").split(",") if t.strip()]
+        created = pd.to_datetime(cells.get("Created"), utc=True, errors="coerce")
+        rec.created_at = None if pd.isna(created) else float(created.timestamp())
+        config: dict[str, Any] = {"wandb_export": "runs-table"}
+        summary: dict[str, Any] = {}
+        for col, text in cells.items():
+            if col in RUNS_TABLE_META and col not in ("Notes", "Sweep", "Group", "Job Type", "Runtime"):
+                continue
+            value = _cell(text)
+            if col == "Runtime":
+                summary["_runtime"] = value
+            elif col in known or isinstance(value, (str, bool)) or col in ("Notes", "Sweep", "Group", "Job Type"):
+                config[col if col not in RUNS_TABLE_META else "wandb_" + col.lower().replace(" ", "_")] = value
+            else:
+                summary[col] = value
+        rec.config, rec.summary = config, summary
+        runs.append(rec)
+    if not runs:
+        raise InputError(f"{path}: W&B runs table with no named run")
+    return ReadResult(runs, offset=size, state={}, replace=True)
+
+
+def _cell(text: str) -> Any:
+    """A table cell as the value W&B showed: number, boolean or text."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "." not in text and "e" not in low else number
 
 
 WANDB_CSV = WandbCsvReader()
