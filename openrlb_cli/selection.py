@@ -288,6 +288,65 @@ def _metric_msg(metric: str | None, exp: ExperimentSel, env: str, present: list[
             f"pass --metric KEY (keys there: {shown})")
 
 
+# ---------------------------------------------------------------------------- grouping by a config key
+UNSET = "(unset)"
+
+
+def group_by_config(selection: Selection, key: str) -> Selection:
+    """One line per value of config `key` within each experiment (e.g. one per learning rate).
+
+    Why: hyperparameter sweeps are stored as runs of one experiment that differ in a config value;
+    a paper compares the values. A line's label is `EXPERIMENT KEY=VALUE`, VALUE written as the
+    selection language compares it (`lr=0.001` selects exactly the runs of the line
+    `ppo lr=0.001`). Values are ordered numerically when they are all numbers, else as text. Runs
+    without the key form the line `KEY=(unset)`, and a warning counts them, so nothing is dropped.
+    """
+    from openrlb_cli.store.filters import config_text
+
+    key = key.strip()
+    if key.startswith("config."):
+        key = key[len("config."):]
+    if not key:
+        raise SelectionError("the config key to group by is empty")
+    values_seen: dict[str, object] = {}
+    for exp in selection.experiments:
+        for r in exp.runs:
+            if key in r.config:
+                values_seen.setdefault(config_text(r.config[key]), r.config[key])
+    if not values_seen:
+        keys = sorted({k for e in selection.experiments for r in e.runs for k in r.config})
+        raise SelectionError(f"no selected run has the config key {key!r}{_close(key, keys)}"
+                             + ("" if keys else " (the selected runs have no config)"))
+    order = sorted(values_seen, key=_value_order(values_seen))
+    experiments: list[ExperimentSel] = []
+    unset = 0
+    for exp in selection.experiments:
+        groups: dict[str, dict[str, list[RunInfo]]] = {}
+        for env, runs in exp.runs_by_env.items():
+            for r in runs:
+                text = config_text(r.config[key]) if key in r.config else UNSET
+                unset += text == UNSET
+                groups.setdefault(text, {}).setdefault(env, []).append(r)
+        for text in [*order, UNSET]:
+            if text in groups:
+                experiments.append(ExperimentSel(f"{exp.label} {key}={text}", exp.spec, groups[text]))
+    warnings = list(selection.warnings)
+    if unset:
+        warnings.append(f"{unset} run(s) without config key {key!r}: drawn as {key}={UNSET}")
+    return Selection(experiments, list(selection.env_ids), selection.metric, dict(selection.keys), warnings)
+
+
+def _value_order(values: dict[str, object]):
+    def number(v: object) -> float | None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return None
+        return float(v)
+
+    if all(number(v) is not None for v in values.values()):
+        return lambda text: (number(values[text]), text)
+    return lambda text: (0.0, text)
+
+
 # ---------------------------------------------------------------------------- loading curves
 @dataclass
 class RunCurve:
@@ -378,5 +437,5 @@ def load_curves(store: Store, selection: Selection, *, max_steps: float | None =
 
 __all__ = [
     "DEFAULT_METRIC", "METRIC_FALLBACKS", "Curves", "ExperimentSel", "RunCurve", "Selection", "Spec",
-    "load_curves", "parse_spec", "resolve",
+    "group_by_config", "load_curves", "parse_spec", "resolve",
 ]

@@ -62,7 +62,7 @@ def test_index_html_is_self_contained(store_path, tmp_path, no_providers):
     srcs = re.findall(r"src='([^']*)'", html)
     assert len(srcs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "<table>" in html and "<b>" in html  # tables inline, best cell bold
-    assert "<link" not in html and "<script" not in html
+    assert "<link" not in html and "<script src" not in html  # scripts are inline (render/interactive.py)
 
 
 def test_report_is_deterministic(store_path, tmp_path, no_providers):

@@ -50,7 +50,8 @@ def test_importing_the_cli_imports_nothing_heavy():
     assert _probe()["heavy"] == []
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["plot", "--help"], ["fetch", "wandb", "--help"], ["track", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["plot", "--help"], ["fetch", "wandb", "--help"], ["track", "--help"],
+                                  ["view", "--help"], ["sensitivity", "--help"]])
 def test_help_imports_nothing_heavy(argv):
     result = _probe(*argv)
     assert result == {"code": 0, "heavy": []}

@@ -21,6 +21,8 @@ from openrlb_cli.cli import analysis_cmd as _analysis_cmd  # noqa: E402,F401  is
 from openrlb_cli.cli import aggregate_cmd as _aggregate_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import fetch_cmd as _fetch_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import track_cmd as _track_cmd  # noqa: E402,F401  isort: skip
+from openrlb_cli.cli import sensitivity_cmd as _sensitivity_cmd  # noqa: E402,F401  isort: skip
+from openrlb_cli.cli import view_cmd as _view_cmd  # noqa: E402,F401  isort: skip
 
 __all__ = ["app", "main", "run"]
 

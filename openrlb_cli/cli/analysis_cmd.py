@@ -74,14 +74,20 @@ def check_x(x: str) -> str:
     return x.strip()
 
 
+GROUP_BY_HELP = ("One line (table: one column) per value of this config key within each experiment, e.g. "
+                 "learning_rate; runs without it form KEY=(unset).")
+
+
 def _selection(specs: list[str] | None, env_ids: list[str] | None, metric: str | None, allow_missing: bool,
-               max_steps: float | None, x: str = "step"):
+               max_steps: float | None, x: str = "step", group_by: str | None = None):
     if max_steps is not None and max_steps <= 0:
         raise InputError(f"--max-steps must be > 0, got {max_steps:g}")
-    from openrlb_cli.selection import load_curves, resolve
+    from openrlb_cli.selection import group_by_config, load_curves, resolve
 
     with open_store(create=False) as store:
         sel = resolve(store, specs or [], _split(env_ids), metric, allow_missing=allow_missing)
+        if group_by is not None:
+            sel = group_by_config(sel, group_by)
         curves = load_curves(store, sel, max_steps=max_steps, x=check_x(x))
     for w in curves.warnings:
         warn(w)
@@ -119,6 +125,7 @@ def plot(
     legend_cols: int = typer.Option(None, "--legend-cols", help="Legend columns (default: one row).",
                                     show_default=False),
     allow_missing: bool = typer.Option(False, "--allow-missing", help=MISSING_HELP),
+    group_by: str = typer.Option(None, "--group-by", metavar="CONFIG_KEY", help=GROUP_BY_HELP, show_default=False),
 ) -> None:
     """Learning curves: one panel per env, one line per experiment (mean over seeds) with a band.
 
@@ -135,7 +142,7 @@ def plot(
                           partial=partial, grid_points=grid_points, formats=fmts, dpi=dpi, title=title,
                           xlabel=xlabel, ylabel=ylabel, time_unit=time_unit, legend_cols=legend_cols)
     fg.check_options(opts)
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x)
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x, group_by)
     for path in fg.plot_curves(curves, output, opts):
         print(path)
 
@@ -158,6 +165,7 @@ def table(
                             help="rich (terminal) | md | csv | latex | json | html. Default: rich, or from -o."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file.", show_default=False),
     allow_missing: bool = typer.Option(False, "--allow-missing", help=MISSING_HELP),
+    group_by: str = typer.Option(None, "--group-by", metavar="CONFIG_KEY", help=GROUP_BY_HELP, show_default=False),
 ) -> None:
     """Final score per environment × experiment: mean ± sample std over seeds (seed count).
 
@@ -175,7 +183,7 @@ def table(
     tb.check_score_options(last_n, last_frac)
     if x == "time":
         raise InputError("--x time is for plots; a table's steps are step or a series KEY")
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x)
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x, group_by)
     result = (tb.runtime_table(curves) if runtime else
               tb.score_table(curves, last_n=last_n, last_frac=last_frac, ci=ci, minimize=minimize))
     if runtime and not tb.has_values(result):
@@ -213,6 +221,7 @@ def report(
                                         "aggregates/."),
     normalize: str = typer.Option("maxmin", "--normalize", help="Score normalization for --aggregate: atari | maxmin "
                                                                 "| none | PATH.csv."),
+    group_by: str = typer.Option(None, "--group-by", metavar="CONFIG_KEY", help=GROUP_BY_HELP, show_default=False),
 ) -> None:
     """Figures, tables, index.md and a self-contained index.html in one directory (for CI). Exit 0 only if
     everything was written."""
@@ -231,7 +240,7 @@ def report(
         agg_opts = ag.AggregateOptions(normalize=normalize)
         ag.check_options(agg_opts)
         extra.append(ag.report_provider(agg_opts))
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps)
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, group_by=group_by)
     ropts = rp.ReportOptions(plot=popts, last_n=last_n, last_frac=last_frac, ci=not no_ci, minimize=minimize,
                              title=title, specs=list(specs or []))
     result = rp.write_report(curves, output, ropts, extra_sections=extra, use_registered=not no_sections)

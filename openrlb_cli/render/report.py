@@ -152,8 +152,18 @@ def _figures(ctx: ReportContext, result: ReportResult) -> list[ReportSection]:
         band = {"std": "mean ± std", "ci": "mean and 95% bootstrap CI", "minmax": "mean, min and max",
                 "none": "mean"}[opts.band]
         text = f"{band} over seeds; dashed where not all seeds reach. Files: {others}."
+        if x == "step":
+            out.append(_interactive_section(ctx, title))
         out.append(ReportSection(title, text, images=[png.relative_to(ctx.out_dir)]))
     return out
+
+
+def _interactive_section(ctx: ReportContext, title: str) -> ReportSection:
+    """The same curves drawn by script in index.html (render.interactive); index.md says where."""
+    from openrlb_cli.render.interactive import interactive_html
+
+    return ReportSection(f"{title} (interactive)", "Open index.html for the interactive version of this figure.",
+                         html=interactive_html(ctx.curves, ctx.options.plot, ctx.colors))
 
 
 def _tables(ctx: ReportContext, result: ReportResult) -> list[ReportSection]:
