@@ -10,11 +10,11 @@ behave the same everywhere:
 
 This module decides which of the three a generic table is (`_generic_plan`) and defines the
 registered readers `CSV` and `JSONL`. The machinery lives in siblings, kept small and separate:
-`tabular_common` (text checks, resume offsets, numbers, column names, shared by every table reader),
-`tabular_csv` (the streaming CSV engine, also used by the SB3 and W&B readers) and `tabular_jsonl`
-(the JSON-lines engine). Everything other code imported from here before the split is re-exported,
-so `from openrlb_cli.ingest import tabular; tabular.read_table(...)` keeps working; the CSV
-engine's size knobs (BLOCK_BYTES, SNIFF_BYTES, PIECE_BYTES) live in `tabular_csv`: set them there.
+`common` (text checks, resume offsets, numbers, column names, shared by every table reader),
+`csv_engine` (the streaming CSV engine, also used by the SB3 and W&B readers), `long_csv` (its
+long-format fast path) and `jsonl_engine` (the JSON-lines engine). What other code imports from the
+engines is re-exported here (`read_table`, `iter_table`, ...); the CSV engine's size knobs
+(BLOCK_BYTES, SNIFF_BYTES, PIECE_BYTES) live in `csv_engine`: set them there.
 """
 
 from __future__ import annotations
