@@ -50,6 +50,10 @@ class FakeRun:
         self.heartbeat = 1_700_000_000
         self.rows: list[dict[str, Any]] = []
         self.summary: dict[str, Any] = {}
+        # node fields served as given instead of computed (a broken or hostile server), and history
+        # rows served as given (JSON values, not rows) instead of the run's rows
+        self.overrides: dict[str, Any] = {}
+        self.raw_history: list[Any] | None = None
         self.extend(rows or [])
 
     def extend(self, rows: list[dict[str, Any]]) -> None:
@@ -95,7 +99,14 @@ class FakeRun:
             "historyLineCount": self.line_count(),
             "historyKeys": history_keys,
             "user": {"name": self.user.title(), "username": self.user},
+            **self.overrides,
         }
+
+    def finish(self, tags: list[str] | None = None) -> None:
+        """The run ends (as W&B marks it once the SDK's last heartbeat is in), maybe gaining tags."""
+        self.state = "finished"
+        self.tags += [t for t in tags or [] if t not in self.tags]
+        self.heartbeat += 60
 
     def doc(self) -> dict[str, Any]:
         """What filters see: W&B's field names, config values wrapped in {"value": ...}."""
@@ -264,6 +275,13 @@ class FakeWandb:
         self.projects.setdefault((entity, project), []).append(run)
         return run
 
+    def delete(self, entity: str, project: str, name: str) -> FakeRun:
+        """Delete a run on the server (it is no longer listed nor found by id)."""
+        runs = self.projects[(entity, project)]
+        run = next(r for r in runs if r.name == name)
+        runs.remove(run)
+        return run
+
     def fault(self, kind: str, **kw: Any) -> Fault:
         f = Fault(kind, **kw)
         with self.lock:
@@ -367,6 +385,8 @@ class FakeWandb:
         run = next((r for r in runs if r.name == variables.get("run")), None)
         if run is None:
             return 200, {"data": {"project": {"run": None}}}
+        if op == "HistoryPage" and run.raw_history is not None:
+            return 200, {"data": {"project": {"run": {"history": run.raw_history}}}}
         if op == "HistoryPage":
             rows = run.history_strings(*self.bounds(variables["minStep"], variables["maxStep"], variables["pageSize"]))
             return 200, {"data": {"project": {"run": {"history": rows}}}}
