@@ -226,7 +226,7 @@ def _sample(rows: list[Any], n: int) -> list[Any]:
 # ------------------------------------------------------------------------------ faults
 @dataclass
 class Fault:
-    kind: str  # status | bad_json | graphql_error | timeout | drop | close
+    kind: str  # status | bad_json | body | graphql_error | timeout | drop | close
     op: str | None = None  # Runs | HistoryPage | SampledHistoryPage | None (any)
     times: int | None = 1  # None: forever
     when: Callable[[dict[str, Any]], bool] | None = None  # predicate on the request's variables
@@ -235,6 +235,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers (e.g. RateLimit-*)
     message: str = "internal server error"
     delay: float = 1.0
+    body: Any = None  # kind "body": this JSON value answered with HTTP 200, whatever was asked
     hits: int = 0
 
     def applies(self, op: str, variables: dict[str, Any]) -> bool:
@@ -488,6 +489,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault.status, json.dumps({"errors": [{"message": fault.message}]}).encode(), headers)
         elif fault.kind == "bad_json":
             self._send(200, b'{"data": {"project": {"runs": {"edges": [')
+        elif fault.kind == "body":
+            self._send(200, json.dumps(fault.body).encode())
         elif fault.kind == "graphql_error":
             self._send(200, json.dumps({"errors": [{"message": fault.message}], "data": None}).encode())
         elif fault.kind == "timeout":

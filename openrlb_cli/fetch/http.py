@@ -369,21 +369,19 @@ class HttpClient:
         raise FetchError(f"{self.service} at {self.base_url} kept failing ({what}) after {budget.used} attempts: "
                          f"{last_problem}")
 
-    def _read(self, resp: requests.Response, what: str) -> bytes:
+    def _read(self, resp: requests.Response, what: str) -> bytearray:
         """The body, streamed: an answer over `max_response_bytes` fails as soon as that is known
         (its Content-Length, or the first byte past the limit), without holding it in memory."""
         limit = self.policy.max_response_bytes
         declared = resp.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise self._too_large(what, f"{int(declared) / MB:,.0f} MB")
-        chunks: list[bytes] = []
-        size = 0
+        body = bytearray()  # grows in place: no second copy of a large answer (json.loads takes it as is)
         for chunk in resp.iter_content(chunk_size=1 << 20):
-            size += len(chunk)
-            if size > limit:
+            if len(body) + len(chunk) > limit:
                 raise self._too_large(what, "more")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            body += chunk
+        return body
 
     def _too_large(self, what: str, size: str) -> ResponseTooLarge:
         limit = self.policy.max_response_bytes
@@ -409,10 +407,10 @@ class HttpClient:
         return FetchError(f"{self.service} rejected the request for {what} (HTTP {status}){detail}")
 
 
-def _describe_body(resp: requests.Response, body: bytes) -> str:
+def _describe_body(resp: requests.Response, body: bytes | bytearray) -> str:
     """A non-JSON answer in a few words: its content type, size, and its start when it is text."""
     kind = resp.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
-    start = " ".join(body[:60].decode("utf-8", "replace").split())
+    start = " ".join(bytes(body[:60]).decode("utf-8", "replace").split())
     printable = start and all(c.isprintable() for c in start)
     return f"{kind}, {len(body):,} bytes" + (f": {start!r}" if printable else "")
 
