@@ -177,8 +177,14 @@ def test_runs_deleted_on_the_server_are_marked_hidden_and_kept(fake, store, cli,
     assert {r["n_points"] for r in json.loads(out)} == {50 * 3}  # points kept
     code, out, _ = cli("runs", "--deleted", "seed=0")
     assert "(deleted on server)" in out
+    code, out, _ = cli("show", "run-r1")
+    assert "deleted on its server" in out
+    code, out, _ = cli("show", "run-r3", "--json")
+    assert json.loads(out)["deleted_on_server_at"] is None
     code, out, _ = cli("table", "?project=ent/proj", "--format", "csv", "--metric", "charts/episodic_return")
-    assert code == 0 and ",3" in out.replace(" ", "") and ",4" not in out.replace(" ", "")  # 3 seeds left per cell
+    assert code == 0
+    cells = [line.split(",") for line in out.splitlines()[1:]]
+    assert sorted((c[1], c[3]) for c in cells) == [("dqn", "3"), ("ppo", "3")]  # of 4 seeds each, 1 deleted
     code, out, _ = cli("sources", "--json")
     assert json.loads(out)[0]["runs"] == 7 and json.loads(out)[0]["runs_deleted_on_server"] == 2  # r0 left
     code, _, err = cli("rm", "seed=0", "--yes")  # r1 (seed 0) is deleted: not selected without --deleted

@@ -117,11 +117,13 @@ def show_cmd(
             return
         series = store.series_info([r.id])
         prov = load_provenance(store, r.id)
+        gone = store.deleted_at([r.id]).get(r.id)
         x_axis = x_axes(store, [r.id]).get(r.id) if r.source == "wandb" else None
         if r.source == "wandb" and x_axis is None:
             x_axis = "_step"  # fetched before migration 0005 (re-keyed at the next fetch or sync)
     if json_out:
         extra = {"x_axis": x_axis} if r.source == "wandb" else {}
+        extra["deleted_on_server_at"] = gone
         print_json({**r.to_dict(), **extra, "series": [s.__dict__ for s in series],
                     "provenance": prov.to_dict() if prov is not None else None})
         return
@@ -133,6 +135,9 @@ def show_cmd(
         value = getattr(r, key)
         if value is not None:
             console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+    if gone is not None:
+        console.print(f"[bold]deleted on its server[/bold]: seen {_when(gone)} (kept; hidden unless --deleted)",
+                      highlight=False)
     console.print(f"[bold]tags[/bold]: {', '.join(r.tags)}", highlight=False)
     console.print(f"[bold]created[/bold]: {_when(r.created_at)}  [bold]updated[/bold]: {_when(r.updated_at)}")
     if x_axis is not None:
