@@ -37,6 +37,9 @@ def _loads(value: Any) -> Any:
     return value if value is not None else {}
 
 
+load_json_field = _loads  # W&B sends config, summary and historyKeys as JSON text (or already parsed)
+
+
 def unwrap_config(raw: Any) -> dict[str, Any]:
     """W&B wraps each config value as {"value": v, "desc": ...}; drop the wrapper and `_wandb`."""
     config = _loads(raw) or {}

@@ -50,6 +50,10 @@ class FakeRun:
         self.heartbeat = 1_700_000_000
         self.rows: list[dict[str, Any]] = []
         self.summary: dict[str, Any] = {}
+        # node fields served as given instead of computed (a broken or hostile server), and history
+        # rows served as given (JSON values, not rows) instead of the run's rows
+        self.overrides: dict[str, Any] = {}
+        self.raw_history: list[Any] | None = None
         self.extend(rows or [])
 
     def extend(self, rows: list[dict[str, Any]]) -> None:
@@ -95,7 +99,14 @@ class FakeRun:
             "historyLineCount": self.line_count(),
             "historyKeys": history_keys,
             "user": {"name": self.user.title(), "username": self.user},
+            **self.overrides,
         }
+
+    def finish(self, tags: list[str] | None = None) -> None:
+        """The run ends (as W&B marks it once the SDK's last heartbeat is in), maybe gaining tags."""
+        self.state = "finished"
+        self.tags += [t for t in tags or [] if t not in self.tags]
+        self.heartbeat += 60
 
     def doc(self) -> dict[str, Any]:
         """What filters see: W&B's field names, config values wrapped in {"value": ...}."""
@@ -215,7 +226,7 @@ def _sample(rows: list[Any], n: int) -> list[Any]:
 # ------------------------------------------------------------------------------ faults
 @dataclass
 class Fault:
-    kind: str  # status | bad_json | graphql_error | timeout | drop | close
+    kind: str  # status | bad_json | body | graphql_error | timeout | drop | close
     op: str | None = None  # Runs | HistoryPage | SampledHistoryPage | None (any)
     times: int | None = 1  # None: forever
     when: Callable[[dict[str, Any]], bool] | None = None  # predicate on the request's variables
@@ -224,6 +235,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers (e.g. RateLimit-*)
     message: str = "internal server error"
     delay: float = 1.0
+    body: Any = None  # kind "body": this JSON value answered with HTTP 200, whatever was asked
     hits: int = 0
 
     def applies(self, op: str, variables: dict[str, Any]) -> bool:
@@ -262,6 +274,13 @@ class FakeWandb:
     # -------------------------------------------------------------- setup
     def add(self, entity: str, project: str, run: FakeRun) -> FakeRun:
         self.projects.setdefault((entity, project), []).append(run)
+        return run
+
+    def delete(self, entity: str, project: str, name: str) -> FakeRun:
+        """Delete a run on the server (it is no longer listed nor found by id)."""
+        runs = self.projects[(entity, project)]
+        run = next(r for r in runs if r.name == name)
+        runs.remove(run)
         return run
 
     def fault(self, kind: str, **kw: Any) -> Fault:
@@ -367,6 +386,8 @@ class FakeWandb:
         run = next((r for r in runs if r.name == variables.get("run")), None)
         if run is None:
             return 200, {"data": {"project": {"run": None}}}
+        if op == "HistoryPage" and run.raw_history is not None:
+            return 200, {"data": {"project": {"run": {"history": run.raw_history}}}}
         if op == "HistoryPage":
             rows = run.history_strings(*self.bounds(variables["minStep"], variables["maxStep"], variables["pageSize"]))
             return 200, {"data": {"project": {"run": {"history": rows}}}}
@@ -468,6 +489,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault.status, json.dumps({"errors": [{"message": fault.message}]}).encode(), headers)
         elif fault.kind == "bad_json":
             self._send(200, b'{"data": {"project": {"runs": {"edges": [')
+        elif fault.kind == "body":
+            self._send(200, json.dumps(fault.body).encode())
         elif fault.kind == "graphql_error":
             self._send(200, json.dumps({"errors": [{"message": fault.message}], "data": None}).encode())
         elif fault.kind == "timeout":

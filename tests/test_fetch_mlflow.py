@@ -171,4 +171,56 @@ def test_cli_fetch_mlflow_and_unknown_experiment(logged, cli):
     code, out, err = cli("sync", "--json")
     assert code == 0 and json.loads(out)["points_added"] == 0
     code, _, err = cli("fetch", "mlflow", logged["url"], "--experiment", "nope")
-    assert code == 4 and "no experiment 'nope'" in err
+    assert code == 1 and "no experiment 'nope'" in err
+
+
+def test_sync_refreshes_a_run_that_terminates_marks_deleted_runs_and_keeps_parent_links(logged, tmp_path):
+    """A run fetched while RUNNING becomes FINISHED (with its final summary and tags) at the next sync;
+    a run deleted on the server is marked, not removed; a nested run keeps its parent's id."""
+    from openrlb_cli.fetch.sync import FetchOptions, fetch_and_save, sync
+
+    ref = logged["ref"]
+    exp = ref.create_experiment("lifecycle")
+    parent = ref.create_run(exp, run_name="sweep").info.run_id
+    child = ref.create_run(exp, run_name="trial-0", tags={"mlflow.parentRunId": parent}).info.run_id
+    doomed = ref.create_run(exp, run_name="doomed").info.run_id
+    for rid in (parent, child, doomed):
+        ref.log_batch(rid, metrics=[Metric("ret", float(s), T0 + s, s) for s in range(20)])
+    ref.set_terminated(doomed)
+    opts = FetchOptions(workers=2, policy=FAST)
+    with Store(tmp_path / "s.db") as store:
+        name, first = fetch_and_save(store, "mlflow", MlflowSpec(logged["url"], ["lifecycle"]).to_json(), opts)
+        assert first.new == 3
+        by_name = {r.name: r for r in store.runs()}
+        assert by_name["trial-0"].state == "running"
+        assert by_name["trial-0"].config == {"mlflow.parentRunId": parent}
+        assert "mlflow.parentRunId" not in by_name["sweep"].config
+        ref.log_batch(child, metrics=[Metric("ret", 99.0, T0 + 100, 20)], tags=[RunTag("verdict", "best")])
+        ref.set_terminated(child)
+        ref.set_terminated(parent, status="FAILED")
+        ref.delete_run(doomed)
+        result = sync(store, [], opts)
+        assert result.exit_code == 0
+        (_, summary), = result.results
+        assert summary.deleted == 1 and summary.updated == 2
+        by_name = {r.name: r for r in store.runs()}
+        assert sorted(by_name) == ["sweep", "trial-0"]  # the deleted run is hidden...
+        trial = by_name["trial-0"]
+        assert trial.state == "finished" and trial.summary == {"ret": 99.0} and "verdict=best" in trial.tags
+        assert trial.updated_at == ref.get_run(child).info.end_time / 1000
+        assert by_name["sweep"].state == "failed"
+        hidden = [r for r in store.runs(deleted=True) if r.name == "doomed"]
+        assert len(hidden) == 1 and store.deleted_at([hidden[0].id])  # ...kept, and marked
+        assert_matches_reference(store, ref, logged["url"], [parent, child])
+        again = sync(store, [], opts)
+        assert again.results[0][1].unchanged == 2 and again.results[0][1].deleted == 0
+
+
+def test_nothing_matched_on_a_real_server(logged, cli):
+    code, _, err = cli("fetch", "mlflow", logged["url"], "--experiment", "rl", "--filter",
+                       "params.env_id = 'Hoper-v4'")
+    assert code == 1 and "MLflow experiment 'rl'" in err and "has no run matching \"params.env_id = 'Hoper-v4'\"" in err
+    code, _, err = cli("fetch", "mlflow", logged["url"], "--experiment", "rl", "--experiment", "nope")
+    assert code == 1 and "no experiment 'nope'" in err and "nothing fetched or saved" in err
+    code, out, _ = cli("runs", "--json")
+    assert json.loads(out) == []

@@ -219,6 +219,7 @@ def test_cli_orlb_filters_fetch_only_the_selected_runs(cli):
 
 def test_a_fetch_that_got_nothing_is_not_saved_as_a_source(fake, cli):
     code, _, err = cli("fetch", "wandb", "ent/typo", "--base-url", fake.url, "--max-rps", "0")
-    assert code == 4 and "no project ent/typo" in err and "not saved as a source" in err
+    assert code == 1 and "no project ent/typo" in err and "nothing fetched or saved" in err
+    assert err.count("\n") == 1
     code, out, _ = cli("sources", "--json")
     assert json.loads(out) == []

@@ -34,12 +34,22 @@ fetch_app = typer.Typer(help="Fetch runs from remote trackers (W&B, MLflow) into
 app.add_typer(fetch_app, name="fetch")
 
 
-def _policy(retries: int, timeout: float, backoff: float) -> RetryPolicy:
+MAX_RESPONSE_HELP = ("Largest answer a server may send, in MB (default: $OPENRLB_MAX_RESPONSE_MB, else 256); a "
+                     "larger one fails at once instead of filling memory.")
+ALLOW_EMPTY_HELP = ("Save and run the fetch even if nothing on the server matches yet (cron jobs that expect runs "
+                    "later); without it, a project, experiment or filter matching no run is an error.")
+
+
+def _policy(retries: int, timeout: float, backoff: float, max_response_mb: int | None = None) -> RetryPolicy:
     if retries < 1:
         raise InputError("--retries must be at least 1")
-    from openrlb_cli.fetch.http import RetryPolicy
+    if max_response_mb is not None and max_response_mb < 1:
+        raise InputError("--max-response-mb must be at least 1")
+    from openrlb_cli.fetch.http import MB, RetryPolicy
 
-    return RetryPolicy(max_attempts=retries, read_timeout=timeout, backoff=backoff, jitter=min(1.0, backoff))
+    extra = {"max_response_bytes": max_response_mb * MB} if max_response_mb is not None else {}
+    return RetryPolicy(max_attempts=retries, read_timeout=timeout, backoff=backoff, jitter=min(1.0, backoff),
+                       **extra)
 
 
 @contextmanager
@@ -83,6 +93,11 @@ def _report(result: SyncResult, json_out: bool) -> None:
             warn(message)
         if len(summary.warnings) > 20:
             warn(f"... and {len(summary.warnings) - 20} more warnings (see --json)")
+        if summary.deleted:
+            warn(f"{summary.deleted} run(s) deleted on the server since the last sync: kept and marked "
+                 "(hidden from runs/plot/table; `openrlb runs --deleted` lists them)")
+        if summary.restored:
+            info(f"{summary.restored} run(s) marked deleted are back on the server")
         if summary.rekeyed:
             info(f"{summary.rekeyed} stored run(s) moved onto their x axis (stored by an older openrlb on _step)")
         if summary.points_without_x:
@@ -107,16 +122,21 @@ def _locked(wait: bool, work: Callable[[Store], SyncResult]) -> SyncResult:
 
 
 def _fetch(kind: str, spec: dict[str, Any], name: str | None, workers: int, max_rps: float | None,
-           policy: RetryPolicy, wait: bool, json_out: bool) -> None:
+           policy: RetryPolicy, wait: bool, json_out: bool, allow_empty: bool = False) -> None:
     if workers < 1:
         raise InputError("--workers must be at least 1")
     from openrlb_cli.fetch import state
+    from openrlb_cli.fetch.http import NothingMatchedError
     from openrlb_cli.fetch.sync import FetchOptions, SyncResult, fetch_and_save
 
     def work(store: Store) -> SyncResult:
         with _events() as (on_event, _):
             opts = FetchOptions(workers=workers, max_rps=max_rps, policy=policy, on_event=on_event)
-            saved, summary = fetch_and_save(store, kind, spec, opts, name)
+            try:
+                saved, summary = fetch_and_save(store, kind, spec, opts, name, allow_empty=allow_empty)
+            except NothingMatchedError as exc:
+                raise NothingMatchedError(f"{exc}: nothing fetched or saved (--allow-empty saves the fetch "
+                                          "anyway, for runs that come later)") from None
         if not any(s.name == saved for s in state.list_sources(store)):
             info(f"not saved as a source: nothing could be fetched for {saved}")
         return SyncResult([(saved, summary)])
@@ -189,6 +209,8 @@ def fetch_wandb_cmd(
     backoff: float = typer.Option(1.0, "--backoff", hidden=True),
     wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
+    max_response_mb: int | None = typer.Option(None, "--max-response-mb", help=MAX_RESPONSE_HELP),
 ) -> None:
     """Fetch W&B runs (full, unsampled histories) into the store; saved as a source for `sync`.
 
@@ -204,7 +226,8 @@ def fetch_wandb_cmd(
     queries = _wandb_queries(list(args or []), filter_json, metric, env_key, exp_key, x_axis)
     url = check_url(base_url or default_base_url(), "--base-url")
     spec = WandbSpec(base_url=url, queries=queries, page_size=page_size).to_json()
-    _fetch("wandb", spec, name, workers, max_rps, _policy(retries, timeout, backoff), wait, json_out)
+    _fetch("wandb", spec, name, workers, max_rps, _policy(retries, timeout, backoff, max_response_mb), wait,
+           json_out, allow_empty)
 
 
 @fetch_app.command("mlflow", epilog=EXIT_HELP)
@@ -224,6 +247,8 @@ def fetch_mlflow_cmd(
     backoff: float = typer.Option(1.0, "--backoff", hidden=True),
     wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
+    max_response_mb: int | None = typer.Option(None, "--max-response-mb", help=MAX_RESPONSE_HELP),
 ) -> None:
     """Fetch runs of an MLflow tracking server (REST API) into the store; saved as a source for `sync`.
 
@@ -235,7 +260,8 @@ def fetch_mlflow_cmd(
     spec = MlflowSpec(base_url=check_url(url, "the MLflow URL"), experiments=list(dict.fromkeys(experiment)),
                       filter=filter_, metrics=list(dict.fromkeys(metric)) if metric else None,
                       env_key=env_key, exp_key=exp_key).to_json()
-    _fetch("mlflow", spec, name, workers, max_rps, _policy(retries, timeout, backoff), wait, json_out)
+    _fetch("mlflow", spec, name, workers, max_rps, _policy(retries, timeout, backoff, max_response_mb), wait,
+           json_out, allow_empty)
 
 
 @app.command("sync", epilog=EXIT_HELP)
@@ -249,14 +275,17 @@ def sync_cmd(
     backoff: float = typer.Option(1.0, "--backoff", hidden=True),
     wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    max_response_mb: int | None = typer.Option(None, "--max-response-mb", help=MAX_RESPONSE_HELP),
 ) -> None:
     """Re-run saved fetches incrementally (for cron): unchanged runs cost no history request,
-    finished runs are never downloaded again, running runs get only their new steps."""
+    finished runs are never downloaded again, running runs get only their new steps; a run whose
+    state, summary, tags, config or name changed on the server is updated, and one deleted there is
+    marked (kept, hidden by default). A fetch that was killed (status `incomplete`) is finished."""
     if workers < 1:
         raise InputError("--workers must be at least 1")
     from openrlb_cli.fetch.sync import FetchOptions, sync
 
-    policy = _policy(retries, timeout, backoff)
+    policy = _policy(retries, timeout, backoff, max_response_mb)
 
     def work(store: Store) -> SyncResult:
         with _events() as (on_event, on_source):
@@ -291,18 +320,22 @@ def sources_cmd(
         if remove:
             return
         sources = state.list_sources(store)
+        members = state.member_counts(store)
     if json_out:
-        print_json([s.to_dict() for s in sources])
+        print_json([{**s.to_dict(), "runs": members.get(s.name, (0, 0))[0],
+                     "runs_deleted_on_server": members.get(s.name, (0, 0))[1]} for s in sources])
         return
     table = Table(title=f"{len(sources)} sources", title_justify="left")
-    for col in ("name", "kind", "last sync", "status", "runs", "points added"):
-        table.add_column(col, justify="right" if col in ("runs", "points added") else "left")
+    for col in ("name", "kind", "last sync", "status", "runs", "deleted", "points added"):
+        table.add_column(col, justify="right" if col in ("runs", "deleted", "points added") else "left")
     for s in sources:
         summary = s.last_summary or {}
-        runs = sum((summary.get("runs") or {}).values())
+        runs, deleted = members.get(s.name, (0, 0))
         table.add_row(s.name, s.kind, _when(s.last_sync_at), s.last_status or "never", str(runs),
-                      f"{summary.get('points_added', 0):,}")
+                      str(deleted) if deleted else "", f"{summary.get('points_added', 0):,}")
     out().print(table)
+    if any(s.last_status == state.INCOMPLETE for s in sources):
+        info("incomplete: a fetch or sync that started and did not finish (killed?); `openrlb sync` finishes it")
 
 
 RLOPS_EPILOG = (
@@ -337,9 +370,10 @@ def rlops_cmd(
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for an answer."),
     backoff: float = typer.Option(1.0, "--backoff", hidden=True),
     wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
+    max_response_mb: int | None = typer.Option(None, "--max-response-mb", help=MAX_RESPONSE_HELP),
 ) -> None:
     """Open RL Benchmark's rlops, from the store: fetch what is missing (in full), then write its
-    figures and tables."""
+    figures and tables. An experiment that matches no run on the server is an error."""
     from openrlb_cli.errors import OpenrlbError, SelectionError
     from openrlb_cli.fetch.http import check_url
     from openrlb_cli.fetch.sync import FetchOptions, SyncResult, fetch_and_save
@@ -355,8 +389,8 @@ def rlops_cmd(
 
         def work(store: Store) -> SyncResult:
             with _events() as (on_event, _):
-                opts = FetchOptions(workers=workers, max_rps=max_rps, policy=_policy(retries, timeout, backoff),
-                                    on_event=on_event)
+                opts = FetchOptions(workers=workers, max_rps=max_rps, on_event=on_event,
+                                    policy=_policy(retries, timeout, backoff, max_response_mb))
                 return SyncResult([fetch_and_save(store, "wandb", spec, opts)])
 
         result = _locked(wait, work)

@@ -17,6 +17,7 @@ from openrlb_cli.store.filters import parse_filters
 RICH_TABLE_ROWS = 1000
 
 FILTERS_HELP = "Filters key=value: project, experiment, env, seed, tag, user, state, source, run, or a config key."
+DELETED_HELP = "Also the runs a fetch or sync found deleted on their server (kept in the store, hidden by default)."
 
 
 def _when(ts: float | None) -> str:
@@ -42,10 +43,12 @@ def runs_cmd(
     filters: list[str] = typer.Argument(None, help=FILTERS_HELP),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
     limit: int = typer.Option(0, "--limit", help="Show at most this many runs (0 = all)."),
+    deleted: bool = typer.Option(False, "--deleted", help=DELETED_HELP),
 ) -> None:
-    """List runs."""
+    """List runs (runs deleted on their server only with --deleted)."""
     with open_store() as store:
-        runs = store.runs(parse_filters(filters))
+        runs = store.runs(parse_filters(filters), deleted=deleted)
+        gone = store.deleted_at([r.id for r in runs]) if deleted else {}
         counts = {}
         for s in store.series_info([r.id for r in runs]):
             counts.setdefault(s.run_id, [0, 0])
@@ -55,7 +58,7 @@ def runs_cmd(
         runs = runs[:limit]
     if json_out:
         print_json([{**r.to_dict(), "n_series": counts.get(r.id, [0, 0])[0],
-                     "n_points": counts.get(r.id, [0, 0])[1]} for r in runs])
+                     "n_points": counts.get(r.id, [0, 0])[1], "deleted_on_server_at": gone.get(r.id)} for r in runs])
         return
     columns = ("run", "project", "experiment", "env", "seed", "state", "series", "points", "tags", "created")
     right = {"seed", "series", "points"}
@@ -63,7 +66,8 @@ def runs_cmd(
     for r in runs:
         n_series, n_points = counts.get(r.id, [0, 0])
         rows.append((r.uid, r.project, r.experiment or "", r.env or "", "" if r.seed is None else str(r.seed),
-                     r.state or "", str(n_series), f"{n_points:,}", ",".join(r.tags), _when(r.created_at)))
+                     (r.state or "") + (" (deleted on server)" if r.id in gone else ""), str(n_series),
+                     f"{n_points:,}", ",".join(r.tags), _when(r.created_at)))
     title = f"{len(runs)} runs"
     if len(rows) > RICH_TABLE_ROWS:
         _plain_table(title, columns, right, rows)
@@ -113,11 +117,13 @@ def show_cmd(
             return
         series = store.series_info([r.id])
         prov = load_provenance(store, r.id)
+        gone = store.deleted_at([r.id]).get(r.id)
         x_axis = x_axes(store, [r.id]).get(r.id) if r.source == "wandb" else None
         if r.source == "wandb" and x_axis is None:
             x_axis = "_step"  # fetched before migration 0005 (re-keyed at the next fetch or sync)
     if json_out:
         extra = {"x_axis": x_axis} if r.source == "wandb" else {}
+        extra["deleted_on_server_at"] = gone
         print_json({**r.to_dict(), **extra, "series": [s.__dict__ for s in series],
                     "provenance": prov.to_dict() if prov is not None else None})
         return
@@ -129,6 +135,9 @@ def show_cmd(
         value = getattr(r, key)
         if value is not None:
             console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+    if gone is not None:
+        console.print(f"[bold]deleted on its server[/bold]: seen {_when(gone)} (kept; hidden unless --deleted)",
+                      highlight=False)
     console.print(f"[bold]tags[/bold]: {', '.join(r.tags)}", highlight=False)
     console.print(f"[bold]created[/bold]: {_when(r.created_at)}  [bold]updated[/bold]: {_when(r.updated_at)}")
     if x_axis is not None:
@@ -166,11 +175,13 @@ def _num(x: float | None) -> str:
 def rm_cmd(
     targets: list[str] = typer.Argument(..., help="Run uids, or filters key=value (" + FILTERS_HELP + ")"),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    deleted: bool = typer.Option(False, "--deleted", help="Filters also select the runs deleted on their "
+                                 "server (by default they are left alone, as in `openrlb runs`)."),
 ) -> None:
     """Delete runs (and their points)."""
     with open_store() as store:
         if all("=" in t for t in targets):
-            runs = store.runs(parse_filters(targets))
+            runs = store.runs(parse_filters(targets), deleted=deleted)
         elif any("=" in t for t in targets):
             raise InputError("give either run ids or key=value filters, not both")
         else:

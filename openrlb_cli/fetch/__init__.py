@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["AuthError", "FetchError", "NotFoundError", "RetryPolicy"]
+__all__ = ["AuthError", "FetchError", "NotFoundError", "NothingMatchedError", "RetryPolicy"]
 
 
 def __getattr__(name: str) -> Any:

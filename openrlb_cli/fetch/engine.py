@@ -87,6 +87,8 @@ class Summary:
     seconds: float = 0.0
     rekeyed: int = 0  # stored runs moved onto their x axis (W&B stores written before migration 0005)
     points_without_x: int = 0  # W&B points left out because their row has no x-axis value
+    deleted: int = 0  # runs of the source found deleted on the server (marked, kept)
+    restored: int = 0  # runs marked deleted that the server lists again
     failures: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # failures outside a run (listing)
     warnings: list[str] = field(default_factory=list)
@@ -105,7 +107,8 @@ class Summary:
         return "failed"
 
     def add(self, other: Summary) -> None:
-        for name in ("new", "updated", "unchanged", "failed", "points_added", "rekeyed", "points_without_x"):
+        for name in ("new", "updated", "unchanged", "failed", "points_added", "rekeyed", "points_without_x",
+                     "deleted", "restored"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures += other.failures
         self.errors += other.errors
@@ -119,6 +122,8 @@ class Summary:
             "points_added": self.points_added,
             "points_without_x": self.points_without_x,
             "runs_rekeyed": self.rekeyed,
+            "runs_deleted_on_server": self.deleted,
+            "runs_restored_on_server": self.restored,
             "requests": snap["requests"],
             "retries": snap["retries"],
             "requests_by_kind": snap["by_kind"],
@@ -137,10 +142,12 @@ class Engine:
     """Runs jobs from an iterable (listed lazily) on `workers` threads; commits on this thread."""
 
     def __init__(self, store: Store, *, workers: int = 8, on_event: EventCallback | None = None,
-                 flush_points: int = 250_000, summary: Summary | None = None):
+                 flush_points: int = 250_000, summary: Summary | None = None, source: str | None = None):
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.store = store
+        self.source = source  # the saved source this fetch runs for: its runs are recorded as members
+        self.listed: dict[str, int | None] = {}  # external id -> run id (None: new) of every listed run
         self.workers = workers
         self.on_event = on_event or (lambda *a, **k: None)
         self.flush_points = flush_points
@@ -163,6 +170,7 @@ class Engine:
                     self.summary.errors.append(str(exc))
                     self.on_event("error", message=str(exc))
                     break
+                self.listed[job.label] = job.run_id
                 self.on_event("run_listed", label=job.label, tasks=len(job.tasks))
                 if not job.tasks:
                     self._finish_without_tasks(job)
@@ -171,10 +179,21 @@ class Engine:
                 # list the next run only once every task is submitted and a worker has room
                 self._work(pending, backlog, pool, lambda: not backlog and len(pending) < self.max_in_flight)
             self._work(pending, backlog, pool, lambda: not backlog and not pending)
+            self._listed_runs()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             self.summary.seconds += time.monotonic() - started
         return self.summary
+
+    def _listed_runs(self) -> None:
+        """Every run the listing showed belongs to the source, and is not deleted on its server."""
+        known = [run_id for run_id in self.listed.values() if run_id is not None]
+        if not known:
+            return
+        with self.store.transaction():
+            if self.source is not None:
+                state.add_members(self.store, self.source, known)
+            self.summary.restored += state.clear_deleted(self.store, known)
 
     # ------------------------------------------------------------------ completion handling
     def _work(self, pending: dict[cf.Future, tuple[Job, int]], backlog: deque[tuple[Job, int]],
@@ -287,10 +306,14 @@ class Engine:
             job.points += len(series)
         job.buffered.clear()
         state.save_progress(store, job.run_id, job.progress, job.x_axis)
+        if self.source is not None:
+            state.add_members(store, self.source, [job.run_id])
         if complete:
             problem = job.verify(job.progress) if job.verify is not None else None
             if problem:
                 return problem
+            if job.existed and job.changed:  # the server's copy changed: state, summary, tags, ...
+                store.refresh_run(job.run_id, job.record)
             state.save_complete(store, job.run_id, job.digest, job.remote)
         return None
 

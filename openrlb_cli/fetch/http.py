@@ -16,13 +16,14 @@ Failures that retrying cannot fix are not retried: 401/403 (an API key is needed
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,8 +51,39 @@ class NotFoundError(FetchError):
     """404, or a GraphQL answer saying the entity/project/run does not exist."""
 
 
+class NothingMatchedError(FetchError):
+    """A project, experiment or filter that matches no run on the server (a typo, most often).
+
+    Exit code 1, as for any selection that matches nothing: fixing the command helps, retrying not."""
+
+    exit_code = 1
+
+
 class Retryable(Exception):
     """Raised by a response check for a failure worth another attempt (e.g. a GraphQL timeout)."""
+
+
+MB = 1 << 20
+MAX_RESPONSE_ENV = "OPENRLB_MAX_RESPONSE_MB"
+DEFAULT_MAX_RESPONSE_MB = 256
+
+
+def default_max_response_mb() -> int:
+    """`$OPENRLB_MAX_RESPONSE_MB`, else 256: what one answer of a tracker may weigh at most."""
+    text = os.environ.get(MAX_RESPONSE_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_RESPONSE_MB
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InputError(f"{MAX_RESPONSE_ENV} must be a whole number of MB >= 1, got {text!r}")
+    return value
+
+
+class ResponseTooLarge(FetchError):
+    """An answer over the size limit (a misbehaving server or proxy): not read, not retried."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +97,8 @@ class RetryPolicy:
     retry_after_max: float = 60.0  # a server's Retry-After is honoured up to this many seconds
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    # the largest answer read (decoded bytes); larger ones fail at once, before being read whole
+    max_response_bytes: int = field(default_factory=lambda: default_max_response_mb() * MB)
 
     def delay(self, retry_number: int) -> float:
         base = min(self.backoff_max, self.backoff * 2 ** max(0, retry_number - 1))
@@ -315,14 +349,14 @@ class HttpClient:
                 if resp.status_code >= 400:
                     raise self._status_error(resp, what, budget.used)
                 try:
-                    body = resp.content
+                    body = self._read(resp, what)
                 except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
                         requests.exceptions.ContentDecodingError) as exc:
                     raise Retryable(f"the answer was cut off ({_short(exc)})") from None
                 try:
                     data = json.loads(body)
                 except ValueError:
-                    raise Retryable(f"the answer was not valid JSON ({len(body)} bytes)") from None
+                    raise Retryable(f"an answer that is not JSON ({_describe_body(resp, body)})") from None
                 if check is not None:
                     check(data)
                 return data
@@ -332,7 +366,29 @@ class HttpClient:
                 resp.close()
             if budget.used < self.policy.max_attempts:
                 time.sleep(self.policy.delay(budget.used))
-        raise FetchError(f"{self.service} kept failing ({what}) after {budget.used} attempts: {last_problem}")
+        raise FetchError(f"{self.service} at {self.base_url} kept failing ({what}) after {budget.used} attempts: "
+                         f"{last_problem}")
+
+    def _read(self, resp: requests.Response, what: str) -> bytearray:
+        """The body, streamed: an answer over `max_response_bytes` fails as soon as that is known
+        (its Content-Length, or the first byte past the limit), without holding it in memory."""
+        limit = self.policy.max_response_bytes
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(what, f"{int(declared) / MB:,.0f} MB")
+        body = bytearray()  # grows in place: no second copy of a large answer (json.loads takes it as is)
+        for chunk in resp.iter_content(chunk_size=1 << 20):
+            if len(body) + len(chunk) > limit:
+                raise self._too_large(what, "more")
+            body += chunk
+        return body
+
+    def _too_large(self, what: str, size: str) -> ResponseTooLarge:
+        limit = self.policy.max_response_bytes
+        shown = f"{limit / MB:,.0f} MB" if limit >= MB else f"{limit:,} bytes"
+        return ResponseTooLarge(f"{self.service} at {self.base_url} sent an answer larger than the {shown} limit "
+                                f"for {what} ({size}); stopped reading it (raise the limit with "
+                                f"{MAX_RESPONSE_ENV} if the answer is legitimate)")
 
     def _status_error(self, resp: requests.Response, what: str, attempts: int) -> FetchError:
         status = resp.status_code
@@ -351,10 +407,20 @@ class HttpClient:
         return FetchError(f"{self.service} rejected the request for {what} (HTTP {status}){detail}")
 
 
+def _describe_body(resp: requests.Response, body: bytes | bytearray) -> str:
+    """A non-JSON answer in a few words: its content type, size, and its start when it is text."""
+    kind = resp.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+    start = " ".join(bytes(body[:60]).decode("utf-8", "replace").split())
+    printable = start and all(c.isprintable() for c in start)
+    return f"{kind}, {len(body):,} bytes" + (f": {start!r}" if printable else "")
+
+
 def _error_detail(resp: requests.Response) -> str:
+    """The server's own words about an error status, from the first 2,000 bytes of its body."""
     try:
-        text = resp.content[:2000].decode("utf-8", "replace")
-    except requests.RequestException:
+        head = next(resp.iter_content(chunk_size=2000), b"")
+        text = head[:2000].decode("utf-8", "replace") if isinstance(head, bytes) else str(head)[:2000]
+    except (requests.RequestException, StopIteration):
         return ""
     try:
         body = json.loads(text)

@@ -66,6 +66,54 @@ def save_complete(store: Store, run_id: int, digest: str, remote: dict[str, Any]
     )
 
 
+# ---------------------------------------------------------------------------- deleted on the server
+def clear_deleted(store: Store, run_ids: list[int]) -> int:
+    """Runs the server lists (again) are not deleted there; returns how many were marked."""
+    cur = store.conn.execute(
+        "UPDATE fetch_runs SET deleted_at = NULL WHERE deleted_at IS NOT NULL "
+        "AND run_id IN (SELECT value FROM json_each(?))", (json.dumps(run_ids),))
+    return cur.rowcount
+
+
+def mark_deleted(store: Store, run_ids: list[int]) -> None:
+    """Record that the server no longer has these runs (they stay in the store, hidden by default)."""
+    with store.transaction():
+        store.conn.executemany(
+            "INSERT INTO fetch_runs (run_id, deleted_at) VALUES (?, ?) "
+            "ON CONFLICT(run_id) DO UPDATE SET deleted_at = coalesce(fetch_runs.deleted_at, excluded.deleted_at)",
+            [(run_id, time.time()) for run_id in run_ids])
+
+
+def add_members(store: Store, source: str, run_ids: list[int]) -> None:
+    """The source selects these runs (in the caller's transaction)."""
+    store.conn.executemany("INSERT OR IGNORE INTO fetch_source_runs (source, run_id) VALUES (?, ?)",
+                           [(source, run_id) for run_id in run_ids])
+
+
+def drop_members(store: Store, source: str, run_ids: list[int]) -> None:
+    with store.transaction():
+        store.conn.executemany("DELETE FROM fetch_source_runs WHERE source = ? AND run_id = ?",
+                               [(source, run_id) for run_id in run_ids])
+
+
+def live_members(store: Store, source: str, id_prefix: str) -> dict[str, int]:
+    """external id -> run id of the source's runs under `id_prefix` not already marked deleted."""
+    rows = store.conn.execute(
+        "SELECT r.external_id, r.id FROM fetch_source_runs m JOIN runs r ON r.id = m.run_id "
+        "LEFT JOIN fetch_runs f ON f.run_id = r.id "
+        "WHERE m.source = ? AND substr(r.external_id, 1, ?) = ? AND f.deleted_at IS NULL",
+        (source, len(id_prefix), id_prefix)).fetchall()
+    return dict(rows)
+
+
+def member_counts(store: Store) -> dict[str, tuple[int, int]]:
+    """source name -> (runs it selects, of which deleted on the server)."""
+    rows = store.conn.execute(
+        "SELECT m.source, count(*), count(f.deleted_at) FROM fetch_source_runs m "
+        "LEFT JOIN fetch_runs f ON f.run_id = m.run_id GROUP BY m.source").fetchall()
+    return {name: (n, deleted) for name, n, deleted in rows}
+
+
 # ---------------------------------------------------------------------------- sources
 @dataclass
 class Source:
@@ -81,13 +129,30 @@ class Source:
         return dict(self.__dict__)
 
 
+INCOMPLETE = "incomplete"  # a fetch or sync of the source started and has not returned (yet, or was killed)
+
+
 def save_source(store: Store, name: str, kind: str, spec: dict[str, Any]) -> None:
+    """Save (or update) a source, marked `incomplete` until `record_sync` says how the fetch went."""
     with store.transaction():
         store.conn.execute(
-            "INSERT INTO fetch_sources (name, kind, spec, created_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec",
-            (name, kind, dumps(spec), time.time()),
+            "INSERT INTO fetch_sources (name, kind, spec, created_at, last_status) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec, "
+            "last_status = excluded.last_status",
+            (name, kind, dumps(spec), time.time(), INCOMPLETE),
         )
+
+
+def mark_incomplete(store: Store, name: str) -> None:
+    with store.transaction():
+        store.conn.execute("UPDATE fetch_sources SET last_status = ? WHERE name = ?", (INCOMPLETE, name))
+
+
+def put_back(store: Store, source: Source) -> None:
+    """Restore a saved source as it was (a fetch under its name was refused before it began)."""
+    with store.transaction():
+        store.conn.execute("UPDATE fetch_sources SET kind = ?, spec = ?, last_status = ? WHERE name = ?",
+                           (source.kind, dumps(source.spec), source.last_status, source.name))
 
 
 def record_sync(store: Store, name: str, status: str, summary: dict[str, Any]) -> None:

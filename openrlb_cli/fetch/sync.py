@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from openrlb_cli.errors import InputError
 from openrlb_cli.fetch import state
 from openrlb_cli.fetch.engine import EventCallback, Summary
-from openrlb_cli.fetch.http import RetryPolicy
+from openrlb_cli.fetch.http import NothingMatchedError, RetryPolicy
 from openrlb_cli.fetch.mlflow import MlflowSpec, fetch_mlflow
 from openrlb_cli.fetch.wandb import WandbSpec, fetch_wandb
 from openrlb_cli.store import Store
@@ -88,42 +88,61 @@ def default_name(kind: str, spec: dict[str, Any]) -> str:
     raise InputError(f"unknown source kind {kind!r}")
 
 
-def fetch_spec(store: Store, kind: str, spec: dict[str, Any], opts: FetchOptions) -> Summary:
-    """Run one fetch described by a spec (no saving)."""
+def fetch_spec(store: Store, kind: str, spec: dict[str, Any], opts: FetchOptions, source: str | None = None,
+               require_match: bool = False) -> Summary:
+    """Run one fetch described by a spec. `source`: the saved source it runs for (membership and
+    deleted-run marks are kept per source). `require_match`: every query must match a run on the
+    server, checked before anything is downloaded (`NothingMatchedError` otherwise)."""
     if kind == "wandb":
         rps = opts.max_rps if opts.max_rps is not None else WANDB_DEFAULT_RPS
         return fetch_wandb(store, WandbSpec.from_json(spec), workers=opts.workers, on_event=opts.on_event,
-                           policy=opts.policy, max_rps=rps or None)
+                           policy=opts.policy, max_rps=rps or None, source=source, require_match=require_match)
     if kind == "mlflow":
         return fetch_mlflow(store, MlflowSpec.from_json(spec), workers=opts.workers, on_event=opts.on_event,
-                            policy=opts.policy, max_rps=opts.max_rps or None)
+                            policy=opts.policy, max_rps=opts.max_rps or None, source=source,
+                            require_match=require_match)
     raise InputError(f"unknown source kind {kind!r}")
 
 
 def fetch_and_save(store: Store, kind: str, spec: dict[str, Any], opts: FetchOptions,
-                   name: str | None = None) -> tuple[str, Summary]:
-    """Fetch, then save the spec as a named source and record how it went.
+                   name: str | None = None, *, allow_empty: bool = False) -> tuple[str, Summary]:
+    """Save the spec as a named source, fetch, and record how it went.
 
-    A fetch that got nothing at all (a typo in the project, no access) is not saved as a new source,
-    so cron does not keep re-running it; an existing source records the failure.
+    The source is saved *before* anything is fetched, with status `incomplete` until the fetch
+    returns, so a killed first fetch is finished by the next `sync`. A query that matches no run
+    on the server raises `NothingMatchedError` before anything is downloaded (unless `allow_empty`:
+    a cron job that expects runs later); a fetch that got nothing at all (a typo in the project,
+    no access) is not kept as a new source either, so cron does not keep re-running it; an existing
+    source records the failure.
     """
     name = name or default_name(kind, spec)
-    existed = any(s.name == name for s in state.list_sources(store))
-    summary = fetch_spec(store, kind, spec, opts)
-    if summary.status != "failed" or existed:
-        state.save_source(store, name, kind, spec)
+    previous = next((s for s in state.list_sources(store) if s.name == name), None)
+    state.save_source(store, name, kind, spec)
+    try:
+        summary = fetch_spec(store, kind, spec, opts, source=name, require_match=not allow_empty)
+    except NothingMatchedError:
+        if previous is None:
+            state.remove_source(store, name)
+        else:
+            state.put_back(store, previous)
+        raise
+    if summary.status == "failed" and previous is None:
+        state.remove_source(store, name)
+    else:
         state.record_sync(store, name, summary.status, summary.to_dict())
     return name, summary
 
 
 def sync(store: Store, names: list[str] | None, opts: FetchOptions) -> SyncResult:
-    """Re-run saved sources (all of them when `names` is empty), one after another."""
+    """Re-run saved sources (all of them when `names` is empty), one after another; each is
+    `incomplete` while it runs, so a killed sync shows in `openrlb sources`."""
     sources = state.list_sources(store, names or None)
     result = SyncResult()
     for source in sources:
         if opts.on_source is not None:
             opts.on_source(source.name)
-        summary = fetch_spec(store, source.kind, source.spec, opts)
+        state.mark_incomplete(store, source.name)
+        summary = fetch_spec(store, source.kind, source.spec, opts, source=source.name)
         state.record_sync(store, source.name, summary.status, summary.to_dict())
         result.results.append((source.name, summary))
     return result

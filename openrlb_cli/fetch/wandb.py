@@ -41,12 +41,22 @@ from openrlb_cli.fetch.http import (
     FetchError,
     HttpClient,
     NotFoundError,
+    NothingMatchedError,
     RequestStats,
     Retryable,
     RetryPolicy,
 )
 from openrlb_cli.fetch.wandb_axis import prepare_axis
-from openrlb_cli.wandb_rows import SOURCE, STEP, choose_x_axis, digest, last_step, rows_to_series, run_record
+from openrlb_cli.wandb_rows import (
+    SOURCE,
+    STEP,
+    choose_x_axis,
+    digest,
+    last_step,
+    load_json_field,
+    rows_to_series,
+    run_record,
+)
 
 PUBLIC_API = "https://api.wandb.ai"
 
@@ -176,26 +186,37 @@ class WandbClient:
                                       json_body={"query": query, "variables": variables}, check=check)
         return body["data"]
 
+    def malformed(self, what: str, problem: str) -> FetchError:
+        """A well-formed HTTP answer whose content is not what W&B sends: one line naming both."""
+        return FetchError(f"W&B at {self.base_url} answered {what} with {problem}")
+
     def list_runs(self, q: WandbQuery, per_page: int = 50) -> Iterator[dict[str, Any]]:
         cursor: str | None = None
-        what = f"project {q.path}"
+        what = f"the run listing of project {q.path}"
         while True:
             variables = {"entity": q.entity, "project": q.project, "cursor": cursor, "perPage": per_page,
                          "order": "+created_at", "filters": json.dumps(q.filters or {})}
-            project = self.graphql(RUNS_QUERY, variables, kind="runs", what=what).get("project")
+            project = self.graphql(RUNS_QUERY, variables, kind="runs", what=f"project {q.path}").get("project")
             if project is None:
                 raise NotFoundError(f"W&B has no project {q.path} at {self.base_url}"
                                     + ("" if self.http.has_auth else " (or it is private: set WANDB_API_KEY)"))
-            runs = project.get("runs") or {}
-            for edge in runs.get("edges") or []:
-                yield edge["node"]
-            info = runs.get("pageInfo") or {}
+            runs = _field(self, project, "runs", dict, what, "project")
+            edges = _field(self, runs or {}, "edges", list, what, "runs") or []
+            for edge in edges:
+                node = edge.get("node") if isinstance(edge, dict) else None
+                if not isinstance(node, dict):
+                    raise self.malformed(what, f"an edge that holds no run object ({_kind(edge)})")
+                yield node
+            info = _field(self, runs or {}, "pageInfo", dict, what, "runs") or {}
             if not info.get("hasNextPage") or not info.get("endCursor"):
                 return
+            if not isinstance(info["endCursor"], str):
+                raise self.malformed(what, f"a pageInfo.endCursor of type {_kind(info['endCursor'])}")
             cursor = info["endCursor"]
 
     def _run(self, data: dict[str, Any], what: str) -> dict[str, Any]:
-        run = (data.get("project") or {}).get("run")
+        project = _field(self, data, "project", dict, what, "data")
+        run = _field(self, project or {}, "run", dict, what, "project")
         if run is None:
             raise NotFoundError(f"W&B has no {what}")
         return run
@@ -205,8 +226,9 @@ class WandbClient:
         what = f"run {entity}/{project}/{run} (steps {lo}..{hi - 1})"
         variables = {"entity": entity, "project": project, "run": run, "minStep": lo, "maxStep": hi,
                      "pageSize": samples}
-        rows = self._run(self.graphql(HISTORY_QUERY, variables, kind="history", what=what), what).get("history")
-        return _parse_rows(rows or [])
+        rows = _field(self, self._run(self.graphql(HISTORY_QUERY, variables, kind="history", what=what), what),
+                      "history", list, what, "run")
+        return _parse_rows(self, rows or [], what)
 
     def sampled(self, entity: str, project: str, run: str, keys: list[str], lo: dict[str, int], hi: int,
                 samples: int, census_from: int | None = None, x_key: str = STEP) -> list[list[dict[str, Any]]]:
@@ -222,20 +244,43 @@ class WandbClient:
         variables = {"entity": entity, "project": project, "run": run, "specs": specs}
         out = self._run(self.graphql(SAMPLED_QUERY, variables, kind="history", what=what), what).get("sampledHistory")
         if not isinstance(out, list) or len(out) != len(specs):
-            raise FetchError(f"W&B answered sampledHistory for {what} with {len(out or [])} lists, "
-                             f"expected {len(specs)}")
-        return [_parse_rows(rows or []) for rows in out]
+            raise self.malformed(f"sampledHistory for {what}", f"{len(out) if isinstance(out, list) else _kind(out)} "
+                                 f"lists, expected {len(specs)}")
+        if not all(isinstance(rows, list) or rows is None for rows in out):
+            raise self.malformed(f"sampledHistory for {what}", "an entry that is not a list of rows")
+        return [_parse_rows(self, rows or [], what) for rows in out]
 
 
-def _parse_rows(rows: list[Any]) -> list[dict[str, Any]]:
+def _kind(value: Any) -> str:
+    """How a wrong value is named in an error: its JSON type, and a short excerpt."""
+    names = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
+             bool: "a boolean", type(None): "null"}
+    text = json.dumps(value, default=str)
+    return f"{names.get(type(value), type(value).__name__)} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def _field(client: WandbClient, parent: dict[str, Any], key: str, kind: type, what: str, where: str) -> Any:
+    """`parent[key]` when it is of `kind` or null; anything else is a malformed answer."""
+    value = parent.get(key)
+    if value is not None and not isinstance(value, kind):
+        expected = "an object" if kind is dict else "a list"
+        raise client.malformed(what, f"{where}.{key} that is {_kind(value)}, expected {expected}")
+    return value
+
+
+def _parse_rows(client: WandbClient, rows: list[Any], what: str) -> list[dict[str, Any]]:
     """History rows arrive as JSON strings: parse them in one go (one C-level call, not one each)."""
     try:
         try:
-            return json.loads("[" + ",".join(rows) + "]")
+            parsed = json.loads("[" + ",".join(rows) + "]")
         except TypeError:  # not all strings
-            return [json.loads(r) if isinstance(r, str) else r for r in rows]
+            parsed = [json.loads(r) if isinstance(r, str) else r for r in rows]
     except ValueError as exc:
-        raise FetchError(f"W&B sent a history row that is not JSON ({exc})") from None
+        raise client.malformed(what, f"a history row that is not JSON ({exc})") from None
+    if not all(type(row) is dict for row in parsed):
+        bad = next(row for row in parsed if type(row) is not dict)
+        raise client.malformed(what, f"a history row that is {_kind(bad)}, expected an object")
+    return parsed
 
 
 def _check_graphql(body: Any, what: str, has_auth: bool) -> None:
@@ -257,6 +302,55 @@ def _check_graphql(body: Any, what: str, has_auth: bool) -> None:
         raise FetchError(f"W&B answered {what} with an error: {text}")
     if not isinstance(body.get("data"), dict):
         raise Retryable("the GraphQL answer has no data")
+
+
+# ------------------------------------------------------------------------------ run nodes
+def _node_name(node: dict[str, Any], path: str) -> str:
+    name = node.get("name")
+    if not isinstance(name, str) or not name or "/" in name:
+        raise FetchError(f"a run of project {path} has no usable id (name is {_kind(name)})")
+    return name
+
+
+_TEXT_FIELDS = ("displayName", "state", "createdAt", "heartbeatAt")
+_JSON_FIELDS = ("config", "summaryMetrics", "historyKeys")
+
+
+def node_problem(node: dict[str, Any]) -> str | None:
+    """What is wrong with a listed run's fields (wrong JSON types, JSON text that is not JSON), or None.
+
+    Checked once per listed run so that the mapping code can trust the shapes, and a hostile or
+    broken server gets one line naming the run and the field instead of a Python exception.
+    """
+    for key in _TEXT_FIELDS:
+        if node.get(key) is not None and not isinstance(node[key], str):
+            return f"its {key} is {_kind(node[key])}, expected a string"
+    for key in _JSON_FIELDS:
+        value = node.get(key)
+        if isinstance(value, (str, bytes)):
+            try:
+                value = load_json_field(value)
+            except ValueError as exc:
+                return f"its {key} is not valid JSON ({exc}): {str(node[key])[:40]!r}"
+        if value is not None and not isinstance(value, dict):
+            return f"its {key} is {_kind(value)}, expected an object"
+        if key == "historyKeys" and value:
+            last = value.get("lastStep")
+            if last is not None and (type(last) not in (int, float) or last != last):
+                return f"its historyKeys.lastStep is {_kind(last)}, expected a number"
+            if value.get("keys") is not None and not isinstance(value["keys"], dict):
+                return f"its historyKeys.keys is {_kind(value['keys'])}, expected an object"
+    tags = node.get("tags")
+    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+        return f"its tags are {_kind(tags)}, expected a list of strings"
+    lines = node.get("historyLineCount")
+    if lines is not None and (type(lines) is not int or lines < 0):
+        return f"its historyLineCount is {_kind(lines)}, expected a count"
+    user = node.get("user")
+    if user is not None and (not isinstance(user, dict) or not all(
+            v is None or isinstance(v, str) for v in (user.get("name"), user.get("username")))):
+        return f"its user is {_kind(user)}, expected an object with name/username strings"
+    return None
 
 
 # ------------------------------------------------------------------------------ planning
@@ -452,37 +546,140 @@ def merge_queries(queries: list[WandbQuery]) -> list[WandbQuery]:
     return merged
 
 
-def jobs(store: Any, spec: WandbSpec, client: WandbClient, summary: Summary) -> Iterator[Job]:
-    """Plan every listed run; a project whose listing fails is reported and the others go on."""
+def jobs(store: Any, spec: WandbSpec, client: WandbClient, summary: Summary,
+         listed_whole: dict[str, bool] | None = None) -> Iterator[Job]:
+    """Plan every listed run; a project whose listing fails is reported and the others go on.
+
+    `listed_whole` receives, per project path, whether every listing of it went to the end (only
+    then can a run missing from it have been deleted on the server)."""
     seen: set[str] = set()
+    whole = listed_whole if listed_whole is not None else {}
     for q in merge_queries(spec.queries):
         known = state.load_states(store, SOURCE, f"{q.path}/")
+        whole.setdefault(q.path, True)
         try:
             for node in client.list_runs(q, spec.runs_per_page):
-                ext = f"{q.path}/{node['name']}"
+                try:
+                    ext = f"{q.path}/{_node_name(node, q.path)}"
+                except FetchError as exc:
+                    raise client.malformed(f"the run listing of project {q.path}", str(exc)) from None
                 if ext in seen:
                     continue
                 seen.add(ext)
+                problem = node_problem(node)
+                if problem is not None:  # this run cannot be read; the others can
+                    whole[q.path] = False
+                    message = f"W&B at {client.base_url} sent run {ext} in a shape openrlb cannot read: {problem}"
+                    summary.failed += 1
+                    summary.failures.append({"run": ext, "error": message})
+                    continue
                 x_key, warning = choose_x_axis(node, q.x_axis)
                 if warning and warning not in summary.warnings:
                     summary.warnings.append(warning)
                 run_state = prepare_axis(store, known.get(ext), x_key, summary, ext)
                 yield plan(node, q, spec, client, run_state, x_key)
         except FetchError as exc:
+            whole[q.path] = False
             summary.errors.append(str(exc))
+
+
+def describe_filter(flt: Any) -> str:
+    """A W&B filter as a user reads it: `exp_name=td3, env_id in (Hopper-v4, Ant-v4), tag=v1`."""
+    if not flt:
+        return ""
+    if isinstance(flt, dict) and set(flt) == {"$and"} and isinstance(flt["$and"], list):
+        return ", ".join(describe_filter(c) for c in flt["$and"])
+    if isinstance(flt, dict) and set(flt) == {"$or"} and isinstance(flt["$or"], list):
+        return " or ".join(f"({describe_filter(c)})" for c in flt["$or"])
+    if isinstance(flt, dict) and len(flt) == 1:
+        (path, cond), = flt.items()
+        name = path[len("config."):] if path.startswith("config.") else path
+        name = name[:-len(".value")] if name.endswith(".value") else name
+        if path == "tags" and isinstance(cond, dict) and list(cond) == ["$in"] and len(cond["$in"]) == 1:
+            return f"tag={cond['$in'][0]}"
+        if isinstance(cond, dict) and list(cond) == ["$in"] and isinstance(cond["$in"], list):
+            return f"{name} in ({', '.join(str(v) for v in cond['$in'])})"
+        if not isinstance(cond, (dict, list)):
+            return f"{name}={cond}"
+    return json.dumps(flt, sort_keys=True)
+
+
+def require_matches(client: WandbClient, spec: WandbSpec) -> None:
+    """Every query of the spec matches at least one run, else `NothingMatchedError` naming it.
+
+    One listing request of one run per query, before anything is downloaded or saved: a typo in
+    a project, experiment or filter is an error, not a fetch of nothing. Other failures (no access,
+    a server down) are left to the fetch itself, which reports them run by run.
+    """
+    for q in spec.queries:
+        try:
+            first = next(iter(client.list_runs(q, 1)), None)
+        except NotFoundError as exc:
+            raise NothingMatchedError(str(exc)) from None
+        except FetchError:
+            return
+        if first is None:
+            what = describe_filter(q.filters)
+            raise NothingMatchedError(f"W&B project {q.path} at {client.base_url} has no run"
+                                      + (f" matching {what}" if what else ""))
+
+
+def check_deleted(store: Any, client: WandbClient, source: str, listed: dict[str, Any],
+                  listed_whole: dict[str, bool], summary: Summary) -> None:
+    """Runs of the source that a whole listing left out: deleted on the server, or no longer selected.
+
+    Each is looked up by id (100 per request); those W&B no longer has are marked deleted, the
+    others simply stop being members of the source (their filters no longer match them).
+    """
+    for path, whole in listed_whole.items():
+        if not whole:
+            continue
+        missing = {ext: run_id for ext, run_id in state.live_members(store, source, f"{path}/").items()
+                   if ext not in listed}
+        if not missing:
+            continue
+        entity, project = path.split("/", 1)
+        names = sorted(ext.rsplit("/", 1)[1] for ext in missing)
+        still: set[str] = set()
+        try:
+            for start in range(0, len(names), 100):
+                q = WandbQuery(entity, project, {"name": {"$in": names[start:start + 100]}})
+                still.update(f"{path}/{_node_name(node, path)}" for node in client.list_runs(q, 100))
+        except FetchError as exc:
+            summary.warnings.append(f"could not check whether {len(missing)} run(s) of {path} were deleted on the "
+                                    f"server: {exc}")
+            continue
+        gone = [run_id for ext, run_id in missing.items() if ext not in still]
+        if gone:
+            state.mark_deleted(store, gone)
+            summary.deleted += len(gone)
+        moved = [run_id for ext, run_id in missing.items() if ext in still]
+        if moved:
+            state.drop_members(store, source, moved)
 
 
 def fetch_wandb(store: Any, spec: WandbSpec, *, workers: int = 8, on_event: EventCallback | None = None,
                 policy: RetryPolicy | None = None, max_rps: float | None = 20.0, key: str | None = None,
-                summary: Summary | None = None, flush_points: int = 250_000) -> Summary:
-    """Bring every run the spec selects up to date in the store; returns what was done."""
+                summary: Summary | None = None, flush_points: int = 250_000, source: str | None = None,
+                require_match: bool = False) -> Summary:
+    """Bring every run the spec selects up to date in the store; returns what was done.
+
+    `source`: the saved source this fetch runs for (its runs are recorded, and those the server
+    deleted since are marked). `require_match`: see `require_matches`."""
     from openrlb_cli.fetch.engine import Engine
 
     summary = summary or Summary()
     callback = on_event or (lambda *a, **k: None)
     client = WandbClient(spec.base_url, policy=policy, max_rps=max_rps, stats=summary.stats, key=key)
     try:
-        engine = Engine(store, workers=workers, on_event=callback, summary=summary, flush_points=flush_points)
-        return engine.run(jobs(store, spec, client, summary))
+        engine = Engine(store, workers=workers, on_event=callback, summary=summary, flush_points=flush_points,
+                        source=source)
+        if require_match:
+            require_matches(client, spec)
+        listed_whole: dict[str, bool] = {}
+        engine.run(jobs(store, spec, client, summary, listed_whole))
+        if source is not None:
+            check_deleted(store, client, source, engine.listed, listed_whole, summary)
+        return summary
     finally:
         client.close()

@@ -43,6 +43,9 @@ _RUN_COLUMNS = (
     "created_at, updated_at, config, summary"
 )
 
+# runs not marked deleted on their server (fetch_runs.deleted_at, migration 0007)
+_LIVE = "NOT EXISTS (SELECT 1 FROM fetch_runs f WHERE f.run_id = runs.id AND f.deleted_at IS NOT NULL)"
+
 
 def run_uid(source: str, external_id: str) -> str:
     import hashlib  # OpenSSL loads in ~3 ms: only when a run is created
@@ -141,6 +144,24 @@ class Store:
             )
         return run_id, row is None
 
+    def refresh_run(self, run_id: int, rec: RunRecord) -> None:
+        """Overwrite what a remote server owns of a known run, in the caller's transaction.
+
+        `upsert_run` merges (the files of one run add up); a tracker's copy of a run replaces
+        what was fetched before: its state, name, times, config and summary are the server's
+        latest, and a tag removed on the server is removed here. Fields the record leaves None
+        (e.g. no experiment key in the config) keep their stored value.
+        """
+        fields: dict[str, Any] = {f: getattr(rec, f) for f in RUN_FIELDS if getattr(rec, f) is not None}
+        fields.update(config=dumps(rec.config), summary=dumps(rec.summary), ingested_at=time.time())
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*fields.values(), run_id])
+        tags = list(dict.fromkeys(rec.tags))
+        self.conn.execute("DELETE FROM run_tags WHERE run_id = ? AND tag NOT IN (SELECT value FROM json_each(?))",
+                          (run_id, json.dumps(tags)))
+        self.conn.executemany("INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
+                              [(run_id, t) for t in tags])
+
     def _series_row(self, run_id: int, key: str, new: bool = False) -> tuple[int, int, int]:
         row = None if new else self.conn.execute(
             "SELECT id, n_chunks, n_points FROM series WHERE run_id = ? AND key = ?", (run_id, key)
@@ -195,9 +216,12 @@ class Store:
         return len(ids)
 
     # ---------------------------------------------------------------- reading runs
-    def runs(self, flt: RunFilter | None = None) -> list[RunInfo]:
+    def runs(self, flt: RunFilter | None = None, *, deleted: bool = False) -> list[RunInfo]:
+        """Runs matching the filter; runs deleted on their server (migration 0007) only with `deleted`."""
         flt = flt or RunFilter()
         where, params = flt.sql()
+        if not deleted:
+            where = f"({where}) AND {_LIVE}"
         rows = self.conn.execute(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} ORDER BY project, experiment, env, seed, id",
             params,
@@ -209,6 +233,13 @@ class Store:
             if flt.matches_config(info.config):
                 out.append(info)
         return out
+
+    def deleted_at(self, run_ids: Iterable[int]) -> dict[int, float]:
+        """run id -> when its server was seen without it, for the runs so marked."""
+        rows = self.conn.execute(
+            "SELECT run_id, deleted_at FROM fetch_runs WHERE deleted_at IS NOT NULL "
+            "AND run_id IN (SELECT value FROM json_each(?))", (json.dumps(list(run_ids)),)).fetchall()
+        return dict(rows)
 
     def _tags(self, run_ids: list[int]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
