@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python sample_runs/generate.py` puts only sample_runs/ on the path
     sys.path.insert(0, str(ROOT))
 
-from openrlb_cli.ingest.crc32c import masked_crc32c  # noqa: E402
+from openrlb_cli.ingest.tensorboard.crc32c import masked_crc32c  # noqa: E402
 from openrlb_cli.ingest.tensorboard.events import write_scalars  # noqa: E402
 from sample_runs import agents  # noqa: E402
 from sample_runs.envs import CartPole, MountainCar  # noqa: E402

@@ -34,7 +34,12 @@ from openrlb_cli.model import RunRecord, Series
 from openrlb_cli.redact import scrub_config
 from openrlb_cli.store import Store, bulk
 
-SKIP_DIRS = {"__pycache__", "node_modules", ".git", "artifacts", ".trash", "tmp"}
+# Folders never walked: version control, dependency trees and tool caches. They hold no run logs, only
+# copies of files that could look like them. Every other folder under a path the user names is walked,
+# dot-folders and `tmp/` included (SB3's Monitor examples log to /tmp/gym); the non-log subtrees of
+# known layouts are left out where they are recognised (`_known_non_log`).
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", "site-packages", ".tox", ".nox",
+                       ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"})
 # Units whose runs already have an identity (an exported dataset): kept, not derived from the path.
 KEEPS_IDENTITY = {"parquet"}
 # Many small units share one transaction (a commit per file dominated ingesting a directory of runs):
@@ -131,7 +136,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             continue
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not _known_non_log(here, d, dirnames))
             if fmt in (None, "parquet") and registry.is_parquet_dataset(here):
                 units.append(Unit("parquet", [here], str(here), here))
                 dirnames[:] = []
@@ -168,6 +173,17 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             seen.add(u.key)
             out.append(u)
     return out, skipped
+
+
+def _known_non_log(here: Path, name: str, siblings: list[str]) -> bool:
+    """Subtrees of a known layout that are not logs: an MLflow file store's `.trash` (deleted
+    experiments, beside the experiment folders) and an MLflow run's `artifacts/` (the run folder
+    itself is a unit, but one without `metrics/` is not recognised as one)."""
+    if name == ".trash":
+        return any((here / d / "meta.yaml").is_file() for d in siblings if d != name)
+    if name == "artifacts":
+        return (here / "meta.yaml").is_file()
+    return False
 
 
 def _monitor_units(files: list[Path]) -> list[Unit]:
