@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, closing
@@ -124,7 +125,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             skipped.append((str(root), "no such file or directory"))
             continue
         if root.is_file():
-            name = fmt or registry.detect(root)
+            name = fmt or _detect(root, skipped)
             if name is None:
                 skipped.append((str(root), "not a recognised log format (force one with --format)"))
                 continue
@@ -143,7 +144,11 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
                 continue
             if fmt == "parquet":
                 continue
-            folder = registry.directory_format(here)
+            try:
+                folder = registry.directory_format(here)
+            except Exception as exc:  # noqa: BLE001 - a hostile side file costs the folder's layout only
+                skipped.append((str(here), f"cannot tell which run folder this is: {failure_reason(exc)}"))
+                folder = None
             if folder is not None and fmt in (None, folder):
                 units.extend(Unit(folder, [p], str(p), here) for p in registry.directory_unit_paths(folder, here))
                 dirnames[:] = []
@@ -154,7 +159,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             found: dict[str, list[Path]] = {}
             for name in sorted(filenames):
                 path = here / name
-                kind = fmt or registry.detect(path)
+                kind = fmt or _detect(path, skipped)
                 if kind is None:
                     continue
                 if kind == "sb3-monitor":
@@ -173,6 +178,15 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             seen.add(u.key)
             out.append(u)
     return out, skipped
+
+
+def _detect(path: Path, skipped: list[tuple[str, str]]) -> str | None:
+    """The file's format; a file whose first bytes make a detector fail is skipped with the reason."""
+    try:
+        return registry.detect(path)
+    except Exception as exc:  # noqa: BLE001 - one hostile file never aborts the walk
+        skipped.append((str(path), f"cannot tell its format: {failure_reason(exc)}"))
+        return None
 
 
 def _known_non_log(here: Path, name: str, siblings: list[str]) -> bool:
@@ -246,20 +260,41 @@ def _read_all(plans: list[_Plan], options: ReadOptions) -> Iterator[list[tuple[i
             reader: Any = registry.reader(plans[i].unit.fmt)
             try:
                 got = reader.read_many([(p.unit.paths[0], p.offset) for p in group], options)
-            except Exception as exc:  # noqa: BLE001 - every unit of the group reports it
-                got = [exc] * len(group)
-            yield [pair for k, item in enumerate(got) for pair in ((i + k, _START), (i + k, item))]
-            i += len(group)
-            continue
-        plan = plans[i]
-        yield [(i, _START)]
-        try:
-            with closing(_read(plan.unit, plan.offset, plan.state, options)) as results:
-                for result in results:
-                    yield [(i, result)]
-        except Exception as exc:  # noqa: BLE001 - raised again by the consumer, inside the unit's savepoint
-            yield [(i, exc)]
-        i += 1
+            except Exception:  # noqa: BLE001 - one bad file among them: each is read alone below,
+                got = None  # so that only the bad one is skipped
+            if got is not None:
+                yield [pair for k, item in enumerate(got) for pair in ((i + k, _START), (i + k, item))]
+                i += len(group)
+                continue
+        for k, plan in enumerate(group or [plans[i]]):
+            yield from _read_one(i + k, plan, options)
+        i += max(1, len(group))
+
+
+def _read_one(i: int, plan: _Plan, options: ReadOptions) -> Iterator[list[tuple[int, Any]]]:
+    yield [(i, _START)]
+    try:
+        with closing(_read(plan.unit, plan.offset, plan.state, options)) as results:
+            for result in results:
+                yield [(i, result)]
+    except Exception as exc:  # noqa: BLE001 - raised again by the consumer, inside the unit's savepoint
+        yield [(i, exc)]
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why a reader gave up on a file (not an `InputError`: a library's own exception).
+    Why a catch-all: one hostile file (a JSON line nested 100,000 deep, a 1 GB CSV field, a zip of an
+    unknown version) must cost that file, not the whole ingest; the store's own errors are not caught."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read (RecursionError)"
+    if isinstance(exc, MemoryError):
+        return "too large to read into memory (MemoryError)"
+    name, module = type(exc).__name__, type(exc).__module__.lstrip("_")
+    if name == "Error" and module != "builtins":  # csv's `Error` says little on its own
+        name = f"{module}.{name}"
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{name}: {text}" if text else name
 
 
 def _results(items: Iterable[tuple[int, Any]]) -> Iterator[ReadResult]:
@@ -287,7 +322,7 @@ def sibling_keys(run_dir: Path, fmt: str) -> set[str]:
                     for line in fh:
                         try:
                             obj = json.loads(line)
-                        except ValueError:
+                        except (ValueError, RecursionError):
                             continue
                         if isinstance(obj, dict):
                             keys.update(obj)
@@ -434,8 +469,10 @@ def ingest(
                         points = _ingest_unit(store, plan, _results(items), overrides, summary)
                 except OpenrlbError as exc:
                     summary.skipped.append((plan.unit.key, str(exc)))
-                except (OSError, UnicodeDecodeError, ValueError) as exc:
-                    summary.skipped.append((plan.unit.key, f"{type(exc).__name__}: {exc}"))
+                except sqlite3.Error:
+                    raise  # the store failed, not the file (a full disk): stop, keep what is committed
+                except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes a reader raise
+                    summary.skipped.append((plan.unit.key, failure_reason(exc)))
                 else:
                     batch.done(points)
                 if on_unit is not None:

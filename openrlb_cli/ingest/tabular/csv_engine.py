@@ -101,7 +101,10 @@ def _tail_ok(tail: bytes, st: dict[str, Any], numeric: list[str]) -> bool:
         line = tail.decode("utf-8").rstrip("\r")
     except UnicodeDecodeError:
         return False
-    fields = next(csv.reader([line], delimiter=st["sep"]), [])
+    try:
+        fields = next(csv.reader([line], delimiter=st["sep"]), [])
+    except csv.Error:  # e.g. a field over csv's limit: not a complete line (yet)
+        return False
     if len(fields) != len(st["header"]):
         return False
     index = {c: i for i, c in enumerate(st["header"])}
