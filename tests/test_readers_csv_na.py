@@ -135,3 +135,50 @@ def test_many_quoted_breaks_at_default_sizes_through_the_cli(cli, db_path, tmp_p
         (run,) = store.runs()
         s = store.load_series(run.id, "ret")
     np.testing.assert_array_equal(s.values, ref["ret"].to_numpy(float))
+
+
+# ---------------------------------------------------------------------------- column spellings, repeated steps
+@pytest.mark.parametrize("exp_col,env_col,seed_col", [
+    ("exp", "env", "seed"), ("exp_name", "env_id", "seed"), ("algo", "task", "random_seed"),
+    ("algorithm", "game", "seed"), ("agent", "environment", "seed"), ("method", "env_name", "seed"),
+    ("Experiment_Name", "Task_Name", "Seed"),
+])
+def test_common_id_column_spellings_split_the_runs(tmp_path, exp_col, env_col, seed_col):
+    rows = [f"{exp_col},{env_col},{seed_col},step,ret"]
+    for exp in ("ppo", "dqn"):
+        for env in ("Pong", "Breakout"):
+            for seed in (0, 1):
+                rows += [f"{exp},{env},{seed},{step},{len(exp) + seed + step / 100}" for step in range(0, 500, 50)]
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(rows) + "\n")
+    res = CSV.read(path, 0, {}, OPTS)
+    assert not [w for w in res.warnings if "repeats" in w]
+    ref = pd.read_csv(path)
+    got = {(r.experiment, r.env, r.seed): r.series["ret"] for r in res.runs}
+    assert len(got) == 8
+    for (exp, env, seed), frame in ref.groupby([exp_col, env_col, seed_col]):
+        np.testing.assert_array_equal(got[(exp, env, seed)].values, frame["ret"].to_numpy(float))
+
+
+def test_a_step_repeated_within_a_run_names_the_columns_that_might_tell_runs_apart(tmp_path):
+    rows = ["variant,env_id,seed,step,ret"]
+    for variant in ("small", "large"):
+        rows += [f"{variant},Pong,0,{step},{step}" for step in range(0, 100, 10)]
+    path = tmp_path / "merged.csv"
+    path.write_text("\n".join(rows) + "\n")
+    res = CSV.read(path, 0, {}, OPTS)
+    (warning,) = [w for w in res.warnings if "repeats" in w]
+    assert warning.startswith(f"{path}: a step repeats within 1 run(s)") and "variant" in warning
+    assert "step 0 2 times" in warning
+    assert len(res.runs[0].series["ret"]) == 20  # kept as logged
+    # named as the experiment column, the two runs are apart and nothing repeats
+    res = CSV.read(path, 0, {}, ReadOptions(experiment_column="variant"))
+    assert len(res.runs) == 2 and not [w for w in res.warnings if "repeats" in w]
+
+
+def test_single_run_tables_warn_only_when_a_column_might_tell_runs_apart(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("step,ret,note\n0,1,a\n10,2,b\n10,3,c\n20,4,d\n")  # a repeat, but text column: warned
+    assert [w for w in CSV.read(path, 0, {}, OPTS).warnings if "repeats" in w]
+    path.write_text("step,ret\n0,1\n10,2\n10,3\n20,4\n")  # nothing could tell runs apart: no warning
+    assert not [w for w in CSV.read(path, 0, {}, OPTS).warnings if "repeats" in w]
