@@ -11,6 +11,10 @@ those units again. The next unit is read in a background thread while this one i
 Files of several formats in one directory are one run (SB3 writes monitor CSVs, progress.csv,
 progress.json and an event file side by side). Where two formats carry the same key, the key is
 taken from the more precise one (`registry.KEY_PRIORITY`) and dropped from the others.
+
+Planning (what is new in each unit) and writing must not interleave with another writer of the store,
+or both append the same points: the callers (`openrlb ingest`, `track`) hold the store's lock
+(`store.lock.store_lock`, shared with fetch/sync) around each `ingest` call.
 """
 
 from __future__ import annotations
