@@ -235,7 +235,18 @@ def test_garbage_event_files_never_crash(cli, db_path, tmp_path, content):
 def test_missing_path_and_unknown_file(cli, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     code, _, err = cli("ingest", str(tmp_path / "nope"), str(tmp_path / "notes.txt"))
-    assert code == 2 and "no such file" in err and "not a recognised log format" in err
+    assert code == 4 and "no such file" in err and "not a recognised log format" in err
+    assert err.splitlines()[-1].startswith("error: no log file found in ")
+
+
+def test_a_folder_without_log_files_says_so(cli, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    code, out, err = cli("ingest", str(tmp_path))
+    assert code == 4 and out == ""
+    assert err == f"error: no log file found in {tmp_path} (force a format with --format)\n"
+    (tmp_path / "empty").mkdir()
+    code, _, err = cli("ingest", "--format", "csv", str(tmp_path / "empty"))
+    assert code == 4 and f"no csv log file found in {tmp_path / 'empty'}" in err
 
 
 def test_overrides_and_tags(cli, db_path, tmp_path):

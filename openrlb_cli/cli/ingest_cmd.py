@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from openrlb_cli.cli.context import app, info, open_store, print_json, progress, state, warn
+from openrlb_cli.cli.context import app, error, info, open_store, print_json, progress, state, warn
 
 if TYPE_CHECKING:
     from openrlb_cli.ingest.pipeline import IngestSummary
 
 EXIT_SKIPPED = 2
+EXIT_NOTHING = 4  # as fetch's "nothing could be fetched": no log file under the paths given
+WAIT_HELP = "If another ingest/fetch/sync holds the store's lock, wait for it instead of exiting with code 5."
 
 
 @app.command("ingest")
@@ -51,8 +53,13 @@ def ingest_cmd(
     watch: bool = typer.Option(False, "--watch", help="Keep tailing the paths for new points until Ctrl-C."),
     interval: float = typer.Option(5.0, "--interval", help="Seconds between scans with --watch."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
 ) -> None:
-    """Ingest run logs; re-ingesting reads only what is new. Exit 2 if any file was skipped."""
+    """Ingest run logs; re-ingesting reads only what is new.
+
+    Exit codes: 0 all read; 2 a file was skipped (each named with its reason, the rest stored); 4 no log
+    file found under the paths; 5 another ingest/fetch/sync holds the store's lock (see --wait).
+    """
     from openrlb_cli.ingest.base import ReadOptions
     from openrlb_cli.ingest.pipeline import Overrides, ingest, parse_set
 
@@ -64,14 +71,26 @@ def ingest_cmd(
     overrides = Overrides(project=project, experiment=experiment, env=env, seed=seed, tags=list(tag or []),
                           config=parse_set(set_))
     with open_store() as store:
-        summary = _ingest_once(store, paths, fmt, options, overrides)
-        _report(summary, json_out)
+        with _locked(store.path, wait):
+            summary, found = _ingest_once(store, paths, fmt, options, overrides)
+        if found or watch or json_out:
+            _report(summary, json_out)
+        else:
+            for path, reason in summary.skipped:
+                warn(f"skipped {path}: {reason}")
+        if not found and not watch:
+            error(_nothing_found(paths, fmt))
+            raise typer.Exit(EXIT_NOTHING)
         if watch:
+            if not found:
+                info(_nothing_found(paths, fmt) + " yet")
             info(f"watching {len(paths)} path(s) every {interval:g}s; Ctrl-C to stop")
             try:
                 while True:
                     time.sleep(interval)
-                    with _gc_paused():
+                    # the lock is taken per scan and released while sleeping, so a cron ingest or a
+                    # sync of the same store waits for at most one scan
+                    with _locked(store.path, True, quiet=True), _gc_paused():
                         more = ingest(store, paths, fmt=fmt, options=options, overrides=overrides)
                     if more.points or more.skipped:
                         _report(more, json_out)
@@ -80,6 +99,30 @@ def ingest_cmd(
                 return
     if summary.skipped:
         raise typer.Exit(EXIT_SKIPPED)
+
+
+def _nothing_found(paths: list[Path], fmt: str | None) -> str:
+    where = ", ".join(str(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    if fmt:
+        return f"no {fmt} log file found in {where}"
+    return f"no log file found in {where} (force a format with --format)"
+
+
+@contextmanager
+def _locked(store_path: Path, wait: bool, quiet: bool = False) -> Iterator[None]:
+    """The store's lock (shared with fetch/sync) around one ingest: planning what is new and writing it
+    must not interleave with another writer's, or both append the same points."""
+    from openrlb_cli.store.lock import StoreBusyError, store_lock
+
+    def waiting(pid: str) -> None:
+        if not quiet:
+            info(f"waiting for another openrlb writing this store (pid {pid})...")
+
+    try:
+        with store_lock(store_path, wait=wait, holder="ingest", on_wait=waiting):
+            yield
+    except StoreBusyError as exc:
+        raise StoreBusyError(f"{exc}. Pass --wait to wait for it to finish", exc.pid, exc.holder) from None
 
 
 @contextmanager
@@ -98,7 +141,8 @@ def _gc_paused() -> Iterator[None]:
             gc.collect(0)
 
 
-def _ingest_once(store, paths, fmt, options, overrides) -> IngestSummary:  # type: ignore[no-untyped-def]
+def _ingest_once(store, paths, fmt, options, overrides) -> tuple[IngestSummary, bool]:  # type: ignore[no-untyped-def]
+    """The summary, and whether any log file was found at all."""
     from openrlb_cli.ingest.pipeline import discover, ingest
 
     units, skipped = discover(paths, fmt)
@@ -113,7 +157,7 @@ def _ingest_once(store, paths, fmt, options, overrides) -> IngestSummary:  # typ
         summary = ingest(store, paths, fmt=fmt, options=options, overrides=overrides, units=units,
                          on_unit=lambda unit, size: bar.advance(task, size))
     summary.skipped = skipped + summary.skipped
-    return summary
+    return summary, bool(units)
 
 
 def _report(summary: IngestSummary, json_out: bool) -> None:

@@ -22,9 +22,9 @@ _ZOO_TB = re.compile(r"^(?P<algo>[A-Za-z0-9]+)_(?P<n>\d+)$")
 _ENV_ID = re.compile(r"^[A-Za-z][\w.]*-v\d+$")
 
 # config keys that name the experiment, environment and seed, in order of preference
-EXPERIMENT_KEYS = ("exp_name", "experiment", "algo", "algorithm")
-ENV_KEYS = ("env_id", "env", "env_name", "environment", "task")
-SEED_KEYS = ("seed",)
+EXPERIMENT_KEYS = ("exp_name", "experiment", "experiment_name", "exp", "algo", "algo_name", "algorithm")
+ENV_KEYS = ("env_id", "env", "env_name", "environment", "task", "task_name", "game", "game_name")
+SEED_KEYS = ("seed", "random_seed")
 
 
 def infer_from_path(run_dir: Path) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def apply_config_fields(rec: RunRecord) -> None:
 def _first(config: dict[str, Any], keys: tuple[str, ...]) -> Any:
     for key in keys:
         value = config.get(key)
-        if value not in (None, ""):
+        if value not in (None, "") and not isinstance(value, (dict, list)):  # a nested config is no name
             return str(value) if key not in SEED_KEYS else value
     return None
 

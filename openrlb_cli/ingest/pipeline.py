@@ -11,12 +11,17 @@ those units again. The next unit is read in a background thread while this one i
 Files of several formats in one directory are one run (SB3 writes monitor CSVs, progress.csv,
 progress.json and an event file side by side). Where two formats carry the same key, the key is
 taken from the more precise one (`registry.KEY_PRIORITY`) and dropped from the others.
+
+Planning (what is new in each unit) and writing must not interleave with another writer of the store,
+or both append the same points: the callers (`openrlb ingest`, `track`) hold the store's lock
+(`store.lock.store_lock`, shared with fetch/sync) around each `ingest` call.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, closing
@@ -35,7 +40,12 @@ from openrlb_cli.model import RunRecord, Series
 from openrlb_cli.redact import scrub_config
 from openrlb_cli.store import Store, bulk
 
-SKIP_DIRS = {"__pycache__", "node_modules", ".git", "artifacts", ".trash", "tmp"}
+# Folders never walked: version control, dependency trees and tool caches. They hold no run logs, only
+# copies of files that could look like them. Every other folder under a path the user names is walked,
+# dot-folders and `tmp/` included (SB3's Monitor examples log to /tmp/gym); the non-log subtrees of
+# known layouts are left out where they are recognised (`_known_non_log`).
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", "site-packages", ".tox", ".nox",
+                       ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"})
 # Units whose runs already have an identity (an exported dataset): kept, not derived from the path.
 KEEPS_IDENTITY = {"parquet"}
 # Many small units share one transaction (a commit per file dominated ingesting a directory of runs):
@@ -120,7 +130,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             skipped.append((str(root), "no such file or directory"))
             continue
         if root.is_file():
-            name = fmt or registry.detect(root)
+            name = fmt or _detect(root, skipped)
             if name is None:
                 skipped.append((str(root), "not a recognised log format (force one with --format)"))
                 continue
@@ -132,14 +142,18 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             continue
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not _known_non_log(here, d, dirnames))
             if fmt in (None, "parquet") and registry.is_parquet_dataset(here):
                 units.append(Unit("parquet", [here], str(here), here))
                 dirnames[:] = []
                 continue
             if fmt == "parquet":
                 continue
-            folder = registry.directory_format(here)
+            try:
+                folder = registry.directory_format(here)
+            except Exception as exc:  # noqa: BLE001 - a hostile side file costs the folder's layout only
+                skipped.append((str(here), f"cannot tell which run folder this is: {failure_reason(exc)}"))
+                folder = None
             if folder is not None and fmt in (None, folder):
                 units.extend(Unit(folder, [p], str(p), here) for p in registry.directory_unit_paths(folder, here))
                 dirnames[:] = []
@@ -152,7 +166,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
                 path = here / name
                 if name in side_folders.PROJECTOR_FILES and side_folders.is_projector_file(path):
                     continue
-                kind = fmt or registry.detect(path)
+                kind = fmt or _detect(path, skipped)
                 if kind is None:
                     continue
                 if kind == "sb3-monitor":
@@ -172,6 +186,26 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             seen.add(u.key)
             out.append(u)
     return out, skipped
+
+
+def _detect(path: Path, skipped: list[tuple[str, str]]) -> str | None:
+    """The file's format; a file whose first bytes make a detector fail is skipped with the reason."""
+    try:
+        return registry.detect(path)
+    except Exception as exc:  # noqa: BLE001 - one hostile file never aborts the walk
+        skipped.append((str(path), f"cannot tell its format: {failure_reason(exc)}"))
+        return None
+
+
+def _known_non_log(here: Path, name: str, siblings: list[str]) -> bool:
+    """Subtrees of a known layout that are not logs: an MLflow file store's `.trash` (deleted
+    experiments, beside the experiment folders) and an MLflow run's `artifacts/` (the run folder
+    itself is a unit, but one without `metrics/` is not recognised as one)."""
+    if name == ".trash":
+        return any((here / d / "meta.yaml").is_file() for d in siblings if d != name)
+    if name == "artifacts":
+        return (here / "meta.yaml").is_file()
+    return False
 
 
 def _monitor_units(files: list[Path]) -> list[Unit]:
@@ -234,20 +268,41 @@ def _read_all(plans: list[_Plan], options: ReadOptions) -> Iterator[list[tuple[i
             reader: Any = registry.reader(plans[i].unit.fmt)
             try:
                 got = reader.read_many([(p.unit.paths[0], p.offset) for p in group], options)
-            except Exception as exc:  # noqa: BLE001 - every unit of the group reports it
-                got = [exc] * len(group)
-            yield [pair for k, item in enumerate(got) for pair in ((i + k, _START), (i + k, item))]
-            i += len(group)
-            continue
-        plan = plans[i]
-        yield [(i, _START)]
-        try:
-            with closing(_read(plan.unit, plan.offset, plan.state, options)) as results:
-                for result in results:
-                    yield [(i, result)]
-        except Exception as exc:  # noqa: BLE001 - raised again by the consumer, inside the unit's savepoint
-            yield [(i, exc)]
-        i += 1
+            except Exception:  # noqa: BLE001 - one bad file among them: each is read alone below,
+                got = None  # so that only the bad one is skipped
+            if got is not None:
+                yield [pair for k, item in enumerate(got) for pair in ((i + k, _START), (i + k, item))]
+                i += len(group)
+                continue
+        for k, plan in enumerate(group or [plans[i]]):
+            yield from _read_one(i + k, plan, options)
+        i += max(1, len(group))
+
+
+def _read_one(i: int, plan: _Plan, options: ReadOptions) -> Iterator[list[tuple[int, Any]]]:
+    yield [(i, _START)]
+    try:
+        with closing(_read(plan.unit, plan.offset, plan.state, options)) as results:
+            for result in results:
+                yield [(i, result)]
+    except Exception as exc:  # noqa: BLE001 - raised again by the consumer, inside the unit's savepoint
+        yield [(i, exc)]
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why a reader gave up on a file (not an `InputError`: a library's own exception).
+    Why a catch-all: one hostile file (a JSON line nested 100,000 deep, a 1 GB CSV field, a zip of an
+    unknown version) must cost that file, not the whole ingest; the store's own errors are not caught."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read (RecursionError)"
+    if isinstance(exc, MemoryError):
+        return "too large to read into memory (MemoryError)"
+    name, module = type(exc).__name__, type(exc).__module__.lstrip("_")
+    if name == "Error" and module != "builtins":  # csv's `Error` says little on its own
+        name = f"{module}.{name}"
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{name}: {text}" if text else name
 
 
 def _results(items: Iterable[tuple[int, Any]]) -> Iterator[ReadResult]:
@@ -275,7 +330,7 @@ def sibling_keys(run_dir: Path, fmt: str) -> set[str]:
                     for line in fh:
                         try:
                             obj = json.loads(line)
-                        except ValueError:
+                        except (ValueError, RecursionError):
                             continue
                         if isinstance(obj, dict):
                             keys.update(obj)
@@ -426,8 +481,10 @@ def ingest(
                         points = _ingest_unit(store, plan, _results(items), overrides, summary)
                 except OpenrlbError as exc:
                     summary.skipped.append((plan.unit.key, str(exc)))
-                except (OSError, UnicodeDecodeError, ValueError) as exc:
-                    summary.skipped.append((plan.unit.key, f"{type(exc).__name__}: {exc}"))
+                except sqlite3.Error:
+                    raise  # the store failed, not the file (a full disk): stop, keep what is committed
+                except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes a reader raise
+                    summary.skipped.append((plan.unit.key, failure_reason(exc)))
                 else:
                     batch.done(points)
                 if on_unit is not None:
