@@ -60,6 +60,7 @@ class ScalarBatch:
     n_records: int = 0
     torn_tail: bool = False  # the file ends inside a record (still being written)
     file_version: str | None = None
+    restart_at: float | None = None  # lowest step of a restart marker: earlier points from there are preempted
 
 
 class CorruptEventFile(InputError, ValueError):
@@ -180,14 +181,24 @@ def _iter_gzip_batches(path, start_offset: int, chunk_bytes: int, check_crc: boo
 def _merge(batches: list[ScalarBatch]) -> ScalarBatch:
     tags: dict[str, list[Curve]] = {}
     texts: dict[str, str] = {}
+    restart: float | None = None
     for b in batches:
+        if b.restart_at is not None:  # the batches before it lose their points from there
+            tags = {t: [_before(c, b.restart_at) for c in cs] for t, cs in tags.items()}
+            restart = b.restart_at if restart is None else min(restart, b.restart_at)
         for tag, curve in b.tags.items():
             tags.setdefault(tag, []).append(curve)
         texts.update(b.texts)
     merged = {t: tuple(np.concatenate(parts) for parts in zip(*cs, strict=True)) for t, cs in tags.items()}
     last = batches[-1]
     return ScalarBatch(merged, texts, last.end_offset, sum(b.n_records for b in batches),  # type: ignore[arg-type]
-                       last.torn_tail, next((b.file_version for b in batches if b.file_version), None))
+                       last.torn_tail, next((b.file_version for b in batches if b.file_version), None), restart)
+
+
+def _before(curve: Curve, step: float) -> Curve:
+    """The points of ``curve`` that a restart marker at ``step`` leaves (steps below it, or NaN)."""
+    keep = ~(curve[0] >= step)
+    return (curve[0][keep], curve[1][keep], curve[2][keep])
 
 
 def _read_chunk(f, path, start: int, check_crc: bool, max_bytes: int | None, state: State) -> ScalarBatch:
@@ -222,7 +233,7 @@ def _decode_chunk(data: bytes, path, start: int, at_eof: bool, file_rest: int, c
     if tail_error:
         raise CorruptEventFile(tail_error, start + fr.stop, path)
     tags, texts = out.finish(state)
-    return ScalarBatch(tags, texts, start + fr.stop, len(fr.starts), torn, state.file_version)
+    return ScalarBatch(tags, texts, start + fr.stop, len(fr.starts), torn, state.file_version, out.restart_at())
 
 
 def _decode_rest(data: bytes, fr: tfrecord.Frame, rest: np.ndarray, check_crc: bool, state: State,

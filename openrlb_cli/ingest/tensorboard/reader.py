@@ -28,6 +28,11 @@ class TensorBoardReader:
         merged = RunRecord(source="local", external_id="")
         for rec in runs:
             merged.config.update(rec.config)
+            if rec.restart_at is not None:  # a marker in this batch preempts the earlier batches' points
+                cut = rec.restart_at
+                merged.series = {k: Series(s.steps[~(s.steps >= cut)], s.values[~(s.steps >= cut)],
+                                           s.wall_times[~(s.steps >= cut)]) for k, s in merged.series.items()}
+                merged.restart_at = cut if merged.restart_at is None else min(merged.restart_at, cut)
             for key, s in rec.series.items():
                 merged.add_points(key, s)
         last = results[-1]
@@ -47,7 +52,7 @@ class TensorBoardReader:
 
     @staticmethod
     def _record(batch: tfevents.ScalarBatch) -> RunRecord:
-        rec = RunRecord(source="local", external_id="")
+        rec = RunRecord(source="local", external_id="", restart_at=batch.restart_at)
         for tag, (steps, values, walls) in batch.tags.items():
             rec.series[tag] = Series(steps, values, walls)
         for tag in HPARAM_TAGS:
