@@ -461,6 +461,7 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
     """Write one unit's results and its file state (inside the caller's savepoint); its points."""
     unit, restart, run_id = plan.unit, plan.restart, plan.run_id
     offset, state, points, preempted = plan.offset, plan.state, 0, 0
+    damage: str | None = None
     drop = sibling_keys(unit.run_dir, unit.fmt)
     summary.units += 1
     for result in results:
@@ -492,11 +493,18 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
         summary.warnings.extend(result.warnings)
         offset, state = result.offset, result.state
         restart = False
+        if result.damage:
+            damage = result.damage
     if preempted:
         summary.warnings.append(
             f"{unit.key}: {preempted} points preempted by a resumed run (a step went back: the points "
             "at that step and after it are replaced by the ones written later, as TensorBoard does)")
-    store.set_file_state(unit.key, run_id=run_id, fmt=unit.fmt, size=plan.size, mtime=plan.mtime,
+    size = plan.size
+    if damage is not None:  # the records before it are stored; an unknown size reads it again next time
+        summary.skipped.append((unit.key, f"{damage}; the records before it are stored, the rest is read "
+                                          "again at the next ingest"))
+        size = -1
+    store.set_file_state(unit.key, run_id=run_id, fmt=unit.fmt, size=size, mtime=plan.mtime,
                          offset=offset, state=state)
     summary.points += points
     return points
