@@ -302,3 +302,47 @@ def test_sb3_monitor_is_not_preempted(tmp_path):
 
     assert "sb3-monitor" not in pipeline.PREEMPTS and "wandb-offline" not in pipeline.PREEMPTS
 
+
+
+# ------------------------------------------------------------------ damage keeps the valid prefix
+def _references(logdir: Path, key: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """What TensorBoard's EventAccumulator and tbparse read from a (damaged) folder."""
+    tbparse = pytest.importorskip("tbparse")
+    df = tbparse.SummaryReader(str(logdir)).scalars
+    df = df[df["tag"] == key]
+    return _accumulator(logdir, key), [(float(s), float(v)) for s, v in zip(df["step"], df["value"], strict=True)]
+
+
+@pytest.mark.parametrize("damage", ["flipped-byte", "zero-tail", "zero-tail-mid-record", "torn-tail"])
+def test_damaged_event_file_keeps_the_records_before_the_damage(damage, cli, tmp_path):
+    logdir, db = tmp_path / "run", tmp_path / "s.db"
+    logdir.mkdir()
+    _job("tensorboardX", logdir, range(0, 3000, 10), _dead)
+    (path,) = logdir.glob("*tfevents*")
+    good = path.read_bytes()
+    data = bytearray(good)
+    if damage == "flipped-byte":
+        data[len(data) // 2] ^= 0x01
+    elif damage == "zero-tail":
+        data += b"\0" * 4096
+    elif damage == "zero-tail-mid-record":
+        data[-20:] = b"\0" * 20
+        data += b"\0" * 4096
+    else:
+        data = data[:-7]
+    path.write_bytes(bytes(data))
+    code, err = _ingest(cli, logdir, db)
+    for key in (TAG, OTHER):
+        ea, tbp = _references(logdir, key)
+        assert _stored(db, key) == ea == tbp
+    assert 0 < len(_stored(db)) < (300 if damage == "flipped-byte" else 301)
+    if damage == "flipped-byte":  # one line with the byte offset, exit 2
+        assert code == 2 and len([ln for ln in err.splitlines() if "at byte offset" in ln]) == 1
+        path.write_bytes(good)  # the copy completes: the next ingest reads on from the damage
+    else:  # a tail, not damage: kept for when the file grows (or is written again)
+        assert code == 0 and "skipped" not in err
+        path.write_bytes(good + b"\0" * 8 if damage != "torn-tail" else good)
+    code, err = _ingest(cli, logdir, db)
+    if damage in ("flipped-byte", "torn-tail"):
+        assert code == 0, err
+        assert _stored(db) == [(float(s), float(np.float32(_dead(s)))) for s in range(0, 3000, 10)]
