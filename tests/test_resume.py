@@ -346,3 +346,22 @@ def test_damaged_event_file_keeps_the_records_before_the_damage(damage, cli, tmp
     if damage in ("flipped-byte", "torn-tail"):
         assert code == 0, err
         assert _stored(db) == [(float(s), float(np.float32(_dead(s)))) for s in range(0, 3000, 10)]
+
+
+def test_mlflow_run_resumed_into_the_same_run(tmp_path, monkeypatch):
+    """`MlflowClient.log_metric` into the same run after a resume (as `start_run(run_id=...)` does):
+    the file store's metric file gets steps going back; the resumed points win."""
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # mlflow 3 keeps the file store behind this
+    client = mlflow.tracking.MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    run_id = client.create_run(client.create_experiment("resume")).info.run_id
+    for step in range(0, 1000, 100):
+        client.log_metric(run_id, "r", _dead(step), step=step)
+    with Store(tmp_path / "s.db") as store:
+        ingest(store, [tmp_path / "mlruns"])
+        for step in range(500, 700, 100):  # the resumed job, in a later ingest
+            client.log_metric(run_id, "r", _resumed(step), step=step)
+        summary = ingest(store, [tmp_path / "mlruns"])
+        assert any("5 points preempted" in w for w in summary.warnings)
+    assert _stored(tmp_path / "s.db", "r") == [(float(s), _dead(s)) for s in range(0, 500, 100)] + \
+        [(500.0, 1005.0), (600.0, 1006.0)]
