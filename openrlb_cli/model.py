@@ -101,6 +101,9 @@ class RunRecord:
     config: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     series: dict[str, Series] = field(default_factory=dict)
+    # A restart marker (TensorBoard's SessionLog.START, as `SummaryWriter(purge_step=s)` writes) was
+    # read before these series: the run's points stored before it, at steps >= this, are preempted.
+    restart_at: float | None = None
 
     def add_points(self, key: str, series: Series) -> None:
         """Add points to a key, appending if the key already has some."""

@@ -216,10 +216,19 @@ def test_corrupt_file_is_skipped_with_reason_and_others_ingest(cli, db_path, tmp
     assert code == 2
     lines = [ln for ln in err.splitlines() if ln.startswith("warning: skipped")]
     assert len(lines) == 1 and "bad" in lines[0] and "Traceback" not in err
+    at = int(lines[0].split("at byte offset ")[1].split(";")[0])
     runs = _runs(db_path)
-    assert len(runs) == 1 and runs[0].name == "good"
-    with Store(db_path) as store:  # nothing of the bad file is in the store
-        assert store.info()["points"] == 30
+    assert [r.name for r in runs] == ["bad", "good"]
+    prefix = tmp_path / "prefix" / "events.out.tfevents.1.h"  # the records before the damage, read alone
+    prefix.parent.mkdir()
+    prefix.write_bytes(bytes(data[:at]))
+    want = tfevents.read_scalars(prefix).tags["charts/episodic_return"]
+    assert 0 < len(want[0]) < 30
+    got = _series(db_path, runs[0].id, "charts/episodic_return")
+    assert got.steps.tolist() == want[0].tolist() and got.values.tolist() == want[1].tolist()
+    code, _, err = cli("ingest", str(tmp_path / "logs"))  # looked at again: still damaged, nothing doubled
+    assert code == 2 and "at byte offset" in err
+    assert len(_series(db_path, runs[0].id, "charts/episodic_return")) == len(want[0])
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00" * 5, os.urandom(4096)])
@@ -319,9 +328,11 @@ def test_a_bad_unit_in_a_batch_is_rolled_back_alone(db_path, tmp_path):
     with Store(db_path) as store:
         summary = ingest(store, [tmp_path])
         assert [p for p, _ in summary.skipped] == [str(bad.resolve())]
-        assert summary.points == 4 * 300 and len(summary.runs) == 4
-        assert [s.n_points for s in store.series_info()] == [300] * 4
-        assert store.info()["files_tracked"] == 4
+        assert len(summary.runs) == 5  # the damaged file's records before the damage are kept
+        kept = summary.points - 4 * 300
+        assert 0 < kept < 300
+        assert sorted(s.n_points for s in store.series_info()) == [kept] + [300] * 4
+        assert store.info()["files_tracked"] == 5
         again = ingest(store, [tmp_path])
     assert again.unchanged == 4 and again.points == 0 and len(again.skipped) == 1
 

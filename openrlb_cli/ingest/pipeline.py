@@ -56,6 +56,12 @@ BATCH_SECONDS = 2.0
 PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
                  "mlflow-files", "sacred", "wandb-files"}
 SQLITE_FORMATS = {"mlflow-sqlite"}
+# Formats whose runs a resumed job writes into (a new event file in the folder, an appended log):
+# a step going back preempts the points at that step and after it, as TensorBoard does
+# (`store.preempt`). Tables only when they hold one run (`external_id` ""): a long or wide table whose
+# steps go back within a run is more likely missing a run column than resumed.
+PREEMPTS = {"tensorboard", "sb3-progress-csv", "sb3-progress-json", "mlflow-files", "mlflow-sqlite"}
+PREEMPTS_SINGLE_RUN = {"csv", "jsonl"}
 
 
 @dataclass
@@ -519,40 +525,66 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
                  summary: IngestSummary) -> int:
     """Write one unit's results and its file state (inside the caller's savepoint); its points."""
     unit, restart, run_id = plan.unit, plan.restart, plan.run_id
-    offset, state, points = plan.offset, plan.state, 0
+    offset, state, points, preempted = plan.offset, plan.state, 0, 0
+    damage: str | None = None
     drop = sibling_keys(unit.run_dir, unit.fmt)
     side, side_warnings = side_config.read_side_config(unit.run_dir)
     summary.warnings.extend(w for w in side_warnings if w not in summary.warnings)
     summary.units += 1
     for result in results:
+        preempt = [unit.fmt in PREEMPTS or (unit.fmt in PREEMPTS_SINGLE_RUN and not rec.external_id)
+                   for rec in result.runs]
         recs = [finalize(rec, unit, overrides, drop, side) for rec in result.runs]
-        new_series: list[tuple[int, str, Series]] = []
+        new_series: dict[bool, list[tuple[int, str, Series]]] = {False: [], True: []}
         deferred: set[int] = set()  # runs created here whose series are not written yet
-        for rec, (run_id, created) in zip(recs, bulk.upsert_runs(store, recs), strict=True):
+        for rec, pre, (run_id, created) in zip(recs, preempt, bulk.upsert_runs(store, recs), strict=True):
             if run_id in deferred and not created:  # the same run again in this result
-                bulk.add_new_series(store, new_series)
-                new_series, deferred = [], set()
+                preempted += _add_new(store, new_series)
+                deferred = set()
             if created:
                 deferred.add(run_id)
+            elif rec.restart_at is not None and pre:
+                preempted += store.truncate_run(run_id, rec.restart_at)
             summary.new_runs += 1 if created else 0
             summary.runs.add(run_id)
             for key, series in rec.series.items():
                 if created:
-                    new_series.append((run_id, key, series))
+                    new_series[pre].append((run_id, key, series))
                 elif result.replace or restart:
-                    store.replace_series(run_id, key, series)
+                    preempted += store.replace_series(run_id, key, series, preempt=pre)
                 else:
-                    store.append_points(run_id, key, series)
+                    preempted += store.append_points(run_id, key, series, preempt=pre)
                 summary.series.add((run_id, key))
                 points += len(series)
-        bulk.add_new_series(store, new_series)
+        preempted += _add_new(store, new_series)
         summary.warnings.extend(result.warnings)
         offset, state = result.offset, result.state
         restart = False
-    store.set_file_state(unit.key, run_id=run_id, fmt=unit.fmt, size=plan.size, mtime=plan.mtime,
+        if result.damage:
+            damage = result.damage
+    if preempted:
+        summary.warnings.append(
+            f"{unit.key}: {preempted} points preempted by a resumed run (a step went back: the points "
+            "at that step and after it are replaced by the ones written later, as TensorBoard does)")
+    size = plan.size
+    if damage is not None:  # the records before it are stored; an unknown size reads it again next time
+        summary.skipped.append((unit.key, f"{damage}; the records before it are stored, the rest is read "
+                                          "again at the next ingest"))
+        size = -1
+    store.set_file_state(unit.key, run_id=run_id, fmt=unit.fmt, size=size, mtime=plan.mtime,
                          offset=offset, state=state)
     summary.points += points
     return points
+
+
+def _add_new(store: Store, new_series: dict[bool, list[tuple[int, str, Series]]]) -> int:
+    """Write the pending new series (with and without preemption) and empty the lists."""
+    dropped = 0
+    for pre, items in new_series.items():
+        if items:
+            dropped += bulk.add_new_series(store, items, preempt=pre)
+            items.clear()
+    return dropped
 
 
 def parse_set(words: list[str] | None) -> dict[str, Any]:

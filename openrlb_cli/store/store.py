@@ -162,21 +162,36 @@ class Store:
         self.conn.executemany("INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
                               [(run_id, t) for t in tags])
 
-    def _series_row(self, run_id: int, key: str, new: bool = False) -> tuple[int, int, int]:
+    def _series_row(self, run_id: int, key: str, new: bool = False) -> tuple[int, int, int, float | None]:
         row = None if new else self.conn.execute(
-            "SELECT id, n_chunks, n_points FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+            "SELECT id, n_chunks, n_points, step_max FROM series WHERE run_id = ? AND key = ?", (run_id, key)
         ).fetchone()
         if row is None:
             cur = self.conn.execute("INSERT INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
-            return int(cur.lastrowid), 0, 0
-        return int(row[0]), int(row[1]), int(row[2])
+            return int(cur.lastrowid), 0, 0, None
+        return int(row[0]), int(row[1]), int(row[2]), row[3]
 
-    def append_points(self, run_id: int, key: str, series: Series, *, new: bool = False) -> None:
-        """Append points to the run's series `key` (created if needed; `new`: known not to exist)."""
-        series_id, n_chunks, _ = self._series_row(run_id, key, new)
+    def append_points(self, run_id: int, key: str, series: Series, *, new: bool = False,
+                      preempt: bool = False) -> int:
+        """Append points to the run's series `key` (created if needed; `new`: known not to exist).
+
+        With `preempt`, points whose step goes back preempt earlier ones, stored or new, as
+        TensorBoard does for a resumed job (`store.preempt`). Returns how many points were preempted."""
+        series_id, n_chunks, _, step_max = self._series_row(run_id, key, new)
+        dropped = 0
+        if preempt:
+            from openrlb_cli.store.preempt import preemption
+
+            keep, cut = preemption(series.steps, step_max)
+            if keep is not None:
+                dropped += len(series) - int(keep.sum())
+                series = Series(series.steps[keep], series.values[keep], series.wall_times[keep])
+            if cut is not None and step_max is not None and step_max >= cut:
+                dropped += self.truncate_series(series_id, cut)
+                n_chunks = self.conn.execute("SELECT n_chunks FROM series WHERE id = ?", (series_id,)).fetchone()[0]
         n = len(series)
         if n == 0:
-            return
+            return dropped
         rows = []
         for seq, start in enumerate(range(0, n, codec.CHUNK_POINTS), start=n_chunks):
             sl = slice(start, start + codec.CHUNK_POINTS)
@@ -198,14 +213,69 @@ class Store:
             "last_value = ?, last_wall_time = ? WHERE id = ?",
             (n, len(rows), lo, lo, hi, hi, float(series.values[-1]), _opt(series.wall_times[-1]), series_id),
         )
+        return dropped
 
-    def replace_series(self, run_id: int, key: str, series: Series) -> None:
+    def truncate_series(self, series_id: int, cut: float) -> int:
+        """Remove the stored points of a series whose step is >= `cut` (a resumed job preempts them),
+        rewriting only the chunks that hold such points, and recompute the series' statistics.
+        Returns how many points were removed."""
+        import numpy as np
+
+        removed = 0
+        for chunk_id, n, steps, vals, walls in self.conn.execute(
+            "SELECT id, n, steps, vals, walls FROM chunks WHERE series_id = ? AND step_max >= ? ORDER BY seq",
+            (series_id, cut),
+        ).fetchall():
+            s = codec.decode_steps(steps, n)
+            keep = ~(s >= cut)
+            k = int(keep.sum())
+            removed += n - k
+            if k == 0:
+                self.conn.execute("DELETE FROM chunks WHERE id = ?", (chunk_id,))
+                continue
+            v, w = codec.decode_values(vals, n)[keep], codec.decode_walls(walls, n)[keep]
+            s = np.ascontiguousarray(s[keep])
+            lo, hi = codec.finite_min_max(s)
+            self.conn.execute(
+                "UPDATE chunks SET n = ?, step_min = ?, step_max = ?, steps = ?, vals = ?, walls = ? WHERE id = ?",
+                (k, lo, hi, codec.encode_steps(s), codec.encode_values(v), codec.encode_walls(w), chunk_id),
+            )
+        if removed:
+            self._refresh_series_stats(series_id)
+        return removed
+
+    def _refresh_series_stats(self, series_id: int) -> None:
+        """n_points, n_chunks (the next free seq), step range and last point from the chunks left."""
+        n_points, next_seq, lo, hi = self.conn.execute(
+            "SELECT coalesce(sum(n), 0), coalesce(max(seq) + 1, 0), min(step_min), max(step_max) FROM chunks "
+            "WHERE series_id = ?", (series_id,)
+        ).fetchone()
+        last_value = last_wall = None
+        row = self.conn.execute(
+            "SELECT n, vals, walls FROM chunks WHERE series_id = ? ORDER BY seq DESC LIMIT 1", (series_id,)
+        ).fetchone()
+        if row is not None:
+            last_value = float(codec.decode_values(row[1], row[0])[-1])
+            last_wall = _opt(float(codec.decode_walls(row[2], row[0])[-1]))
+        self.conn.execute(
+            "UPDATE series SET n_points = ?, n_chunks = ?, step_min = ?, step_max = ?, last_value = ?, "
+            "last_wall_time = ? WHERE id = ?",
+            (n_points, next_seq, lo, hi, last_value, last_wall, series_id),
+        )
+
+    def truncate_run(self, run_id: int, cut: float) -> int:
+        """`truncate_series` for every series of a run (a restart marker preempts them all)."""
+        ids = [r[0] for r in self.conn.execute(
+            "SELECT id FROM series WHERE run_id = ? AND step_max >= ?", (run_id, cut))]
+        return sum(self.truncate_series(i, cut) for i in ids)
+
+    def replace_series(self, run_id: int, key: str, series: Series, *, preempt: bool = False) -> int:
         self.conn.execute(
             "DELETE FROM chunks WHERE series_id IN (SELECT id FROM series WHERE run_id = ? AND key = ?)",
             (run_id, key),
         )
         self.conn.execute("DELETE FROM series WHERE run_id = ? AND key = ?", (run_id, key))
-        self.append_points(run_id, key, series)
+        return self.append_points(run_id, key, series, preempt=preempt)
 
     def delete_runs(self, run_ids: Iterable[int]) -> int:
         ids = list(run_ids)
