@@ -258,8 +258,8 @@ def test_killed_ingest_leaves_consistent_store_and_rerun_completes(tmp_path):
     for i in range(40):
         d = logs / f"Env-v0__algo__{i}__1700000000"
         d.mkdir(parents=True)
-        tfevents.write_scalars(d / "events.out.tfevents.1.h",
-                               [(f"m{k}", j, float(j), 1e9 + j) for j in range(5000) for k in range(4)])
+        tfevents.write_scalars(d / "events.out.tfevents.1.h",  # distinct content: 40 runs, not 40 copies of one
+                               [(f"m{k}", j, float(j + i), 1e9 + j) for j in range(5000) for k in range(4)])
     db = tmp_path / "s.db"
     cmd = [sys.executable, "-m", "openrlb_cli", "--db", str(db), "--quiet", "ingest", str(logs)]
     env = {**os.environ, "OPENRLB_INGEST_BATCH_POINTS": "50000"}
