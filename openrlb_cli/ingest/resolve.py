@@ -211,7 +211,8 @@ class Resolver:
         """The identity of the run already read from this folder: by one of its units, or a run keyed
         by the folder's path with no unit yet (what `openrlb track` makes before its first ingest)."""
         row = self.store.conn.execute(
-            "SELECT ident FROM ingest_files WHERE run_dir = ? AND ident IS NOT NULL LIMIT 1", (run_dir,)).fetchone()
+            "SELECT ident FROM ingest_files WHERE run_dir = ? AND ident IS NOT NULL AND copy_of IS NULL LIMIT 1",
+            (run_dir,)).fetchone()
         if row is not None:
             return str(row[0])
         row = self.store.conn.execute(
