@@ -49,7 +49,8 @@ def _tensorboardx(dest: Path) -> None:
 
 def _mlflow(dest: Path) -> None:
     mlflow = pytest.importorskip("mlflow")
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps the file store behind this switch
+    was = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow 3 keeps the file store behind this switch
     mlflow.set_tracking_uri((dest / "mlruns").as_uri())
     try:
         mlflow.set_experiment("cartpole")
@@ -60,6 +61,8 @@ def _mlflow(dest: Path) -> None:
                     mlflow.log_metric("episodic_return", float(step + seed), step=step)
     finally:
         mlflow.set_tracking_uri(None)
+        if was is None:
+            del os.environ["MLFLOW_ALLOW_FILE_STORE"]
 
 
 def _sacred(dest: Path) -> None:

@@ -300,7 +300,8 @@ def test_a_bad_unit_in_a_batch_is_rolled_back_alone(db_path, tmp_path):
     for i in range(5):
         d = tmp_path / f"Env-v0__algo__{i}__1700000000"
         d.mkdir()
-        tfevents.write_scalars(d / "events.out.tfevents.1.h", [("m", j, float(j), 1e9 + j) for j in range(300)])
+        tfevents.write_scalars(d / "events.out.tfevents.1.h",  # distinct content: 5 runs, not copies of one
+                               [("m", j, float(j + i), 1e9 + j) for j in range(300)])
     bad = tmp_path / "Env-v0__algo__2__1700000000" / "events.out.tfevents.1.h"
     data = bytearray(bad.read_bytes())
     data[len(data) // 2] ^= 0xFF  # a data checksum fails halfway
