@@ -278,8 +278,8 @@ def test_killed_ingest_leaves_consistent_store_and_rerun_completes(tmp_path):
     for i in range(40):
         d = logs / f"Env-v0__algo__{i}__1700000000"
         d.mkdir(parents=True)
-        tfevents.write_scalars(d / "events.out.tfevents.1.h",
-                               [(f"m{k}", j, float(j), 1e9 + j) for j in range(5000) for k in range(4)])
+        tfevents.write_scalars(d / "events.out.tfevents.1.h",  # distinct content: 40 runs, not 40 copies of one
+                               [(f"m{k}", j, float(j + i), 1e9 + j) for j in range(5000) for k in range(4)])
     db = tmp_path / "s.db"
     cmd = [sys.executable, "-m", "openrlb_cli", "--db", str(db), "--quiet", "ingest", str(logs)]
     env = {**os.environ, "OPENRLB_INGEST_BATCH_POINTS": "50000"}
@@ -320,7 +320,8 @@ def test_a_bad_unit_in_a_batch_is_rolled_back_alone(db_path, tmp_path):
     for i in range(5):
         d = tmp_path / f"Env-v0__algo__{i}__1700000000"
         d.mkdir()
-        tfevents.write_scalars(d / "events.out.tfevents.1.h", [("m", j, float(j), 1e9 + j) for j in range(300)])
+        tfevents.write_scalars(d / "events.out.tfevents.1.h",  # distinct content: 5 runs, not copies of one
+                               [("m", j, float(j + i), 1e9 + j) for j in range(300)])
     bad = tmp_path / "Env-v0__algo__2__1700000000" / "events.out.tfevents.1.h"
     data = bytearray(bad.read_bytes())
     data[len(data) // 2] ^= 0xFF  # a data checksum fails halfway

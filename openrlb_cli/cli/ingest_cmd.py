@@ -50,6 +50,11 @@ def ingest_cmd(
     seed_column: str | None = typer.Option(None, "--seed-column", help="CSV/JSONL: seed column."),
     wall_time_column: str | None = typer.Option(None, "--wall-time-column", help="CSV/JSONL: wall-time column."),
     metric: str | None = typer.Option(None, "--metric", help="Wide per-seed CSV: metric name for the columns."),
+    as_copy: bool = typer.Option(
+        False, "--as-copy",
+        help="Logs that are a copy of logs already stored (same content, another place) are stored as runs "
+        "of their own; by default they are recognised, reported and not ingested again.",
+    ),
     watch: bool = typer.Option(False, "--watch", help="Keep tailing the paths for new points until Ctrl-C."),
     interval: float = typer.Option(5.0, "--interval", help="Seconds between scans with --watch."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -72,7 +77,7 @@ def ingest_cmd(
                           config=parse_set(set_))
     with open_store() as store:
         with _locked(store.path, wait):
-            summary, found = _ingest_once(store, paths, fmt, options, overrides)
+            summary, found = _ingest_once(store, paths, fmt, options, overrides, as_copy)
         if found or watch or json_out:
             _report(summary, json_out)
         else:
@@ -91,7 +96,8 @@ def ingest_cmd(
                     # the lock is taken per scan and released while sleeping, so a cron ingest or a
                     # sync of the same store waits for at most one scan
                     with _locked(store.path, True, quiet=True), _gc_paused():
-                        more = ingest(store, paths, fmt=fmt, options=options, overrides=overrides)
+                        more = ingest(store, paths, fmt=fmt, options=options, overrides=overrides,
+                                      as_copy=as_copy)
                     if more.points or more.skipped:
                         _report(more, json_out)
             except KeyboardInterrupt:
@@ -141,7 +147,7 @@ def _gc_paused() -> Iterator[None]:
             gc.collect(0)
 
 
-def _ingest_once(store, paths, fmt, options, overrides) -> tuple[IngestSummary, bool]:  # type: ignore[no-untyped-def]
+def _ingest_once(store, paths, fmt, options, overrides, as_copy=False) -> tuple[IngestSummary, bool]:  # type: ignore[no-untyped-def]
     """The summary, and whether any log file was found at all."""
     from openrlb_cli.ingest.pipeline import discover, ingest
 
@@ -155,7 +161,7 @@ def _ingest_once(store, paths, fmt, options, overrides) -> tuple[IngestSummary, 
     with progress("bytes") as bar, _gc_paused():
         task = bar.add_task("ingesting", total=total or None)
         summary = ingest(store, paths, fmt=fmt, options=options, overrides=overrides, units=units,
-                         on_unit=lambda unit, size: bar.advance(task, size))
+                         on_unit=lambda unit, size: bar.advance(task, size), as_copy=as_copy)
     summary.skipped = skipped + summary.skipped
     return summary, bool(units)
 
@@ -165,6 +171,9 @@ def _report(summary: IngestSummary, json_out: bool) -> None:
         warn(f"skipped {path}: {reason}")
     for w in summary.warnings:
         warn(w)
+    for here, there, n in summary.already_stored:
+        warn(f"{n} run{'s' if n != 1 else ''} already stored from {there}: {here} holds a copy of "
+             f"{'them' if n != 1 else 'it'} and was not ingested again (--as-copy stores the copy as runs of its own)")
     if json_out:
         print_json(summary.to_dict())
     elif not state.quiet:

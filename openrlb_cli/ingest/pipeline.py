@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from openrlb_cli.errors import InputError, OpenrlbError
-from openrlb_cli.ingest import layout, registry, side_config
+from openrlb_cli.ingest import identity, layout, registry, side_config
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.ingest.prefetch import prefetched
+from openrlb_cli.ingest.resolve import KEEPS_IDENTITY, PER_DIRECTORY, Resolution, Resolver, copies_summary
 from openrlb_cli.ingest.tensorboard import side_folders
 from openrlb_cli.model import RunRecord, Series
 from openrlb_cli.redact import scrub_config
@@ -46,15 +47,13 @@ from openrlb_cli.store import Store, bulk
 # known layouts are left out where they are recognised (`_known_non_log`).
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", "site-packages", ".tox", ".nox",
                        ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"})
-# Units whose runs already have an identity (an exported dataset): kept, not derived from the path.
-KEEPS_IDENTITY = {"parquet"}
+# KEEPS_IDENTITY: units whose runs already have an identity (an exported dataset), kept as they are.
+# PER_DIRECTORY: formats whose files in one folder are one run. Both live in `resolve`.
 # Many small units share one transaction (a commit per file dominated ingesting a directory of runs):
 # commit after this many points or seconds. 0 = one transaction per unit. The environment variable
 # is for tests (and for a reader that wants to see a long ingest's progress sooner).
 BATCH_POINTS = int(os.environ.get("OPENRLB_INGEST_BATCH_POINTS", 1_000_000))
 BATCH_SECONDS = 2.0
-PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
-                 "mlflow-files", "sacred", "wandb-files"}
 SQLITE_FORMATS = {"mlflow-sqlite"}
 # Formats whose runs a resumed job writes into (a new event file in the folder, an appended log):
 # a step going back preempts the points at that step and after it, as TensorBoard does
@@ -110,6 +109,8 @@ class IngestSummary:
     points: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # (folder read, folder its runs are stored from, runs): copies of stored logs, not read again
+    already_stored: list[tuple[str, str, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +122,7 @@ class IngestSummary:
             "points": self.points,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "warnings": self.warnings,
+            "already_stored": [{"path": p, "stored_from": s, "runs": n} for p, s, n in self.already_stored],
         }
 
 
@@ -243,6 +245,8 @@ class _Plan:
     state: dict[str, Any]
     restart: bool
     run_id: int | None
+    res: Resolution | None = None
+    clear: bool = False  # first read of a rewritten unit: clear what its runs stored first
 
 
 _START = "start"
@@ -355,16 +359,19 @@ def _expand(value: Any, unit: Unit) -> Any:
 
 
 def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[str],
-             side: dict[str, Any] | None = None) -> RunRecord:
+             side: dict[str, Any] | None = None, ident: str | None = None) -> RunRecord:
     """Give a reader's record its identity and metadata: layout, config keys, then overrides.
-    `side` is the hyperparameters of the run folder's side files (`side_config`): below the log's own."""
+    `side` is the hyperparameters of the run folder's side files (`side_config`): below the log's own.
+    `ident`: the unit's identity (`resolve`): the run folder's run, or the prefix of the file's runs;
+    None: the path, as before 0006."""
     run_dir = layout.run_identity_dir(unit.run_dir)
     if unit.fmt in KEEPS_IDENTITY:
         pass
     elif unit.fmt in PER_DIRECTORY and (not rec.external_id or unit.fmt in registry.DIRECTORY_FORMATS):
-        rec.external_id = str(run_dir)
+        rec.external_id = ident or str(run_dir)
     else:
-        rec.external_id = f"{unit.paths[0]}#{rec.external_id}" if rec.external_id else str(unit.paths[0])
+        base = ident or str(unit.paths[0])
+        rec.external_id = f"{base}#{rec.external_id}" if rec.external_id else base
     if unit.fmt not in KEEPS_IDENTITY:
         rec.source = "local"
     if side:
@@ -428,18 +435,47 @@ class _Batch:
             stack.__exit__(type(exc), exc, exc.__traceback__)
 
 
-def _plan(store: Store, unit: Unit, size: int, mtime: float) -> _Plan | None:
-    """Where `unit` resumes, or None when it is unchanged since the last ingest."""
-    prior = store.file_state(unit.key)
-    if prior and prior["size"] == size and prior["mtime"] == mtime and prior["format"] == unit.fmt:
+def _plan(resolver: Resolver, unit: Unit, size: int, mtime: float) -> _Plan | None:
+    """Where `unit` resumes, or None when it is unchanged since the last ingest (or a copy of logs
+    already stored). Which stored unit it is comes from `resolve` (by path, else by fingerprint)."""
+    res = resolver.resolve(unit, size, mtime)
+    prior = res.prior
+    if res.copy_of is not None:
+        return None
+    if prior and prior["size"] == size and prior["mtime"] == mtime and prior["format"] == unit.fmt \
+            and not res.restart:
         return None
     offset, state, restart = 0, {}, False
     if prior and prior["format"] == unit.fmt:
-        if size < prior["offset"]:  # truncated or rewritten: read it again from the start
+        if res.restart:  # truncated or rewritten: read it again from the start
             restart = True
         else:
             offset, state = prior["offset"], prior["state"]
-    return _Plan(unit, size, mtime, offset, state, restart, prior["run_id"] if prior else None)
+    return _Plan(unit, size, mtime, offset, state, restart, prior["run_id"] if prior else None, res, clear=restart)
+
+
+def _rebuild_folders(resolver: Resolver, units: list[tuple[Unit, int, float]], plans: dict[int, _Plan]) -> None:
+    """A rewritten unit of a run folder: every unit of that run is read again from its start (the run's
+    points are rebuilt, so a key that several files share is never left half replaced)."""
+    rebuilt = {p.res.run_dir for p in plans.values() if p.clear and p.res and p.res.run_dir}
+    if not rebuilt:
+        return
+    cleared: set[str] = set()
+    for i, (unit, size, mtime) in enumerate(units):
+        plan = plans.get(i)
+        run_dir = plan.res.run_dir if plan and plan.res else (
+            str(layout.run_identity_dir(unit.run_dir)) if unit.fmt in PER_DIRECTORY else None)
+        if run_dir not in rebuilt:
+            continue
+        if plan is None:
+            prior = resolver.store.file_state(unit.key)
+            if prior is None or prior["copy_of"] is not None:
+                continue
+            res = Resolution(prior, prior["ident"] or prior["path"], run_dir, None, restart=True)
+            plan = plans[i] = _Plan(unit, size, mtime, 0, {}, True, prior["run_id"], res)
+        plan.offset, plan.state, plan.restart = 0, {}, True
+        plan.clear = run_dir not in cleared
+        cleared.add(run_dir)
 
 
 def ingest(
@@ -451,24 +487,38 @@ def ingest(
     overrides: Overrides | None = None,
     on_unit: Callable[[Unit, int], None] | None = None,
     units: list[Unit] | None = None,
+    as_copy: bool = False,
 ) -> IngestSummary:
     """Ingest everything new under `paths`. Bad units are skipped (recorded in the summary).
 
     Units are read one ahead in a background thread (decoding overlaps writing) and written in
-    batches of many units per transaction (see `_Batch`)."""
+    batches of many units per transaction (see `_Batch`). A unit already stored from another path is
+    recognised by its content (`resolve`): moved, it carries on; a copy is reported in
+    `already_stored` and not read again, unless `as_copy` (then its runs are stored as runs of their own)."""
     options = options or ReadOptions()
     overrides = overrides or Overrides()
     summary = IngestSummary()
     if units is None:
         units, summary.skipped = discover(paths, fmt)
+    resolver = Resolver(store, as_copy=as_copy)
+    found: list[tuple[Unit, int, float]] = []
+    by_index: dict[int, _Plan] = {}
+    with store.transaction():  # moved units are re-pathed and copies recorded before anything is read
+        for unit in units:
+            try:
+                size, mtime = unit.stat()
+            except OSError as exc:
+                summary.skipped.append((unit.key, f"cannot read: {exc.strerror}"))
+                continue
+            plan = _plan(resolver, unit, size, mtime)
+            if plan is not None:
+                by_index[len(found)] = plan
+            found.append((unit, size, mtime))
+        _rebuild_folders(resolver, found, by_index)
+    summary.warnings.extend(resolver.warnings)
     plans: list[_Plan] = []
-    for unit in units:
-        try:
-            size, mtime = unit.stat()
-        except OSError as exc:
-            summary.skipped.append((unit.key, f"cannot read: {exc.strerror}"))
-            continue
-        plan = _plan(store, unit, size, mtime)
+    for i, (unit, size, _) in enumerate(found):
+        plan = by_index.get(i)
         if plan is not None:
             plans.append(plan)
             if unit.fmt == "wandb-files" and plan.run_id is None:
@@ -502,6 +552,12 @@ def ingest(
         batch.abort(exc)
         raise
     batch.commit()
+    if resolver.copies:
+        with store.transaction():  # a copy of a unit first read in this ingest: now its run is known
+            store.conn.execute(
+                "UPDATE ingest_files SET run_id = (SELECT o.run_id FROM ingest_files o WHERE o.path = "
+                "ingest_files.copy_of) WHERE copy_of IS NOT NULL AND run_id IS NULL")
+        summary.already_stored = copies_summary(store, resolver.copies)
     return summary
 
 
@@ -530,11 +586,15 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
     drop = sibling_keys(unit.run_dir, unit.fmt)
     side, side_warnings = side_config.read_side_config(unit.run_dir)
     summary.warnings.extend(w for w in side_warnings if w not in summary.warnings)
+    ident = plan.res.ident if plan.res else None
     summary.units += 1
+    produced: set[int] = set()
+    if plan.clear and ident is not None:
+        _clear(store, unit, ident)
     for result in results:
         preempt = [unit.fmt in PREEMPTS or (unit.fmt in PREEMPTS_SINGLE_RUN and not rec.external_id)
                    for rec in result.runs]
-        recs = [finalize(rec, unit, overrides, drop, side) for rec in result.runs]
+        recs = [finalize(rec, unit, overrides, drop, side, ident) for rec in result.runs]
         new_series: dict[bool, list[tuple[int, str, Series]]] = {False: [], True: []}
         deferred: set[int] = set()  # runs created here whose series are not written yet
         for rec, pre, (run_id, created) in zip(recs, preempt, bulk.upsert_runs(store, recs), strict=True):
@@ -547,6 +607,7 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
                 preempted += store.truncate_run(run_id, rec.restart_at)
             summary.new_runs += 1 if created else 0
             summary.runs.add(run_id)
+            produced.add(run_id)
             for key, series in rec.series.items():
                 if created:
                     new_series[pre].append((run_id, key, series))
@@ -571,8 +632,15 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
         summary.skipped.append((unit.key, f"{damage}; the records before it are stored, the rest is read "
                                           "again at the next ingest"))
         size = -1
-    store.set_file_state(unit.key, run_id=run_id, fmt=unit.fmt, size=size, mtime=plan.mtime,
-                         offset=offset, state=state)
+    if plan.clear and ident is not None and unit.fmt not in PER_DIRECTORY:
+        _drop_unproduced(store, ident, produced)
+    fp = identity.fingerprint(unit.fmt, unit.paths) if ident is not None else None
+    fp = fp or (plan.res.fp if plan.res else None)
+    store.set_file_state(
+        unit.key, run_id=run_id, fmt=unit.fmt, size=size, mtime=plan.mtime, offset=offset, state=state,
+        ident=ident, run_dir=plan.res.run_dir if plan.res else None, name=fp.name if fp else unit.paths[0].name,
+        head_len=fp.head_len if fp else None, head_hash=fp.head_hash if fp else None,
+        checks=identity.checks(unit.fmt, unit.paths, offset, state) if ident is not None else None, copy_of=None)
     summary.points += points
     return points
 
@@ -585,6 +653,33 @@ def _add_new(store: Store, new_series: dict[bool, list[tuple[int, str, Series]]]
             dropped += bulk.add_new_series(store, items, preempt=pre)
             items.clear()
     return dropped
+
+
+def _unit_runs(store: Store, ident: str) -> list[int]:
+    return [r for (r,) in store.conn.execute(
+        "SELECT id FROM runs WHERE source = 'local' AND (external_id = ? OR substr(external_id, 1, ?) = ?)",
+        (ident, len(ident) + 1, ident + "#"))]
+
+
+def _clear(store: Store, unit: Unit, ident: str) -> None:
+    """A rewritten unit is read again from its start: first remove what it stored (inside the unit's
+    savepoint, so the points are replaced in one transaction). A run folder's run is rebuilt whole:
+    its series go and its other units are marked to be read again (`_rebuild_folders` plans those
+    found in this ingest)."""
+    runs = _unit_runs(store, ident)
+    ids = json.dumps(runs)
+    store.conn.execute("DELETE FROM series WHERE run_id IN (SELECT value FROM json_each(?))", (ids,))
+    if unit.fmt in PER_DIRECTORY:
+        store.conn.execute(
+            "UPDATE ingest_files SET size = -1, mtime = -1, offset = 0, state = '{}', checks = NULL "
+            "WHERE run_id IN (SELECT value FROM json_each(?)) AND copy_of IS NULL AND path != ?", (ids, unit.key))
+
+
+def _drop_unproduced(store: Store, ident: str, produced: set[int]) -> None:
+    """Runs of a rewritten file that its new content no longer has (a run column's value edited away)."""
+    gone = [r for r in _unit_runs(store, ident) if r not in produced]
+    if gone:
+        store.conn.execute("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(gone),))
 
 
 def parse_set(words: list[str] | None) -> dict[str, Any]:

@@ -402,21 +402,24 @@ class Store:
     # ---------------------------------------------------------------- ingest bookkeeping
     def file_state(self, path: str) -> dict[str, Any] | None:
         row = self.conn.execute(
-            "SELECT run_id, format, size, mtime, offset, state FROM ingest_files WHERE path = ?", (path,)
+            f"SELECT {_FILE_COLUMNS} FROM ingest_files WHERE path = ?", (path,)
         ).fetchone()
-        if row is None:
-            return None
-        return {"run_id": row[0], "format": row[1], "size": row[2], "mtime": row[3], "offset": row[4],
-                "state": json.loads(row[5])}
+        return None if row is None else file_row(row)
 
     def set_file_state(self, path: str, *, run_id: int | None, fmt: str, size: int, mtime: float,
-                       offset: int, state: dict[str, Any] | None = None) -> None:
+                       offset: int, state: dict[str, Any] | None = None, **identity: Any) -> None:
+        """Record what ingest read of a unit; `identity`: its 0006 columns (ident, run_dir, name,
+        head_len, head_hash, checks, copy_of), left as they were when not given."""
+        cols = {"run_id": run_id, "format": fmt, "size": size, "mtime": mtime, "offset": offset,
+                "state": dumps(state or {}), "ingested_at": time.time()}
+        for key, value in identity.items():
+            if key not in _IDENTITY_COLUMNS:
+                raise TypeError(f"unknown ingest_files column {key!r}")
+            cols[key] = dumps(value) if key == "checks" and value is not None else value
         self.conn.execute(
-            "INSERT INTO ingest_files (path, run_id, format, size, mtime, offset, state, ingested_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET run_id = excluded.run_id, "
-            "format = excluded.format, size = excluded.size, mtime = excluded.mtime, "
-            "offset = excluded.offset, state = excluded.state, ingested_at = excluded.ingested_at",
-            (path, run_id, fmt, size, mtime, offset, dumps(state or {}), time.time()),
+            f"INSERT INTO ingest_files (path, {', '.join(cols)}) VALUES (?{', ?' * len(cols)}) "
+            f"ON CONFLICT(path) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols)}",
+            (path, *cols.values()),
         )
 
     # ---------------------------------------------------------------- summary
@@ -432,6 +435,19 @@ class Store:
             "files_tracked": count("SELECT count(*) FROM ingest_files"),
             "size_bytes": self.path.stat().st_size if self.path.exists() else 0,
         }
+
+
+_IDENTITY_COLUMNS = ("ident", "run_dir", "name", "head_len", "head_hash", "checks", "copy_of")
+_FILE_COLUMNS = "path, run_id, format, size, mtime, offset, state, " + ", ".join(_IDENTITY_COLUMNS)
+
+
+def file_row(row: tuple) -> dict[str, Any]:
+    """An `ingest_files` row selected with `_FILE_COLUMNS`, JSON columns decoded."""
+    out = dict(zip(("path", "run_id", "format", "size", "mtime", "offset", "state", *_IDENTITY_COLUMNS), row,
+                   strict=True))
+    out["state"] = json.loads(out["state"])
+    out["checks"] = None if out["checks"] is None else json.loads(out["checks"])
+    return out
 
 
 def _opt(x: float) -> float | None:
