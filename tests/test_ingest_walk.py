@@ -14,8 +14,8 @@ RUN = SAMPLE / "cleanrl" / "runs" / "CartPole-v1__q_learning__1__1700000000"
 MONITOR_RUN = SAMPLE / "sb3" / "reinforce" / "CartPole-v1_1"
 
 
-def _points_of(cli, path: Path, db: Path) -> int:
-    code, _, err = cli("ingest", str(path), db=db)
+def _points_of(cli, path: Path, db: Path, *options: str) -> int:
+    code, _, err = cli("ingest", str(path), *options, db=db)
     assert code == 0, err
     with Store(db) as store:
         return int(store.info()["points"])
@@ -26,9 +26,11 @@ def test_tmp_artifacts_and_dot_folders_are_walked(cli, tmp_path):
     tree = tmp_path / "tree"
     for where in ("tmp/gym", "artifacts/run", ".hidden/run", ".trash/run", "logs/tmp/run"):
         shutil.copytree(RUN, tree / where / RUN.name)
-    assert _points_of(cli, tree, tmp_path / "tree.db") == 5 * one
+    # five copies of one run: stored once each only when asked (--as-copy), else recognised as one run
+    assert _points_of(cli, tree, tmp_path / "tree.db", "--as-copy") == 5 * one
     with Store(tmp_path / "tree.db") as store:
         assert len(store.runs()) == 5
+    assert _points_of(cli, tree, tmp_path / "once.db") == one
 
 
 def test_a_monitor_log_under_tmp_gym(cli, tmp_path):
