@@ -11,6 +11,8 @@ nothing. The grammar follows Open RL Benchmark's filters:
 * `project`, `seed`, `user` (and the other run fields `state`, `source`, `name`, `env`) filter on
   run fields; `tag` filters on tags, and repeated tags are all required; any other key filters on
   a config key, and repeated values of one key mean any of them. Values may be %-escaped.
+* Besides `=`, a condition may be `!=`, `<`, `<=`, `>`, `>=` (`seed>=3`, `lr<1e-3`, `state!=crashed`);
+  numbers compare as numbers. The grammar is `store/filters.py`'s, shared with `openrlb runs`.
 * `cl=LABEL` sets the legend label (default: the experiment name, or the whole spec when two
   specs would otherwise share a label).
 
@@ -32,6 +34,7 @@ from openrlb_cli.errors import OpenrlbError, SelectionError
 from openrlb_cli.metric_keys import DEFAULT_METRIC, METRIC_FALLBACKS
 from openrlb_cli.model import RunInfo
 from openrlb_cli.store import RunFilter
+from openrlb_cli.store.filters import split_word
 
 if TYPE_CHECKING:  # numpy and the curve helpers are imported by load_curves (CLI start-up stays light)
     import numpy as np
@@ -100,17 +103,21 @@ def parse_spec(text: str) -> Spec:
     for part in query.split("&") if query else []:
         if not part:
             continue
-        key, eq, value = part.partition("=")
+        try:
+            key, op, value = split_word(part)
+        except OpenrlbError:
+            key, op, value = "", "=", ""
         key, value = unquote(key).strip(), unquote(value)
-        if not eq or not key or value == "":
-            raise SelectionError(f"spec {text!r}: {part!r} is not key=value (e.g. project=tianshou, cl=SAC)")
-        if key == "cl":
+        if not key or value == "":
+            raise SelectionError(f"spec {text!r}: {part!r} is not key=value (e.g. project=tianshou, cl=SAC, "
+                                 "seed>=3)")
+        if key == "cl" and op in ("=", "=="):
             label = value
             continue
         if key in ("experiment", "exp", "exp_name", "algo"):
             raise SelectionError(f"spec {text!r}: put the experiment before '?' instead of {key}=")
         try:
-            flt.add(key, value)
+            flt.add(key, value, op)
         except OpenrlbError as exc:  # RunFilter raises InputError for empty keys
             raise SelectionError(f"spec {text!r}: {exc}") from exc
     experiment = unquote(experiment).strip()
@@ -120,11 +127,7 @@ def parse_spec(text: str) -> Spec:
 
 
 def _spec_filter(spec: Spec, envs: Sequence[str] | None) -> RunFilter:
-    flt = RunFilter(
-        columns={k: list(v) for k, v in spec.filter.columns.items()},
-        tags=list(spec.filter.tags),
-        config={k: list(v) for k, v in spec.filter.config.items()},
-    )
+    flt = spec.filter.copy()
     if spec.experiment:
         flt.columns["experiment"] = [spec.experiment]
     if envs:

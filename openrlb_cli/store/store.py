@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from openrlb_cli.errors import SelectionError, StoreError
 from openrlb_cli.model import RUN_FIELDS, RunInfo, RunRecord, Series, SeriesInfo
 from openrlb_cli.store.database import connect, default_db_path, schema_version, write_transaction
-from openrlb_cli.store.filters import RunFilter
+from openrlb_cli.store.filters import RunFilter, register_functions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,6 +73,7 @@ class Store:
     def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path).expanduser() if path is not None else default_db_path()
         self.conn: sqlite3.Connection = connect(self.path, create=create)
+        register_functions(self.conn)  # `openrlb_num`, which config filters use
 
     def close(self) -> None:
         self.conn.close()
@@ -203,12 +204,7 @@ class Store:
             params,
         ).fetchall()
         tags = self._tags([r[0] for r in rows])
-        out = []
-        for r in rows:
-            info = _run_info(r, tags.get(r[0], []))
-            if flt.matches_config(info.config):
-                out.append(info)
-        return out
+        return [_run_info(r, tags.get(r[0], [])) for r in rows]
 
     def _tags(self, run_ids: list[int]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
