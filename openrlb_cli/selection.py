@@ -158,13 +158,9 @@ def _explain_no_match(vocab: _Vocab, spec: Spec) -> str:
     hints = []
     if spec.experiment and spec.experiment not in vocab.values("experiment"):
         hints.append(f"no experiment {spec.experiment!r}{_close(spec.experiment, vocab.values('experiment'))}")
-    for column, values in spec.filter.columns.items():
-        known = vocab.values(column if column != "uid" else "uid")
-        for v in values:
-            if column not in ("uid", "seed") and v not in known:
-                hints.append(f"no {column} {v!r}{_close(v, known)}")
-    tags = {t for r in vocab.runs for t in r.tags}
-    hints += [f"no tag {t!r}{_close(t, tags)}" for t in spec.filter.tags if t not in tags]
+    from openrlb_cli.store import suggest
+
+    hints += [m.text for m in suggest.misses(vocab.store, spec.filter)]
     reason = "; ".join(hints) if hints else "no run has all of these fields"
     return f"spec {spec.text!r} matches no run: {reason}"
 

@@ -150,3 +150,58 @@ def test_runs_cli_takes_comparisons(cli, db_path):
     assert code == 0 and [r["external_id"] for r in __import__("json").loads(out)] == ["1"]
     code, out, _ = cli("runs", "seed>=1", "learning_rate<=1e-3", "--json")
     assert code == 0 and [r["external_id"] for r in __import__("json").loads(out)] == ["1", "2"]
+
+
+# ---------------------------------------------------------------------------- typos: errors with suggestions
+@pytest.fixture
+def typo_db(db_path):
+    with Store(db_path) as s:
+        for env in ("Hopper-v3", "Walker2d-v3"):
+            for seed in (0, 1):
+                s.write_run(RunRecord("t", f"{env}/{seed}", project="tianshou", experiment="sac", env=env,
+                                      seed=seed, state="finished", tags=["paper"],
+                                      config={"learning_rate": 0.0003, "batch_size": 256},
+                                      series={"test/reward": Series([0, 1], [1.0, 2.0])}))
+    return db_path
+
+
+@pytest.mark.parametrize(("words", "message"), [
+    (["projct=tianshou"], "no run has a field or config key 'projct' (did you mean 'project'?)"),
+    (["env=Hopper-v4"], "no env 'Hopper-v4' (did you mean 'Hopper-v3'"),
+    (["project=tianshu"], "no project 'tianshu' (did you mean 'tianshou'?)"),
+    (["tag=papr"], "no tag 'papr' (did you mean 'paper'?)"),
+    (["learning_rat<1"], "no run has a field or config key 'learning_rat' (did you mean 'learning_rate'"),
+    (["batch_size=265"], "no run has batch_size=265 (did you mean '256'?)"),
+    (["env=Hoper-v3", "env=Walker-v3"], "no env 'Hoper-v3' (did you mean 'Hopper-v3'"),
+])
+def test_runs_typos_are_errors_with_suggestions(cli, typo_db, words, message):
+    code, out, err = cli("runs", *words)
+    assert code == 1 and message in err and err.startswith("error: no run matches ")
+    assert err.count("\n") == 1
+
+
+def test_runs_empty_intersection_of_known_values_is_not_an_error(cli, typo_db):
+    code, out, err = cli("runs", "env=Hopper-v3", "seed=1", "learning_rate>1")
+    assert code == 0 and "0 runs" in out
+    code, out, _ = cli("runs", "state=running")  # a state no run has *yet*: a cron job's question
+    assert code == 0 and "0 runs" in out
+
+
+def test_rm_and_export_explain_typos(cli, typo_db, tmp_path):
+    code, _, err = cli("rm", "env=Hopper-v4", "--yes")
+    assert code == 1 and "did you mean 'Hopper-v3'" in err
+    code, _, err = cli("export", "projct=tianshou", "--metric", "test/reward")
+    assert code == 1 and "did you mean 'project'" in err
+    code, _, err = cli("export", "env=Hopper-v4", "--format", "parquet", "-o", str(tmp_path / "ds"))
+    assert code == 1 and "did you mean 'Hopper-v3'" in err
+    code, _, err = cli("export", "project=tianshou", "--metric", "test/rewar")
+    assert code == 1 and "has metric 'test/rewar' (did you mean 'test/reward'?)" in err
+    code, _, err = cli("rm", "seed>5", "--yes")
+    assert code == 1 and "no run has seed>5" in err
+
+
+def test_spec_with_a_typod_config_key_suggests(typo_db):
+    from openrlb_cli.errors import SelectionError
+
+    with Store(typo_db) as s, pytest.raises(SelectionError, match="'learning_rat'.*did you mean 'learning_rate'"):
+        resolve(s, ["sac?learning_rat=0.0003"])

@@ -10,13 +10,19 @@ import typer
 
 from openrlb_cli.cli.context import app, info, open_store, out, print_json, progress
 from openrlb_cli.errors import InputError, SelectionError
+from openrlb_cli.store import suggest
 from openrlb_cli.store.filters import parse_filters
 
 # A rich table costs ~0.5 ms a row: beyond this many runs `runs` prints plain aligned columns
 # (25,000 runs: ~0.2 s instead of ~15 s).
 RICH_TABLE_ROWS = 1000
 
-FILTERS_HELP = "Filters key=value: project, experiment, env, seed, tag, user, state, source, run, or a config key."
+FILTERS_HELP = ("Filters key=value (or !=, <, <=, >, >=): project, experiment, env, seed, tag, user, state, source, "
+                "run, or a config key; e.g. lr<1e-3 seed>=3 state!=crashed.")
+
+
+def _is_filter(word: str) -> bool:
+    return any(op in word for op in ("=", "<", ">"))
 
 
 def _when(ts: float | None) -> str:
@@ -45,7 +51,7 @@ def runs_cmd(
 ) -> None:
     """List runs."""
     with open_store() as store:
-        runs = store.runs(parse_filters(filters))
+        runs = suggest.select(store, parse_filters(filters), allow_empty=True)
         counts = {}
         for s in store.series_info([r.id for r in runs]):
             counts.setdefault(s.run_id, [0, 0])
@@ -169,9 +175,9 @@ def rm_cmd(
 ) -> None:
     """Delete runs (and their points)."""
     with open_store() as store:
-        if all("=" in t for t in targets):
-            runs = store.runs(parse_filters(targets))
-        elif any("=" in t for t in targets):
+        if all(_is_filter(t) for t in targets):
+            runs = suggest.select(store, parse_filters(targets))
+        elif any(_is_filter(t) for t in targets):
             raise InputError("give either run ids or key=value filters, not both")
         else:
             runs = [store.get_run(t) for t in targets]
@@ -210,12 +216,14 @@ def export_cmd(
     from openrlb_cli.api import frame_for_runs
 
     with open_store() as store:
-        runs = store.runs(parse_filters(filters))
+        runs = suggest.select(store, parse_filters(filters))
         if not runs:
-            raise SelectionError(f"no runs match {' '.join(filters or []) or 'the store'}")
+            raise SelectionError("the store has no runs")
         df = frame_for_runs(store, runs, metric)
-    if df.empty:
-        raise SelectionError(f"none of the {len(runs)} selected runs has metric {metric!r}")
+        if df.empty:
+            keys = store.keys([r.id for r in runs])
+            raise SelectionError(f"none of the {len(runs)} selected runs has metric {metric!r}"
+                                 f"{suggest.close(metric, keys)}")
     target = sys.stdout if output is None else output
     try:
         if fmt == "csv":
@@ -236,9 +244,9 @@ def _export_parquet(filters: list[str] | None, metric: str | None, output: Path 
         raise InputError("--format parquet writes a directory: give -o DIR")
     pyarrow_modules()  # the missing-pyarrow error before any work
     with open_store() as store:
-        runs = store.runs(parse_filters(filters))
+        runs = suggest.select(store, parse_filters(filters))
         if not runs:
-            raise SelectionError(f"no runs match {' '.join(filters or []) or 'the store'}")
+            raise SelectionError("the store has no runs")
         total = sum(s.n_points for s in store.series_info([r.id for r in runs], key=metric))
         if metric is not None and total == 0:
             raise SelectionError(f"none of the {len(runs)} selected runs has metric {metric!r}")
