@@ -5,12 +5,17 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from openrlb_cli.cli.context import app, info, open_store, out, print_json, progress
 from openrlb_cli.errors import InputError, SelectionError
 from openrlb_cli.store import suggest
+
+if TYPE_CHECKING:
+    from openrlb_cli.model import RunInfo
+    from openrlb_cli.store import Store
 from openrlb_cli.store.filters import parse_filters
 
 # A rich table costs ~0.5 ms a row: beyond this many runs `runs` prints plain aligned columns
@@ -108,6 +113,7 @@ def show_cmd(
     """A run's metadata, config, tags, series (point counts and step ranges) and, for a tracked run,
     its provenance (command, working dir, exit code, git state, Python, duration, packages)."""
     from openrlb_cli.fetch.state import x_axes
+    from openrlb_cli.store import edits
     from openrlb_cli.track.records import load_provenance
 
     with open_store() as store:
@@ -119,12 +125,13 @@ def show_cmd(
             return
         series = store.series_info([r.id])
         prov = load_provenance(store, r.id)
+        user = edits.user_fields(store, [r.id]).get(r.id, {})
         x_axis = x_axes(store, [r.id]).get(r.id) if r.source == "wandb" else None
         if r.source == "wandb" and x_axis is None:
             x_axis = "_step"  # fetched before migration 0005 (re-keyed at the next fetch or sync)
     if json_out:
         extra = {"x_axis": x_axis} if r.source == "wandb" else {}
-        print_json({**r.to_dict(), **extra, "series": [s.__dict__ for s in series],
+        print_json({**r.to_dict(), **extra, "user_fields": user, "series": [s.__dict__ for s in series],
                     "provenance": prov.to_dict() if prov is not None else None})
         return
     from rich.table import Table
@@ -136,6 +143,17 @@ def show_cmd(
         if value is not None:
             console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
     console.print(f"[bold]tags[/bold]: {', '.join(r.tags)}", highlight=False)
+    if user:
+        shown = [k for k in sorted(user) if not k.startswith("tags_")]
+        shown += [f"tags {' '.join('+' + t for t in user.get('tags_added', []))} "
+                  f"{' '.join('-' + t for t in user.get('tags_removed', []))}".rstrip()] \
+            if user.keys() & {"tags_added", "tags_removed"} else []
+        console.print(f"[bold]set by the user[/bold]: {', '.join(shown)} (kept by later ingests and syncs)",
+                      highlight=False)
+    if r.note:
+        from rich.markup import escape as rich_escape
+
+        console.print(f"[bold]note[/bold]: {rich_escape(r.note)}", highlight=False, soft_wrap=True)
     console.print(f"[bold]created[/bold]: {_when(r.created_at)}  [bold]updated[/bold]: {_when(r.updated_at)}")
     if x_axis is not None:
         console.print(f"[bold]steps[/bold]: W&B history key {x_axis!r}", highlight=False)
@@ -168,6 +186,19 @@ def _num(x: float | None) -> str:
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:.6g}"
 
 
+def select_targets(store: Store, targets: list[str]) -> list[RunInfo]:
+    """Runs named by uids, or selected by filter words (not both); none is an error saying why."""
+    if all(_is_filter(t) for t in targets):
+        runs = suggest.select(store, parse_filters(targets))
+    elif any(_is_filter(t) for t in targets):
+        raise InputError("give either run ids or key=value filters, not both")
+    else:
+        runs = list({r.id: r for r in (store.get_run(t) for t in targets)}.values())
+    if not runs:
+        raise SelectionError(f"no runs match {' '.join(targets)}: the store has no runs")
+    return runs
+
+
 @app.command("rm")
 def rm_cmd(
     targets: list[str] = typer.Argument(..., help="Run uids, or filters key=value (" + FILTERS_HELP + ")"),
@@ -175,14 +206,7 @@ def rm_cmd(
 ) -> None:
     """Delete runs (and their points)."""
     with open_store() as store:
-        if all(_is_filter(t) for t in targets):
-            runs = suggest.select(store, parse_filters(targets))
-        elif any(_is_filter(t) for t in targets):
-            raise InputError("give either run ids or key=value filters, not both")
-        else:
-            runs = [store.get_run(t) for t in targets]
-        if not runs:
-            raise SelectionError(f"no runs match {' '.join(targets)}")
+        runs = select_targets(store, targets)
         if not yes:
             if not sys.stdin.isatty():
                 raise InputError(f"would delete {len(runs)} runs; pass --yes to confirm when not interactive")

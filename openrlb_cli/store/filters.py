@@ -27,11 +27,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openrlb_cli.errors import InputError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 COLUMN_KEYS = {
     "project": "project",

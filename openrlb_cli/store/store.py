@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from openrlb_cli.errors import SelectionError, StoreError
 from openrlb_cli.model import RUN_FIELDS, RunInfo, RunRecord, Series, SeriesInfo
+from openrlb_cli.store import edits
 from openrlb_cli.store.database import connect, default_db_path, schema_version, write_transaction
 from openrlb_cli.store.filters import RunFilter, register_functions
 
@@ -40,7 +41,7 @@ codec = _LazyCodec()
 
 _RUN_COLUMNS = (
     "id, uid, project, name, experiment, env, seed, state, user, url, source, external_id, "
-    "created_at, updated_at, config, summary"
+    "created_at, updated_at, config, summary, note"
 )
 
 
@@ -108,9 +109,11 @@ class Store:
     def upsert_run_created(self, rec: RunRecord) -> tuple[int, bool]:
         """`upsert_run`, and whether the run is new (then it has no series yet)."""
         row = self.conn.execute(
-            "SELECT id, config, summary FROM runs WHERE source = ? AND external_id = ?",
+            "SELECT id, config, summary, user_fields FROM runs WHERE source = ? AND external_id = ?",
             (rec.source, rec.external_id),
         ).fetchone()
+        if row is not None and row[3]:
+            edits.apply(rec, edits.load(row[3]))  # the user's fixes win over what the source says
         now = time.time()
         fields = {f: getattr(rec, f) for f in RUN_FIELDS if getattr(rec, f) is not None}
         if row is None:
@@ -141,6 +144,14 @@ class Store:
                 [(run_id, t) for t in dict.fromkeys(rec.tags)],
             )
         return run_id, row is None
+
+    def apply_user_edits(self, rec: RunRecord) -> RunRecord:
+        """`rec` (in place) with the fields the user set on the stored run (`openrlb set`): for
+        writers that update a known run with their own SQL instead of `upsert_run`."""
+        row = self.conn.execute(
+            "SELECT user_fields FROM runs WHERE source = ? AND external_id = ?", (rec.source, rec.external_id)
+        ).fetchone()
+        return edits.apply(rec, edits.load(row[0])) if row is not None and row[0] else rec
 
     def _series_row(self, run_id: int, key: str, new: bool = False) -> tuple[int, int, int]:
         row = None if new else self.conn.execute(
@@ -337,7 +348,7 @@ def _run_info(r: tuple, tags: list[str]) -> RunInfo:
     return RunInfo(
         id=r[0], uid=r[1], project=r[2], name=r[3], experiment=r[4], env=r[5], seed=r[6], state=r[7],
         user=r[8], url=r[9], source=r[10], external_id=r[11], created_at=r[12], updated_at=r[13],
-        tags=tags, config=json.loads(r[14]), summary=json.loads(r[15]),
+        tags=tags, config=json.loads(r[14]), summary=json.loads(r[15]), note=r[16],
     )
 
 

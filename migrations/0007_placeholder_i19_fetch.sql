@@ -1,0 +1,2 @@
+-- PLACEHOLDER on branch i19-meta only: the number is reserved for another branch (i23-identity: 0006,
+-- i19-fetch: 0007). Delete this file when merging; the real migration replaces it.
