@@ -209,7 +209,23 @@ def resolve(store: Store, specs: Sequence[str], env_ids: Sequence[str] | None = 
         env_ids = sorted({env for e in experiments for env in e.runs_by_env})
     selection = Selection(experiments, env_ids, metric, warnings=warnings)
     _resolve_metric(store, selection)
+    selection.warnings += repeated_seeds(selection)
     return selection
+
+
+def repeated_seeds(selection: Selection) -> list[str]:
+    """A warning for each cell (experiment x env) whose runs repeat a seed. Why: a cell should hold
+    one run per seed; repeats usually mean runs of several environments or experiments pooled into
+    one cell (a tree ingested without its env or experiment), which a mean over "seeds" hides."""
+    out = []
+    for exp in selection.experiments:
+        for env, runs in exp.runs_by_env.items():
+            seeds = [r.seed for r in runs if r.seed is not None]
+            distinct = len(set(seeds))
+            if distinct < len(seeds):
+                out.append(f"{exp.label} / {env}: {len(runs)} runs but {distinct} distinct seeds: runs of several "
+                           "environments or experiments pooled in one cell? (fix their metadata with `openrlb set`)")
+    return out
 
 
 def _query(store: Store, spec: Spec, envs: Sequence[str] | None) -> list[RunInfo]:

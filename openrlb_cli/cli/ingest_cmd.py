@@ -41,6 +41,11 @@ def ingest_cmd(
         help="Environment id; {stem}/{parent}/{grandparent} as for --project (--env '{stem}': one game per file)."
     ),
     seed: str | None = typer.Option(None, "--seed", help="Seed (an integer, or {stem}/{parent}/{grandparent})."),
+    layout: str | None = typer.Option(
+        None, "--layout",
+        help="Path template below each PATH, e.g. '{env}/{experiment}/*' or '{experiment}/{env}/seed_{seed}': "
+        "{project}/{experiment}/{env}/{seed}/{name} take fields from folder names, * matches within a name, "
+        "** any folders. Explicit --env/--experiment/--seed win over it."),
     tag: list[str] = typer.Option(None, "--tag", help="Tag to add (repeatable)."),
     set_: list[str] = typer.Option(None, "--set", help="Config key=value to set (repeatable)."),
     step_column: str | None = typer.Option(None, "--step-column", help="CSV/JSONL: the x-axis column."),
@@ -72,7 +77,12 @@ def ingest_cmd(
 
             raise InputError(f"--seed must be an integer or hold {{stem}}/{{parent}}/{{grandparent}}, got {seed!r}") \
                 from None
+    if layout is not None:
+        from openrlb_cli.ingest.layout import compile_template
+
+        compile_template(layout)  # a bad template is an error before anything is read
     overrides = Overrides(project=project, experiment=experiment, env=env, seed=seed, tags=list(tag or []),
+                          layout=layout,
                           config=parse_set(set_))
     with open_store() as store:
         summary = _ingest_once(store, paths, fmt, options, overrides)

@@ -57,6 +57,8 @@ class Overrides:
     seed: int | str | None = None  # a text seed may hold placeholders ('{parent}')
     tags: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    layout: str | None = None  # a path template ('{env}/{experiment}/*') below the ingested paths
+    roots: list[Path] = field(default_factory=list)  # the ingested paths (set by `ingest`)
 
 
 @dataclass
@@ -295,6 +297,10 @@ def _expand(value: Any, unit: Unit) -> Any:
 def option_fields(unit: Unit, overrides: Overrides) -> dict[str, Any]:
     """The run fields this ingest's options give `unit` (placeholders expanded)."""
     out: dict[str, Any] = {}
+    if overrides.layout:
+        rel = layout.relative_to_roots(unit.paths[0], overrides.roots)
+        found = layout.compile_template(overrides.layout).match(rel) if rel is not None else None
+        out.update({k: v for k, v in (found or {}).items() if v not in (None, "")})
     for key in ("project", "experiment", "env", "seed"):
         value = getattr(overrides, key)
         if value is not None:
@@ -323,6 +329,8 @@ def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[st
         if rec.name is None:
             rec.name = run_dir.name
     layout.apply_config_fields(rec)
+    if unit.fmt not in KEEPS_IDENTITY:
+        layout.apply_tree_fields(rec, unit.paths[0])
     for key, value in option_fields(unit, overrides).items():
         setattr(rec, key, value)
     if rec.project is None:
@@ -406,8 +414,11 @@ def ingest(
     options = options or ReadOptions()
     overrides = overrides or Overrides()
     summary = IngestSummary()
+    paths = list(paths)
     if units is None:
         units, summary.skipped = discover(paths, fmt)
+    if overrides.layout:
+        summary.warnings.extend(_apply_layout(overrides, paths, units))
     plans: list[_Plan] = []
     for unit in units:
         try:
@@ -447,9 +458,21 @@ def ingest(
         batch.abort(exc)
         raise
     batch.commit()
-    if any(getattr(overrides, k) is not None for k in ("project", "experiment", "env", "seed")):
+    if overrides.layout or any(getattr(overrides, k) is not None for k in ("project", "experiment", "env", "seed")):
         summary.warnings.extend(kept_metadata(store, units, overrides))
     return summary
+
+
+def _apply_layout(overrides: Overrides, paths: Iterable[Path], units: list[Unit]) -> list[str]:
+    """Check the template, note the roots it is relative to, and say which files it does not match."""
+    template = layout.compile_template(overrides.layout or "")
+    overrides.roots = [p if p.is_dir() else p.parent for p in (Path(x).expanduser().resolve() for x in paths)]
+    missed = [u for u in units
+              if template.match(layout.relative_to_roots(u.paths[0], overrides.roots) or "\0") is None]
+    if not missed:
+        return []
+    return [f"layout {template.text!r} does not match {len(missed)} of {len(units)} files (e.g. "
+            f"{missed[0].paths[0]}): they get no fields from it"]
 
 
 def kept_metadata(store: Store, units: list[Unit], overrides: Overrides) -> list[str]:
@@ -468,14 +491,14 @@ def kept_metadata(store: Store, units: list[Unit], overrides: Overrides) -> list
             continue
         path = str(unit.paths[0])
         rows = store.conn.execute(
-            "SELECT project, experiment, env, seed, user_fields FROM runs WHERE source = 'local' AND "
+            "SELECT project, experiment, env, seed, name, user_fields FROM runs WHERE source = 'local' AND "
             "(external_id IN (?, ?) OR (external_id > ? AND external_id < ?) "
             "OR id = (SELECT run_id FROM ingest_files WHERE path = ?))",
             (path, str(layout.run_identity_dir(unit.run_dir)), path + "#", path + "$", unit.key),
         ).fetchall()
         for row in rows:
-            stored = dict(zip(("project", "experiment", "env", "seed"), row[:4], strict=True))
-            user = edits.load(row[4])
+            stored = dict(zip(("project", "experiment", "env", "seed", "name"), row[:5], strict=True))
+            user = edits.load(row[5])
             for key, value in wanted.items():
                 if stored[key] != value:
                     k = (key, stored[key], value, key in user)
