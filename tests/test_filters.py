@@ -205,3 +205,9 @@ def test_spec_with_a_typod_config_key_suggests(typo_db):
 
     with Store(typo_db) as s, pytest.raises(SelectionError, match="'learning_rat'.*did you mean 'learning_rate'"):
         resolve(s, ["sac?learning_rat=0.0003"])
+
+
+def test_a_typo_among_several_values_warns(cli, typo_db):
+    code, out, err = cli("runs", "env=Hopper-v3", "env=Hoper-v3", "--json")
+    assert code == 0 and len(__import__("json").loads(out)) == 2
+    assert "warning: no env 'Hoper-v3' (did you mean 'Hopper-v3'" in err

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from openrlb_cli.cli.context import app, info, open_store, out, print_json, progress
+from openrlb_cli.cli.context import app, info, open_store, out, print_json, progress, warn
 from openrlb_cli.errors import InputError, SelectionError
 from openrlb_cli.store import suggest
 
@@ -56,7 +56,10 @@ def runs_cmd(
 ) -> None:
     """List runs."""
     with open_store() as store:
-        runs = suggest.select(store, parse_filters(filters), allow_empty=True)
+        flt = parse_filters(filters)
+        runs = suggest.select(store, flt, allow_empty=True)
+        for message in suggest.unused_values(store, flt) if runs else []:
+            warn(message)
         counts = {}
         for s in store.series_info([r.id for r in runs]):
             counts.setdefault(s.run_id, [0, 0])

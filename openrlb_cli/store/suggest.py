@@ -132,6 +132,21 @@ def explain(store: Store, flt: RunFilter) -> str:
     return "; ".join(m.text for m in found)
 
 
+def unused_values(store: Store, flt: RunFilter) -> list[str]:
+    """Values of a key given several times (`env=A env=B`: any of them) that the store does not have,
+    while the others select runs: likely typos, which the selection would otherwise hide."""
+    out: list[str] = []
+    for column, values in flt.columns.items():
+        if len(values) > 1:
+            for v in values:
+                out += [m.text for m in misses(store, RunFilter(columns={column: [v]})) if m.unknown]
+    for key, values in flt.config.items():
+        if len(values) > 1:
+            for v in values:
+                out += [m.text for m in misses(store, RunFilter(config={key: [v]})) if m.unknown]
+    return out
+
+
 def select(store: Store, flt: RunFilter, *, allow_empty: bool = False) -> list[RunInfo]:
     """The runs `flt` selects. An empty selection raises SelectionError saying why, with close
     matches; with `allow_empty`, only a key or value the store does not have at all raises."""
