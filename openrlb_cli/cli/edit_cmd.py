@@ -24,7 +24,7 @@ def _seed(text: str | None) -> int | None:
 
 @app.command("set")
 def set_cmd(
-    targets: list[str] = typer.Argument(..., help="Run uids, or filters key=value (" + FILTERS_HELP + ")"),
+    targets: list[str] = typer.Argument(..., help="Run uids, or filters. " + FILTERS_HELP),
     project: str | None = typer.Option(None, "--project", help="New project."),
     experiment: str | None = typer.Option(None, "--experiment", help="New experiment ('' clears it)."),
     env: str | None = typer.Option(None, "--env", help="New environment id ('' clears it)."),

@@ -204,7 +204,7 @@ def select_targets(store: Store, targets: list[str]) -> list[RunInfo]:
 
 @app.command("rm")
 def rm_cmd(
-    targets: list[str] = typer.Argument(..., help="Run uids, or filters key=value (" + FILTERS_HELP + ")"),
+    targets: list[str] = typer.Argument(..., help="Run uids, or filters. " + FILTERS_HELP),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Delete runs (and their points)."""
