@@ -138,6 +138,7 @@ class RunInfo:
     tags: list[str]
     config: dict[str, Any]
     summary: dict[str, Any]
+    note: str | None = None  # free text the user wrote (`openrlb set --note`)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

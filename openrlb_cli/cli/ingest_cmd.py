@@ -31,15 +31,23 @@ def ingest_cmd(
         "parquet (a dataset directory from `openrlb export --format parquet`).",
     ),
     project: str | None = typer.Option(
-        None, "--project", help="Project of the runs (default: local). {stem}/{parent}: the file's name/folder."
+        None, "--project",
+        help="Project of the runs (default: local). {stem}/{parent}/{grandparent}: the file's name/folder/"
+        "the folder above."
     ),
     experiment: str | None = typer.Option(
-        None, "--experiment", help="Experiment (algorithm) name; {stem}/{parent} as for --project."
+        None, "--experiment", help="Experiment (algorithm) name; {stem}/{parent}/{grandparent} as for --project."
     ),
     env: str | None = typer.Option(
-        None, "--env", help="Environment id; {stem}/{parent}: the file's name/folder (one game per file)."
+        None, "--env",
+        help="Environment id; {stem}/{parent}/{grandparent} as for --project (--env '{stem}': one game per file)."
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Seed."),
+    seed: str | None = typer.Option(None, "--seed", help="Seed (an integer, or {stem}/{parent}/{grandparent})."),
+    layout: str | None = typer.Option(
+        None, "--layout",
+        help="Path template below each PATH, e.g. '{env}/{experiment}/*' or '{experiment}/{env}/seed_{seed}': "
+        "{project}/{experiment}/{env}/{seed}/{name} take fields from folder names, * matches within a name, "
+        "** any folders. Explicit --env/--experiment/--seed win over it."),
     tag: list[str] = typer.Option(None, "--tag", help="Tag to add (repeatable)."),
     set_: list[str] = typer.Option(None, "--set", help="Config key=value to set (repeatable)."),
     step_column: str | None = typer.Option(None, "--step-column", help="CSV/JSONL: the x-axis column."),
@@ -73,7 +81,20 @@ def ingest_cmd(
         experiment_column=experiment_column, env_column=env_column, seed_column=seed_column,
         wall_time_column=wall_time_column, metric=metric,
     )
+    if seed is not None and "{" not in seed:
+        try:
+            seed = str(int(seed))
+        except ValueError:
+            from openrlb_cli.errors import InputError
+
+            raise InputError(f"--seed must be an integer or hold {{stem}}/{{parent}}/{{grandparent}}, got {seed!r}") \
+                from None
+    if layout is not None:
+        from openrlb_cli.ingest.layout import compile_template
+
+        compile_template(layout)  # a bad template is an error before anything is read
     overrides = Overrides(project=project, experiment=experiment, env=env, seed=seed, tags=list(tag or []),
+                          layout=layout,
                           config=parse_set(set_))
     with open_store() as store:
         with _locked(store.path, wait):

@@ -70,9 +70,11 @@ class Overrides:
     project: str | None = None
     experiment: str | None = None
     env: str | None = None
-    seed: int | None = None
+    seed: int | str | None = None  # a text seed may hold placeholders ('{parent}')
     tags: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    layout: str | None = None  # a path template ('{env}/{experiment}/*') below the ingested paths
+    roots: list[Path] = field(default_factory=list)  # the ingested paths (set by `ingest`)
 
 
 @dataclass
@@ -350,12 +352,34 @@ def sibling_keys(run_dir: Path, fmt: str) -> set[str]:
 
 
 def _expand(value: Any, unit: Unit) -> Any:
-    """``{stem}`` / ``{parent}`` in a text override: the file's name without suffix / its folder's
-    name, so one command can label many files (``--env '{stem}'`` for one-game-per-file results)."""
+    """``{stem}`` / ``{parent}`` / ``{grandparent}`` in a text override: the file's name without
+    suffix / its folder's name / that folder's parent's name, so one command can label many files
+    (``--env '{stem}'`` for one-game-per-file results, ``--env '{grandparent}' --experiment '{parent}'``
+    for ``<Env>/<algo>/<file>`` trees)."""
     if not isinstance(value, str) or "{" not in value:
         return value
     path = unit.paths[0]
-    return value.replace("{stem}", path.stem).replace("{parent}", path.parent.name)
+    return (value.replace("{stem}", path.stem).replace("{grandparent}", path.parent.parent.name)
+            .replace("{parent}", path.parent.name))
+
+
+def option_fields(unit: Unit, overrides: Overrides) -> dict[str, Any]:
+    """The run fields this ingest's options give `unit` (placeholders expanded)."""
+    out: dict[str, Any] = {}
+    if overrides.layout:
+        rel = layout.relative_to_roots(unit.paths[0], overrides.roots)
+        found = layout.compile_template(overrides.layout).match(rel) if rel is not None else None
+        out.update({k: v for k, v in (found or {}).items() if v not in (None, "")})
+    for key in ("project", "experiment", "env", "seed"):
+        value = getattr(overrides, key)
+        if value is not None:
+            out[key] = _expand(value, unit)
+    if isinstance(out.get("seed"), str):
+        try:
+            out["seed"] = int(out["seed"])
+        except ValueError:
+            raise InputError(f"seed {out['seed']!r} (from {overrides.seed!r}) is not an integer") from None
+    return out
 
 
 def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[str],
@@ -381,10 +405,10 @@ def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[st
         if rec.name is None:
             rec.name = run_dir.name
     layout.apply_config_fields(rec)
-    for key in ("project", "experiment", "env", "seed"):
-        value = getattr(overrides, key)
-        if value is not None:
-            setattr(rec, key, _expand(value, unit))
+    if unit.fmt not in KEEPS_IDENTITY:
+        layout.apply_tree_fields(rec, unit.paths[0])
+    for key, value in option_fields(unit, overrides).items():
+        setattr(rec, key, value)
     if rec.project is None:
         rec.project = "local"
     rec.tags = [*rec.tags, *(_expand(t, unit) for t in overrides.tags)]
@@ -498,8 +522,11 @@ def ingest(
     options = options or ReadOptions()
     overrides = overrides or Overrides()
     summary = IngestSummary()
+    paths = list(paths)
     if units is None:
         units, summary.skipped = discover(paths, fmt)
+    if overrides.layout:
+        summary.warnings.extend(_apply_layout(overrides, paths, units))
     resolver = Resolver(store, as_copy=as_copy)
     found: list[tuple[Unit, int, float]] = []
     by_index: dict[int, _Plan] = {}
@@ -558,7 +585,60 @@ def ingest(
                 "UPDATE ingest_files SET run_id = (SELECT o.run_id FROM ingest_files o WHERE o.path = "
                 "ingest_files.copy_of) WHERE copy_of IS NOT NULL AND run_id IS NULL")
         summary.already_stored = copies_summary(store, resolver.copies)
+    if overrides.layout or any(getattr(overrides, k) is not None for k in ("project", "experiment", "env", "seed")):
+        summary.warnings.extend(kept_metadata(store, units, overrides))
     return summary
+
+
+def _apply_layout(overrides: Overrides, paths: Iterable[Path], units: list[Unit]) -> list[str]:
+    """Check the template, note the roots it is relative to, and say which files it does not match."""
+    template = layout.compile_template(overrides.layout or "")
+    overrides.roots = [p if p.is_dir() else p.parent for p in (Path(x).expanduser().resolve() for x in paths)]
+    missed = [u for u in units
+              if template.match(layout.relative_to_roots(u.paths[0], overrides.roots) or "\0") is None]
+    if not missed:
+        return []
+    return [f"layout {template.text!r} does not match {len(missed)} of {len(units)} files (e.g. "
+            f"{missed[0].paths[0]}): they get no fields from it"]
+
+
+def kept_metadata(store: Store, units: list[Unit], overrides: Overrides) -> list[str]:
+    """Runs of these units whose stored fields differ from what this ingest's options say: an
+    unchanged file is not read again (so its runs keep their fields), and fields the user set win.
+    One line per (field, stored value), never a silent no-op."""
+    from openrlb_cli.store import edits
+
+    groups: dict[tuple[str, Any, Any, bool], int] = {}
+    for unit in units:
+        try:
+            wanted = option_fields(unit, overrides)
+        except InputError:  # reported for the unit when it was read
+            continue
+        if not wanted:
+            continue
+        path = str(unit.paths[0])
+        rows = store.conn.execute(
+            "SELECT project, experiment, env, seed, name, user_fields FROM runs WHERE source = 'local' AND "
+            "(external_id IN (?, ?) OR (external_id > ? AND external_id < ?) "
+            "OR id = (SELECT run_id FROM ingest_files WHERE path = ?))",
+            (path, str(layout.run_identity_dir(unit.run_dir)), path + "#", path + "$", unit.key),
+        ).fetchall()
+        for row in rows:
+            stored = dict(zip(("project", "experiment", "env", "seed", "name"), row[:5], strict=True))
+            user = edits.load(row[5])
+            for key, value in wanted.items():
+                if stored[key] != value:
+                    k = (key, stored[key], value, key in user)
+                    groups[k] = groups.get(k, 0) + 1
+    out = []
+    for (key, stored, value, by_user), n in groups.items():
+        runs = f"{n} run{'s' if n > 1 else ''}"
+        if by_user:
+            out.append(f"{runs} keep {key}={stored!r} set by the user (this ingest says {value!r})")
+        else:
+            out.append(f"{runs} already stored with {key}={stored!r} (this ingest says {value!r}, but their "
+                       "files are unchanged); use `openrlb set` to change it")
+    return out
 
 
 def _ingested_before_as_jsonl(store: Store, unit: Unit) -> list[str]:

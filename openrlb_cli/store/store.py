@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from openrlb_cli.errors import SelectionError, StoreError
 from openrlb_cli.model import RUN_FIELDS, RunInfo, RunRecord, Series, SeriesInfo
+from openrlb_cli.store import edits
 from openrlb_cli.store.database import connect, default_db_path, schema_version, write_transaction
-from openrlb_cli.store.filters import RunFilter
+from openrlb_cli.store.filters import RunFilter, register_functions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,7 +41,7 @@ codec = _LazyCodec()
 
 _RUN_COLUMNS = (
     "id, uid, project, name, experiment, env, seed, state, user, url, source, external_id, "
-    "created_at, updated_at, config, summary"
+    "created_at, updated_at, config, summary, note"
 )
 
 # runs not marked deleted on their server (fetch_runs.deleted_at, migration 0007)
@@ -76,6 +77,7 @@ class Store:
     def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path).expanduser() if path is not None else default_db_path()
         self.conn: sqlite3.Connection = connect(self.path, create=create)
+        register_functions(self.conn)  # `openrlb_num`, which config filters use
 
     def close(self) -> None:
         self.conn.close()
@@ -110,9 +112,11 @@ class Store:
     def upsert_run_created(self, rec: RunRecord) -> tuple[int, bool]:
         """`upsert_run`, and whether the run is new (then it has no series yet)."""
         row = self.conn.execute(
-            "SELECT id, config, summary FROM runs WHERE source = ? AND external_id = ?",
+            "SELECT id, config, summary, user_fields FROM runs WHERE source = ? AND external_id = ?",
             (rec.source, rec.external_id),
         ).fetchone()
+        if row is not None and row[3]:
+            edits.apply(rec, edits.load(row[3]))  # the user's fixes win over what the source says
         now = time.time()
         fields = {f: getattr(rec, f) for f in RUN_FIELDS if getattr(rec, f) is not None}
         if row is None:
@@ -152,6 +156,7 @@ class Store:
         latest, and a tag removed on the server is removed here. Fields the record leaves None
         (e.g. no experiment key in the config) keep their stored value.
         """
+        self.apply_user_edits(rec)  # what the user set with `openrlb set` wins over the server's copy
         fields: dict[str, Any] = {f: getattr(rec, f) for f in RUN_FIELDS if getattr(rec, f) is not None}
         fields.update(config=dumps(rec.config), summary=dumps(rec.summary), ingested_at=time.time())
         sets = ", ".join(f"{k} = ?" for k in fields)
@@ -161,6 +166,14 @@ class Store:
                           (run_id, json.dumps(tags)))
         self.conn.executemany("INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
                               [(run_id, t) for t in tags])
+
+    def apply_user_edits(self, rec: RunRecord) -> RunRecord:
+        """`rec` (in place) with the fields the user set on the stored run (`openrlb set`): for
+        writers that update a known run with their own SQL instead of `upsert_run`."""
+        row = self.conn.execute(
+            "SELECT user_fields FROM runs WHERE source = ? AND external_id = ?", (rec.source, rec.external_id)
+        ).fetchone()
+        return edits.apply(rec, edits.load(row[0])) if row is not None and row[0] else rec
 
     def _series_row(self, run_id: int, key: str, new: bool = False) -> tuple[int, int, int, float | None]:
         row = None if new else self.conn.execute(
@@ -297,12 +310,7 @@ class Store:
             params,
         ).fetchall()
         tags = self._tags([r[0] for r in rows])
-        out = []
-        for r in rows:
-            info = _run_info(r, tags.get(r[0], []))
-            if flt.matches_config(info.config):
-                out.append(info)
-        return out
+        return [_run_info(r, tags.get(r[0], [])) for r in rows]
 
     def deleted_at(self, run_ids: Iterable[int]) -> dict[int, float]:
         """run id -> when its server was seen without it, for the runs so marked."""
@@ -458,7 +466,7 @@ def _run_info(r: tuple, tags: list[str]) -> RunInfo:
     return RunInfo(
         id=r[0], uid=r[1], project=r[2], name=r[3], experiment=r[4], env=r[5], seed=r[6], state=r[7],
         user=r[8], url=r[9], source=r[10], external_id=r[11], created_at=r[12], updated_at=r[13],
-        tags=tags, config=json.loads(r[14]), summary=json.loads(r[15]),
+        tags=tags, config=json.loads(r[14]), summary=json.loads(r[15]), note=r[16],
     )
 
 
