@@ -298,6 +298,7 @@ class RunCurve:
     steps: np.ndarray
     values: np.ndarray
     walls: np.ndarray  # unix seconds, NaN where unknown
+    last_step: float = float("nan")  # the run's last step before any --max-steps cut (to see runs that stop early)
 
 
 @dataclass
@@ -353,12 +354,13 @@ def load_curves(store: Store, selection: Selection, *, max_steps: float | None =
                     new_x, hit = join_on_step(steps, xs.steps, xs.values)
                     dropped_x += int((~hit).sum())
                     steps, values, walls = clean(new_x, values[hit], walls[hit])
+                last_step = float(steps[-1]) if steps.size else float("nan")
                 steps, values, walls = truncate(steps, values, walls, max_steps)
                 if steps.size == 0:
                     curves.warnings.append(f"{exp.label} / {env}: run {r.uid} has no finite points"
                                            + (f" up to step {max_steps:g}" if max_steps is not None else ""))
                     continue
-                cell.append(RunCurve(r, selection.keys[r.id], steps, values, walls))
+                cell.append(RunCurve(r, selection.keys[r.id], steps, values, walls, last_step))
             if cell:
                 curves.by_cell[(exp.label, env)] = cell
     if dropped_nan:

@@ -76,7 +76,8 @@ def test_latex_csv_json(hand):
     assert "$\\mathbf{7.00 \\pm 2.83}$" in tex and "$5.25 \\pm 2.47$" in tex
     assert "F & $\\mathbf{0.375}$ {\\scriptsize(1)} & -- \\\\" in tex
     df = pd.read_csv(io.StringIO(tb.to_csv(table)))
-    assert list(df.columns) == ["env", "experiment", "metric", "n_seeds", "mean", "std", "ci_low", "ci_high", "best"]
+    assert list(df.columns) == ["env", "experiment", "metric", "n_seeds", "mean", "std", "ci_low", "ci_high", "best",
+                                "score_rule", "score_param", "max_steps", "std_ddof", "score_step"]
     row = df[(df.env == "E") & (df.experiment == "a")].iloc[0]
     assert row["mean"] == 5.25 and row["n_seeds"] == 2 and not row["best"]
     assert 3.5 <= row["ci_low"] <= row["ci_high"] <= 7.0
@@ -96,7 +97,9 @@ def test_runtime_table(hand):
     a = rt.cell("E", "a")
     assert a.mean == 5400.0 and a.n == 2  # (7200 + 3600) / 2 seconds
     assert rt.cell("E", "b").n == 0 and tb.cell_text(rt, rt.cell("E", "b")) == "—"
-    assert tb.cell_text(rt, a) == "90.0m ± 42.4m (2)"
+    assert tb.cell_text(rt, a) == "90.0 ± 42.4 (2)"  # one unit for the whole table, named in the caption
+    assert rt.unit == ("min", 60.0) and "in minutes" in tb.caption(rt)
+    assert tb.runtime_unit([30.0, 100.0]) == ("s", 1.0) and tb.runtime_unit([4.6 * 60, 3.25 * 3600])[0] == "h"
     assert tb.duration(45) == "45s" and tb.duration(600) == "10.0m" and tb.duration(4 * 3600) == "4.00h"
     assert not rt.best("E")
 

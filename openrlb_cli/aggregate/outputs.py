@@ -305,8 +305,9 @@ def report_provider(opts: AggregateOptions | None = None):
         from openrlb_cli.render import report as rp
 
         o = opts or AggregateOptions()
-        if o.at_step is None:
-            o = dataclasses.replace(o, last_n=ctx.options.last_n, last_frac=ctx.options.last_frac)
+        if o.at_step is None and o.score is None:
+            o = dataclasses.replace(o, last_n=ctx.options.last_n, last_frac=ctx.options.last_frac,
+                                    score=ctx.options.score)
         result = compute(ctx.curves, o)
         out_dir = ctx.out_dir / "aggregates"
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -251,14 +251,15 @@ class ScoreStats:
 
 
 def score_stats(scores: Sequence[float], *, ci: bool = False, n_boot: int = 10000, confidence: float = 0.95,
-                seed: int = 0) -> ScoreStats:
-    """Statistics of per-run scores; NaN scores (runs without data) are left out."""
+                seed: int = 0, ddof: int = 1) -> ScoreStats:
+    """Statistics of per-run scores; NaN scores (runs without data) are left out. ``ddof`` 1 = sample
+    std (NaN with one seed), 0 = population std."""
     arr = np.asarray(scores, dtype=np.float64)
     arr = arr[np.isfinite(arr)]
     n = int(arr.size)
     if n == 0:
         return ScoreStats(float("nan"), float("nan"), 0)
-    std = float(arr.std(ddof=1)) if n > 1 else float("nan")
+    std = float(arr.std(ddof=ddof)) if n > ddof else float("nan")
     out = ScoreStats(float(arr.mean()), std, n)
     if ci:
         lo, hi = bootstrap_ci(arr[:, None], n_boot=n_boot, confidence=confidence, seed=seed)

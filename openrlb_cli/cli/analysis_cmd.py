@@ -68,6 +68,48 @@ X_KEY_HELP = ("x axis: step, or any series of the runs (e.g. global_step, _runti
               "takes the value KEY logged at its step; points without one are left out.")
 
 
+SCORE_HELP = ("How a run becomes a score: last-n[:N] (mean of the last N logged points, default 100), "
+              "last-frac[:F] (mean over the last fraction F of its steps), final (last point at or before "
+              "--max-steps), max-mean (max over steps of the mean over seeds, each seed at that step: the TD3 / "
+              "SpinningUp / Tianshou 'max average return'), auc (mean of the curve over its step range), "
+              "at-step[:S] (value interpolated at step S). Default: last-n:100.")
+STD_HELP = "Std over seeds: sample (ddof=1) | population (ddof=0, as np.std and Tianshou's tables)."
+
+
+def score_rule(score: str | None, *, last_n: int | None = None, last_frac: float | None = None,
+               at_step: float | None = None, max_steps: float | None = None, std: str = "sample"):
+    """--score and the older --last-n/--last-frac/--at-step -> one `ScoreRule` (InputError naming the flags)."""
+    from openrlb_cli.analysis import score_rules as sr
+
+    given = {flag: v for flag, v in (("--last-n", last_n), ("--last-frac", last_frac), ("--at-step", at_step))
+             if v is not None}
+    flag_of = {"last-n": "--last-n", "last-frac": "--last-frac", "at-step": "--at-step"}
+    source = "--score"
+    try:
+        if score is None:
+            if len(given) > 1:
+                raise InputError(f"give only one of --last-n, --last-frac, --at-step (got {', '.join(given)})")
+            implied = {"--last-frac": "last-frac", "--at-step": "at-step"}
+            rule, param = implied.get(next(iter(given), ""), "last-n"), None
+        else:
+            rule, param = sr.parse_rule(score)
+        flag = flag_of.get(rule)
+        extra = [f for f in given if f != flag]
+        if extra:
+            raise InputError(f"{', '.join(extra)} does not apply to --score {rule}")
+        if param is None and flag in given:
+            param, source = float(given[flag]), flag
+        if param is None and rule == "last-n":
+            param = float(sr.DEFAULT_LAST_N)
+        if param is None and rule in sr.RULES_WITH_PARAM:
+            raise InputError(f"--score {rule} needs its parameter: --score {rule}:{sr.RULES_WITH_PARAM[rule]} "
+                             f"(or {flag} {sr.RULES_WITH_PARAM[rule]})")
+        return sr.ScoreRule(rule, param, max_steps, std)
+    except ValueError as exc:
+        what = "--std" if "std convention" in str(exc) else "--max-steps" if "budget" in str(exc) else source
+        raise InputError(f"{what}: {exc}") from exc
+
+
 def check_x(x: str) -> str:
     if not x or not x.strip():
         raise InputError("--x must be step, time, or the key of a series of the runs (e.g. global_step)")
@@ -145,39 +187,55 @@ def table(
     specs: list[str] = typer.Argument(None, help=SPECS_HELP, show_default=False),
     env_ids: list[str] = typer.Option(None, "--env-ids", "-e", help=ENV_HELP, show_default=False),
     metric: str = typer.Option(None, "--metric", "-m", help=METRIC_HELP, show_default=False),
-    last_n: int = typer.Option(100, "--last-n", help="Run score = mean of its last N logged points."),
+    score: str = typer.Option(None, "--score", metavar="RULE[:PARAM]", help=SCORE_HELP, show_default=False),
+    last_n: int = typer.Option(None, "--last-n", show_default=False,
+                               help="Run score = mean of its last N logged points (--score last-n:N; default 100)."),
     last_frac: float = typer.Option(None, "--last-frac", show_default=False,
-                                    help="Run score = mean of points in the last fraction of its steps."),
+                                    help="Run score = mean of points in the last fraction of its steps (--score "
+                                         "last-frac:F)."),
+    at_step: float = typer.Option(None, "--at-step", show_default=False,
+                                  help="Run score = value interpolated at step S (--score at-step:S)."),
+    std: str = typer.Option("sample", "--std", help=STD_HELP),
     ci: bool = typer.Option(False, "--ci", help="Add the 95% bootstrap CI over seeds."),
-    max_steps: float = typer.Option(None, "--max-steps", help="Score at this step budget.", show_default=False),
+    max_steps: float = typer.Option(None, "--max-steps", help="Step budget: only points at step <= this are scored.",
+                                    show_default=False),
     x: str = typer.Option("step", "--x", metavar="step|KEY", help=X_KEY_HELP + " Applies to --last-frac and "
                           "--max-steps."),
     runtime: bool = typer.Option(False, "--runtime", help="Wall-clock runtime table instead of scores."),
     minimize: bool = typer.Option(False, "--minimize", help="Lower is better when marking the best cell."),
     fmt: str = typer.Option(None, "--format", "-f", show_default=False,
                             help="rich (terminal) | md | csv | latex | json | html. Default: rich, or from -o."),
+    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON (= --format json)."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file.", show_default=False),
     allow_missing: bool = typer.Option(False, "--allow-missing", help=MISSING_HELP),
 ) -> None:
-    """Final score per environment × experiment: mean ± sample std over seeds (seed count).
+    """Final score per environment × experiment: mean ± std over seeds (seed count).
 
-    A run's score is the mean of its last --last-n logged points, or with --last-frac of the points
-    in that last fraction of its logged step range. The best mean per environment is marked.
+    A run's score follows --score (default: the mean of its last 100 logged points); every output
+    states the rule, its parameter, the step budget and the std convention. The best mean per
+    environment is marked. A rule averaging more than half of a run, or a run stopping before
+    --max-steps, is a warning naming the runs.
     """
     from openrlb_cli.render import tables as tb
 
+    if as_json:
+        if fmt not in (None, "json"):
+            raise InputError(f"--json and --format {fmt} disagree; give one")
+        fmt = "json"
     by_suffix = {v: k for k, v in tb.SUFFIXES.items()}
     fmt = fmt or (by_suffix.get(output.suffix, "md") if output is not None else "rich")
     if fmt != "rich" and fmt not in tb.TABLE_FORMATS:
         raise InputError(f"--format must be one of rich, {', '.join(tb.TABLE_FORMATS)}, got {fmt!r}")
     if fmt == "rich" and output is not None:
         raise InputError("--format rich is for the terminal; use md, csv, latex, json or html with -o")
-    tb.check_score_options(last_n, last_frac)
+    rule = score_rule(score, last_n=last_n, last_frac=last_frac, at_step=at_step, max_steps=max_steps, std=std)
     if x == "time":
         raise InputError("--x time is for plots; a table's steps are step or a series KEY")
     curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x)
     result = (tb.runtime_table(curves) if runtime else
-              tb.score_table(curves, last_n=last_n, last_frac=last_frac, ci=ci, minimize=minimize))
+              tb.score_table(curves, ci=ci, minimize=minimize, rule=rule))
+    for w in result.warnings:
+        warn(w)
     if runtime and not tb.has_values(result):
         warn("no wall-clock times in the selected runs")
     if fmt == "rich":
@@ -200,8 +258,10 @@ def report(
     smooth: int = typer.Option(0, "--smooth", help="Centred moving average over N logged points per run."),
     max_steps: float = typer.Option(None, "--max-steps", show_default=False),
     ncols: int = typer.Option(None, "--ncols", show_default=False),
-    last_n: int = typer.Option(100, "--last-n"),
-    last_frac: float = typer.Option(None, "--last-frac", show_default=False),
+    score: str = typer.Option(None, "--score", metavar="RULE[:PARAM]", help=SCORE_HELP, show_default=False),
+    last_n: int = typer.Option(None, "--last-n", show_default=False, help="= --score last-n:N (default 100)."),
+    last_frac: float = typer.Option(None, "--last-frac", show_default=False, help="= --score last-frac:F."),
+    std: str = typer.Option("sample", "--std", help=STD_HELP),
     no_ci: bool = typer.Option(False, "--no-ci", help="Leave the bootstrap CI out of the score table."),
     minimize: bool = typer.Option(False, "--minimize"),
     title: str = typer.Option("openrlb report", "--title"),
@@ -218,21 +278,20 @@ def report(
     everything was written."""
     from openrlb_cli.render import figures as fg
     from openrlb_cli.render import report as rp
-    from openrlb_cli.render import tables as tb
 
     popts = fg.PlotOptions(band=band, smooth=smooth, max_steps=max_steps, ncols=ncols,
                            formats=_split(formats) or ["png", "svg"])
     fg.check_options(popts)
-    tb.check_score_options(last_n, last_frac)
+    rule = score_rule(score, last_n=last_n, last_frac=last_frac, max_steps=max_steps, std=std)
     extra = []
-    if aggregate:  # the section uses the report's --last-n/--last-frac for run scores
+    if aggregate:  # the section uses the report's score rule for run scores
         from openrlb_cli import aggregate as ag
 
         agg_opts = ag.AggregateOptions(normalize=normalize)
         ag.check_options(agg_opts)
         extra.append(ag.report_provider(agg_opts))
     curves = _selection(specs, env_ids, metric, allow_missing, max_steps)
-    ropts = rp.ReportOptions(plot=popts, last_n=last_n, last_frac=last_frac, ci=not no_ci, minimize=minimize,
+    ropts = rp.ReportOptions(plot=popts, score=rule, ci=not no_ci, minimize=minimize,
                              title=title, specs=list(specs or []))
     result = rp.write_report(curves, output, ropts, extra_sections=extra, use_registered=not no_sections)
     for path in result.files:

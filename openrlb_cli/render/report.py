@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from openrlb_cli.analysis import score_rules as sr
 from openrlb_cli.errors import InputError, OpenrlbError
 from openrlb_cli.render import figures as fg
 from openrlb_cli.render import tables as tb
@@ -42,6 +43,7 @@ class ReportOptions:
     plot: fg.PlotOptions = field(default_factory=fg.PlotOptions)
     last_n: int | None = 100
     last_frac: float | None = None
+    score: sr.ScoreRule | None = None  # wins over last_n / last_frac when set
     ci: bool = True
     minimize: bool = False
     title: str = "openrlb report"
@@ -158,7 +160,9 @@ def _figures(ctx: ReportContext, result: ReportResult) -> list[ReportSection]:
 
 def _tables(ctx: ReportContext, result: ReportResult) -> list[ReportSection]:
     o = ctx.options
-    scores = tb.score_table(ctx.curves, last_n=o.last_n, last_frac=o.last_frac, ci=o.ci, minimize=o.minimize)
+    scores = tb.score_table(ctx.curves, last_n=o.last_n, last_frac=o.last_frac, ci=o.ci, minimize=o.minimize,
+                            rule=o.score)
+    result.warnings += [w for w in scores.warnings if w not in result.warnings]
     out = [_table_section(ctx, result, scores, "scores", ("md", "csv", "json", "latex"))]
     runtime = tb.runtime_table(ctx.curves)
     if tb.has_values(runtime):
