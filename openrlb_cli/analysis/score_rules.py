@@ -72,9 +72,9 @@ class ScoreRule:
             "final": "last logged point of each run",
             "max-mean": "maximum over steps of the mean over seeds (max average return), each seed at that step",
             "auc": "mean of each run's curve over its step range (area under the curve / range)",
-            "at-step": f"value of each run interpolated at step {(p or 0):g}",
+            "at-step": f"value of each run interpolated at step {step_text(p or 0.0)}",
         }[self.rule]
-        return text + (f", up to step {self.budget:g}" if self.budget is not None else "")
+        return text + (f", up to step {step_text(self.budget)}" if self.budget is not None else "")
 
     def std_text(self) -> str:
         return f"{self.std} std (ddof={self.ddof})"
@@ -83,6 +83,13 @@ class ScoreRule:
         """The fields every JSON output carries."""
         return {"rule": self.rule, "param": self.param, "max_steps": self.budget, "std": self.std,
                 "ddof": self.ddof, "description": self.describe()}
+
+
+def step_text(step: float) -> str:
+    """1000000.0 -> '1,000,000' (whole steps in full, as papers write budgets); 2.5 -> '2.5'."""
+    if float(step).is_integer() and abs(step) < 1e15:
+        return f"{int(step):,}"
+    return f"{step:g}"
 
 
 def check_rule(rule: ScoreRule) -> None:

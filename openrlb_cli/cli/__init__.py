@@ -19,6 +19,7 @@ from openrlb_cli.cli import ingest_cmd as _ingest_cmd  # noqa: E402,F401  isort:
 from openrlb_cli.cli import runs_cmd as _runs_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import analysis_cmd as _analysis_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import aggregate_cmd as _aggregate_cmd  # noqa: E402,F401  isort: skip
+from openrlb_cli.cli import compare_cmd as _compare_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import fetch_cmd as _fetch_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import track_cmd as _track_cmd  # noqa: E402,F401  isort: skip
 
