@@ -45,7 +45,7 @@ from openrlb_cli.analysis import profiles as pf
 from openrlb_cli.analysis import score_rules as sr
 from openrlb_cli.analysis import scores as sc
 from openrlb_cli.errors import InputError, SelectionError
-from openrlb_cli.selection import Curves, load_curves, resolve
+from openrlb_cli.selection import Curves, load_curves, relabel, resolve
 from openrlb_cli.store import Store
 
 METRIC_TITLES = {"iqm": "IQM", "median": "Median", "mean": "Mean", "optimality_gap": "Optimality gap"}
@@ -116,6 +116,7 @@ class AggregateResult:
     efficiency: dict[str, bs.Band] = field(default_factory=dict)  # label -> curve (grid = steps)
     auc_grid: np.ndarray | None = None  # steps the AUC metrics integrate over
     warnings: list[str] = field(default_factory=list)
+    step_axis: str = "Steps"  # what the steps count (render.styles.step_axis_label), for the efficiency figure
 
     @property
     def metrics(self) -> list[str]:
@@ -153,7 +154,8 @@ def check_options(o: AggregateOptions) -> None:
 
 
 def load(store: Store, specs: Sequence[str], env_ids: Sequence[str] | None, metric: str | None,
-         allow_missing_tasks: bool = False, x: str = "step", max_steps: float | None = None) -> Curves:
+         allow_missing_tasks: bool = False, x: str = "step", max_steps: float | None = None,
+         labels: dict[str, str] | None = None) -> Curves:
     """Resolve the selection and load its curves (`x`: step or a series key, see `load_curves`);
     a missing spec × env names both."""
     try:
@@ -161,6 +163,7 @@ def load(store: Store, specs: Sequence[str], env_ids: Sequence[str] | None, metr
     except SelectionError as exc:
         text = str(exc).replace("(pass --allow-missing to plot what exists)", f"({ALLOW_HINT})")
         raise SelectionError(text) from exc
+    relabel(selection, labels or {})
     return load_curves(store, selection, x=x, max_steps=max_steps)
 
 
@@ -275,6 +278,10 @@ def compute(curves: Curves, opts: AggregateOptions | None = None) -> AggregateRe
     result = AggregateResult(o, labels, env_ids, sel.metric_label, score_description(o),
                              method if method != "csv" else o.normalize, refs, raw, normed, uids,
                              intervals, taus, profiles, improvement, pair_tasks, warnings=result_warnings)
+    if curves.step_axes:
+        from openrlb_cli.render.styles import step_axis_label
+
+        result.step_axis = step_axis_label(list(curves.step_axes.values()))
     if o.curve_points:
         _efficiency(curves, result)
     if o.whole_curve_auc:

@@ -14,15 +14,20 @@ import typer
 
 from openrlb_cli.cli import context
 from openrlb_cli.cli.analysis_cmd import (
+    COLOR_HELP,
     ENV_HELP,
+    LABEL_HELP,
     METRIC_HELP,
     SCORE_HELP,
     SPECS_HELP,
     X_KEY_HELP,
+    X_SCALE_HELP,
     ListOptionsCommand,
     _split,
     check_x,
+    pairs,
     score_rule,
+    style_slots,
 )
 from openrlb_cli.cli.context import app, info, open_store, out, warn
 from openrlb_cli.errors import InputError
@@ -85,6 +90,11 @@ def aggregate(
                                 help="Prefix of the files written (PREFIX_aggregates.json, PREFIX_intervals.png, ...); "
                                      "an existing directory gets the bare names."),
     dpi: int = typer.Option(150, "--dpi"),
+    xlabel: str = typer.Option(None, "--xlabel", show_default=False,
+                               help="x label of the sample-efficiency figure (default: what the steps count)."),
+    x_scale: float = typer.Option(1.0, "--x-scale", help=X_SCALE_HELP + " (sample-efficiency figure)"),
+    color: list[str] = typer.Option(None, "--color", metavar="LABEL=COLOR", help=COLOR_HELP, show_default=False),
+    label: list[str] = typer.Option(None, "--label", metavar="OLD=NEW", help=LABEL_HELP, show_default=False),
     workers: int = typer.Option(None, "--workers", help="Threads (default: cores, at most 8); never changes results.",
                                 show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print the aggregates document as JSON instead of the table."),
@@ -128,16 +138,30 @@ def aggregate(
         raise InputError(f"--formats must be among {', '.join(FORMATS)}, got {', '.join(bad)}")
     if dpi < 10:
         raise InputError(f"--dpi must be >= 10, got {dpi}")
+    if not x_scale > 0:
+        raise InputError(f"--x-scale must be > 0, got {x_scale:g}")
     if x == "time":
         raise InputError("--x time is for plots; aggregate steps are step or a series KEY")
     memory.reuse_freed_blocks()  # ~0.8 s less page faulting in the bootstrap (see openrlb_cli.memory)
     with open_store(create=False) as store:
         curves = ag.load(store, specs or [], _split(env_ids), metric, allow_missing_tasks, x=check_x(x),
-                         max_steps=max_steps)
+                         max_steps=max_steps, labels=pairs(label, "--label"))
     result = ag.compute(curves, opts)
     for w in result.warnings:
         warn(w)
-    paths = ag.write_outputs(result, output, fmts, dpi=dpi, pool=pool)
+    pinned = pairs(color, "--color")
+    slots = style_slots(result.labels)
+    colors = None
+    if pinned:
+        from openrlb_cli.render.styles import check_pinned, colors_of
+
+        try:
+            check_pinned(pinned, result.labels)
+        except ValueError as exc:
+            raise InputError(f"--color: {exc}") from exc
+        colors = colors_of(result.labels, slots, pinned)
+    paths = ag.write_outputs(result, output, fmts, dpi=dpi, pool=pool, slots=slots, colors=colors, xlabel=xlabel,
+                             x_scale=x_scale)
     if as_json:
         sys.stdout.write(ag.data_files(result)["aggregates.json"])
     elif not context.state.quiet:

@@ -116,14 +116,71 @@ def check_x(x: str) -> str:
     return x.strip()
 
 
+def pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    """`--color sac=#0072B2 --color 'td3=tab:red'` -> {'sac': '#0072B2', 'td3': 'tab:red'}."""
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise InputError(f"{flag} takes LABEL=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def relabel(selection, labels: dict[str, str]) -> None:
+    """`--label OLD=NEW`: `selection.relabel` with the flag named in its errors."""
+    from openrlb_cli.errors import SelectionError
+    from openrlb_cli.selection import relabel as rename
+
+    try:
+        rename(selection, labels)
+    except SelectionError as exc:
+        raise SelectionError(f"--label: {exc}") from exc
+
+
+def style_slots(labels: list[str]) -> dict[str, int]:
+    """The store's style book (`render.styles`), with any new label added: each label's colour and marker."""
+    from openrlb_cli.cli import context
+    from openrlb_cli.render.styles import style_book_path, update_style_book
+    from openrlb_cli.store.database import default_db_path
+
+    path = Path(context.state.db).expanduser() if context.state.db else default_db_path()
+    return update_style_book(style_book_path(path), labels)
+
+
+def parse_width(text: str | None) -> float | None:
+    """`--width one|two|INCHES` -> inches (None: from the panels)."""
+    from openrlb_cli.render.figures import WIDTHS
+
+    if text is None:
+        return None
+    if text.strip().lower() in WIDTHS:
+        return WIDTHS[text.strip().lower()]
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"--width must be one, two or a width in inches, got {text!r}") from None
+
+
+WIDTH_HELP = ("Figure width: one (3.25 in, one column of a two-column paper), two (6.75 in, full width) or inches; "
+              "panels are sized to fit and fonts print at their point size. Default: 2.6 in per panel.")
+SMOOTH_HELP = ("Smoothing of each run: with --smooth-kind ma (default) a centred moving average over N logged points; "
+               "with ema the weight in [0, 1) of TensorBoard's debiased exponential moving average (e.g. 0.6).")
+SMOOTH_KIND_HELP = "ma (centred moving average) | ema (TensorBoard / W&B exponential moving average)."
+COLOR_HELP = "Pin a line's colour: LABEL=COLOR (repeatable; e.g. 'sac=#0072B2'). Default: stable per label."
+LABEL_HELP = "Rename a line: OLD=NEW (repeatable; e.g. each experiment of '?project=x')."
+X_SCALE_HELP = "Multiply steps by this on the x axis (e.g. 4 frames per agent step); pair it with --xlabel."
+
+
 def _selection(specs: list[str] | None, env_ids: list[str] | None, metric: str | None, allow_missing: bool,
-               max_steps: float | None, x: str = "step"):
+               max_steps: float | None, x: str = "step", labels: dict[str, str] | None = None):
     if max_steps is not None and max_steps <= 0:
         raise InputError(f"--max-steps must be > 0, got {max_steps:g}")
     from openrlb_cli.selection import load_curves, resolve
 
     with open_store(create=False) as store:
         sel = resolve(store, specs or [], _split(env_ids), metric, allow_missing=allow_missing)
+        relabel(sel, labels or {})
         curves = load_curves(store, sel, max_steps=max_steps, x=check_x(x))
     for w in curves.warnings:
         warn(w)
@@ -145,21 +202,29 @@ def plot(
                                "the runs (e.g. global_step), joined on step; points without a KEY value are left "
                                "out."),
     band: str = typer.Option("std", "--band", help="std | ci (95% bootstrap over seeds) | minmax | none."),
-    smooth: int = typer.Option(0, "--smooth", help="Centred moving average over N logged points per run."),
+    smooth: float = typer.Option(0, "--smooth", help=SMOOTH_HELP),
+    smooth_kind: str = typer.Option("ma", "--smooth-kind", help=SMOOTH_KIND_HELP),
     max_steps: float = typer.Option(None, "--max-steps", help="Only points at step <= this.", show_default=False),
     ncols: int = typer.Option(None, "--ncols", help="Panels per row.", show_default=False),
+    width: str = typer.Option(None, "--width", metavar="one|two|INCHES", help=WIDTH_HELP, show_default=False),
     individual: bool = typer.Option(False, "--individual", help="Also draw each seed as a thin line."),
     partial: str = typer.Option("dashed", "--partial",
                                 help="Where not all seeds reach: dashed | hide | solid."),
     title: str = typer.Option(None, "--title", show_default=False),
     grid_points: int = typer.Option(500, "--grid-points", help="Max points of the common step grid."),
     dpi: int = typer.Option(150, "--dpi"),
-    xlabel: str = typer.Option(None, "--xlabel", help="x-axis label (step axis).", show_default=False),
-    ylabel: str = typer.Option(None, "--ylabel", help="y-axis label (default: the metric).", show_default=False),
+    xlabel: str = typer.Option(None, "--xlabel", show_default=False,
+                               help="x-axis label (default: what the steps count: Environment steps, Iterations...)."),
+    x_scale: float = typer.Option(1.0, "--x-scale", help=X_SCALE_HELP),
+    ylabel: str = typer.Option(None, "--ylabel", help="y-axis label (default: a short name of the metric).",
+                               show_default=False),
     time_unit: str = typer.Option(None, "--time-unit", help="s | min | h for --x time (default: from the data).",
                                   show_default=False),
-    legend_cols: int = typer.Option(None, "--legend-cols", help="Legend columns (default: one row).",
+    legend_cols: int = typer.Option(None, "--legend-cols", help="Legend columns (default: as many as fit).",
                                     show_default=False),
+    color: list[str] = typer.Option(None, "--color", metavar="LABEL=COLOR", help=COLOR_HELP, show_default=False),
+    label: list[str] = typer.Option(None, "--label", metavar="OLD=NEW", help=LABEL_HELP, show_default=False),
+    no_caption: bool = typer.Option(False, "--no-caption", help="No caption line under the panels."),
     allow_missing: bool = typer.Option(False, "--allow-missing", help=MISSING_HELP),
 ) -> None:
     """Learning curves: one panel per env, one line per experiment (mean over seeds) with a band.
@@ -173,11 +238,15 @@ def plot(
     if output.is_dir():
         output = output / "curves"
     fmts = _split(formats) or ([output.suffix[1:]] if output.suffix[1:] in fg.FORMATS else list(fg.FORMATS))
-    opts = fg.PlotOptions(x=x, band=band, smooth=smooth, max_steps=max_steps, ncols=ncols, individual=individual,
-                          partial=partial, grid_points=grid_points, formats=fmts, dpi=dpi, title=title,
-                          xlabel=xlabel, ylabel=ylabel, time_unit=time_unit, legend_cols=legend_cols)
+    opts = fg.PlotOptions(x=x, band=band, smooth=smooth, smooth_kind=smooth_kind, max_steps=max_steps, ncols=ncols,
+                          individual=individual, partial=partial, grid_points=grid_points, formats=fmts, dpi=dpi,
+                          title=title, xlabel=xlabel, ylabel=ylabel, time_unit=time_unit, legend_cols=legend_cols,
+                          x_scale=x_scale, width=parse_width(width), colors=pairs(color, "--color"),
+                          caption=not no_caption)
     fg.check_options(opts)
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x)
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x, pairs(label, "--label"))
+    fg.check_colors(opts.colors, curves.selection.labels)
+    opts.slots = style_slots(curves.selection.labels)
     for path in fg.plot_curves(curves, output, opts):
         print(path)
 
@@ -255,9 +324,18 @@ def report(
     formats: list[str] = typer.Option(None, "--formats", help="Figure formats (PNG is always written).",
                                       show_default=False),
     band: str = typer.Option("std", "--band", help="std | ci | minmax | none."),
-    smooth: int = typer.Option(0, "--smooth", help="Centred moving average over N logged points per run."),
+    smooth: float = typer.Option(0, "--smooth", help=SMOOTH_HELP),
+    smooth_kind: str = typer.Option("ma", "--smooth-kind", help=SMOOTH_KIND_HELP),
     max_steps: float = typer.Option(None, "--max-steps", show_default=False),
     ncols: int = typer.Option(None, "--ncols", show_default=False),
+    width: str = typer.Option(None, "--width", metavar="one|two|INCHES", help=WIDTH_HELP, show_default=False),
+    xlabel: str = typer.Option(None, "--xlabel", show_default=False,
+                               help="x-axis label of the step figures (default: what the steps count)."),
+    x_scale: float = typer.Option(1.0, "--x-scale", help=X_SCALE_HELP),
+    ylabel: str = typer.Option(None, "--ylabel", help="y-axis label (default: a short name of the metric).",
+                               show_default=False),
+    color: list[str] = typer.Option(None, "--color", metavar="LABEL=COLOR", help=COLOR_HELP, show_default=False),
+    label: list[str] = typer.Option(None, "--label", metavar="OLD=NEW", help=LABEL_HELP, show_default=False),
     score: str = typer.Option(None, "--score", metavar="RULE[:PARAM]", help=SCORE_HELP, show_default=False),
     last_n: int = typer.Option(None, "--last-n", show_default=False, help="= --score last-n:N (default 100)."),
     last_frac: float = typer.Option(None, "--last-frac", show_default=False, help="= --score last-frac:F."),
@@ -279,8 +357,9 @@ def report(
     from openrlb_cli.render import figures as fg
     from openrlb_cli.render import report as rp
 
-    popts = fg.PlotOptions(band=band, smooth=smooth, max_steps=max_steps, ncols=ncols,
-                           formats=_split(formats) or ["png", "svg"])
+    popts = fg.PlotOptions(band=band, smooth=smooth, smooth_kind=smooth_kind, max_steps=max_steps, ncols=ncols,
+                           formats=_split(formats) or ["png", "svg"], width=parse_width(width), xlabel=xlabel,
+                           x_scale=x_scale, ylabel=ylabel, colors=pairs(color, "--color"))
     fg.check_options(popts)
     rule = score_rule(score, last_n=last_n, last_frac=last_frac, max_steps=max_steps, std=std)
     extra = []
@@ -290,7 +369,9 @@ def report(
         agg_opts = ag.AggregateOptions(normalize=normalize)
         ag.check_options(agg_opts)
         extra.append(ag.report_provider(agg_opts))
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps)
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, labels=pairs(label, "--label"))
+    fg.check_colors(popts.colors, curves.selection.labels)
+    popts.slots = style_slots(curves.selection.labels)
     ropts = rp.ReportOptions(plot=popts, score=rule, ci=not no_ci, minimize=minimize,
                              title=title, specs=list(specs or []))
     result = rp.write_report(curves, output, ropts, extra_sections=extra, use_registered=not no_sections)

@@ -96,7 +96,7 @@ def write_report(curves: Curves, out_dir: Path, opts: ReportOptions | None = Non
     except OSError as exc:
         raise InputError(f"cannot write report directory {str(out_dir)!r}: {exc.strerror or exc}") from exc
     result = ReportResult(out_dir, warnings=list(curves.warnings))
-    colors = fg.experiment_colors(curves.selection.labels)
+    colors = fg.experiment_colors(curves.selection.labels, opts.plot.colors, opts.plot.slots)
     ctx = ReportContext(out_dir, curves, colors, opts)
     sections: list[ReportSection] = []
 
@@ -151,9 +151,7 @@ def _figures(ctx: ReportContext, result: ReportResult) -> list[ReportSection]:
         result.files += paths
         png = next(p for p in paths if p.suffix == ".png")
         others = ", ".join(f"[{p.suffix[1:].upper()}]({p.relative_to(ctx.out_dir).as_posix()})" for p in paths)
-        band = {"std": "mean ± std", "ci": "mean and 95% bootstrap CI", "minmax": "mean, min and max",
-                "none": "mean"}[opts.band]
-        text = f"{band} over seeds; dashed where not all seeds reach. Files: {others}."
+        text = f"{fg.caption_text(data, popts)} Files: {others}."
         out.append(ReportSection(title, text, images=[png.relative_to(ctx.out_dir)]))
     return out
 
