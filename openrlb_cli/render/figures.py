@@ -351,19 +351,25 @@ MARGINS = {"left": 0.85, "right": 0.3, "bottom": 0.65, "wspace": 0.65, "hspace":
 def smoothing_text(opts: PlotOptions) -> str:
     """What the smoothing did, for captions ('' when none)."""
     if opts.smooth_kind == "ema":
-        return f"exponential moving average of each run, weight {opts.smooth:g} (TensorBoard's, debiased)" \
-            if opts.smooth > 0 else ""
-    return f"centred moving average of each run over {int(opts.smooth)} logged points" if opts.smooth > 1 else ""
+        return f"EMA of each run, weight {opts.smooth:g} (TensorBoard's)" if opts.smooth > 0 else ""
+    return f"moving average of each run over {int(opts.smooth)} points" if opts.smooth > 1 else ""
+
+
+def _any_partial(data: FigureData) -> bool:
+    return any(((ln.stats.count > 0) & ~ln.stats.full).any() for p in data.panels for ln in p.lines)
+
+
+BAND_CAPTION = {"std": "± 1 std", "ci": "95% bootstrap CI", "minmax": "min–max", "none": ""}
 
 
 def caption_text(data: FigureData, opts: PlotOptions) -> str:
     """The caption: what a line is, what the band is, the smoothing and the metric key."""
-    band = BAND_TEXT[opts.band]
+    band = BAND_CAPTION[opts.band]
     parts = [f"Mean over seeds of {data.y_label}" + (f"; band: {band}" if band else "")]
     smooth = smoothing_text(opts)
-    parts.append(f"smoothing: {smooth}" if smooth else "no smoothing")
-    if opts.partial == "dashed":
-        parts.append("dashed where not every seed reaches")
+    parts.append(smooth if smooth else "unsmoothed")
+    if opts.partial == "dashed" and _any_partial(data):
+        parts.append("dashed: not every seed reaches")
     if opts.x_scale != 1:
         parts.append(f"steps × {opts.x_scale:g}")
     return "; ".join(parts) + "."
@@ -398,19 +404,21 @@ def _legend_handles(data: FigureData, opts: PlotOptions, colors: dict[str, tuple
                                   mfc=c if st.filled else "white", label=lbl))
     if BAND_TEXT[opts.band] and present:
         handles.append(Patch(facecolor="0.5", alpha=0.3, lw=0, label=BAND_TEXT[opts.band]))
-    if opts.partial == "dashed" and any(
-            ((ln.stats.count > 0) & ~ln.stats.full).any() for p in data.panels for ln in p.lines):
+    if opts.partial == "dashed" and _any_partial(data):
         handles.append(Line2D([], [], color="0.4", lw=1.2, ls=(0, (3, 2)), label="not all seeds"))
     return handles
 
 
 def legend_columns(labels: Sequence[str], available: float) -> int:
-    """The most legend columns whose entries fit in ``available`` inches (matplotlib fills a legend
-    column by column; an entry is ~0.55 in of handle and padding plus ~0.065 in per character at 9 pt)."""
+    """The most legend columns whose entries fit in ``available`` inches: an entry is ~0.55 in of
+    handle and padding plus ~0.065 in per character at 9 pt, and entries are split over columns as
+    matplotlib splits them (the first ``n % ncols`` columns take one entry more)."""
     widths = [0.55 + 0.065 * len(lbl) for lbl in labels]
     for cols in range(len(widths), 1, -1):
-        rows = math.ceil(len(widths) / cols)
-        if sum(max(widths[c * rows:(c + 1) * rows], default=0.0) for c in range(cols)) <= available:
+        rows, large = divmod(len(widths), cols)
+        counts = [rows + 1] * large + [rows] * (cols - large)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
+        if sum(max(widths[a:a + c], default=0.0) for a, c in zip(starts, counts, strict=True)) <= available:
             return cols
     return 1
 
@@ -429,7 +437,7 @@ def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[flo
     m = dict(MARGINS)
     axes_w, axes_h = AXES_SIZE
     if opts.width is not None:
-        m["left"], m["wspace"], m["right"] = 0.62, 0.45, 0.12
+        m["left"], m["wspace"], m["right"] = 0.8, 0.5, 0.12
         axes_w = max(0.6, (opts.width - m["left"] - m["right"] - (ncols - 1) * m["wspace"]) / ncols)
         axes_h = max(0.8, 0.72 * axes_w)
     y_label = _y_label_lines(opts.ylabel or short_metric_label(data.y_label), 0,
