@@ -275,6 +275,7 @@ def table(
     fmt: str = typer.Option(None, "--format", "-f", show_default=False,
                             help="rich (terminal) | md | csv | latex | json | html. Default: rich, or from -o."),
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON (= --format json)."),
+    label: list[str] = typer.Option(None, "--label", metavar="OLD=NEW", help=LABEL_HELP, show_default=False),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file.", show_default=False),
     allow_missing: bool = typer.Option(False, "--allow-missing", help=MISSING_HELP),
 ) -> None:
@@ -300,7 +301,7 @@ def table(
     rule = score_rule(score, last_n=last_n, last_frac=last_frac, at_step=at_step, max_steps=max_steps, std=std)
     if x == "time":
         raise InputError("--x time is for plots; a table's steps are step or a series KEY")
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x)
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x, pairs(label, "--label"))
     result = (tb.runtime_table(curves) if runtime else
               tb.score_table(curves, ci=ci, minimize=minimize, rule=rule))
     for w in result.warnings:

@@ -13,12 +13,14 @@ import typer
 
 from openrlb_cli.cli.analysis_cmd import (
     ENV_HELP,
+    LABEL_HELP,
     METRIC_HELP,
     MISSING_HELP,
     SCORE_HELP,
     SPECS_HELP,
     ListOptionsCommand,
     _selection,
+    pairs,
     score_rule,
 )
 from openrlb_cli.cli.context import app, info, out, warn
@@ -44,6 +46,7 @@ def compare(
                             help="rich (terminal) | md | csv | json. Default: rich, or from -o."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (= --format json)."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file.", show_default=False),
+    label: list[str] = typer.Option(None, "--label", metavar="OLD=NEW", help=LABEL_HELP, show_default=False),
     allow_missing: bool = typer.Option(False, "--allow-missing", help=MISSING_HELP),
 ) -> None:
     """Hypothesis tests of A against B per environment: p-value, Holm–Bonferroni over environments,
@@ -72,7 +75,7 @@ def compare(
     if fmt == "rich" and output is not None:
         raise InputError("--format rich is for the terminal; use md, csv or json with -o")
     rule = score_rule(score, last_n=last_n, last_frac=last_frac, at_step=at_step, max_steps=max_steps)
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps)
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, labels=pairs(label, "--label"))
     labels = curves.selection.labels
     if len(labels) != 2:
         raise InputError(f"compare needs exactly two experiments, the specs give {len(labels)}"
@@ -80,14 +83,14 @@ def compare(
     scored, warnings = tb.rule_scores(curves, rule)
     a, b = labels
     empty = np.empty(0)
-    pairs = {env: (scored[(env, a)].scores if (env, a) in scored else empty,
+    by_env = {env: (scored[(env, a)].scores if (env, a) in scored else empty,
                    scored[(env, b)].scores if (env, b) in scored else empty)
              for env in curves.selection.env_ids}
-    few = [env for env, (x, y) in pairs.items() if min(x.size, y.size) < 2]
+    few = [env for env, (x, y) in by_env.items() if min(x.size, y.size) < 2]
     if few:
         warnings.append(f"fewer than 2 runs on a side, no test in: {', '.join(few)}")
     report = rh.CompareReport(a, b, curves.selection.metric_label, rule, test, alpha, power,
-                              ht.compare(pairs, test, power, alpha), warnings)
+                              ht.compare(by_env, test, power, alpha), warnings)
     for w in warnings:
         warn(w)
     if fmt == "rich":
