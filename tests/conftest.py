@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
@@ -62,6 +61,7 @@ def cli(db_path: Path, capsys: pytest.CaptureFixture[str]):
 
 @pytest.fixture
 def shared() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip("../shared/data is not present")
-    return SHARED
+    """`../shared/data`, or the test skips with the one shared-data message (tests/shared_data.py)."""
+    from shared_data import need_shared
+
+    return need_shared()

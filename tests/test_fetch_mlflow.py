@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import socket
 import subprocess
 import sys
@@ -15,7 +16,8 @@ import numpy as np
 import pytest
 import requests
 
-pytestmark = pytest.mark.slow
+# one server per session: under pytest-xdist (`--dist loadgroup`) these tests share one worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-server")]
 
 if importlib.util.find_spec("mlflow") is None or importlib.util.find_spec("flask") is None:
     pytest.skip("mlflow (with its server) is not installed: pip install mlflow", allow_module_level=True)
@@ -46,7 +48,10 @@ def mlflow_url(tmp_path_factory: pytest.TempPathFactory):
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--default-artifact-root", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root)
+        stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        # MLflow 3 also starts a job executor (huey consumers) with the server: nothing here uses it, and
+        # on a loaded 2-core machine it took ~60 of the ~105 s before the server answered /health
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     try:

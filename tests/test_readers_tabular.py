@@ -11,13 +11,14 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_data import SHARED_DATA, SKIP_REASON
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest import tabular, tabular_csv
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.model import Series
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 OPTS = ReadOptions()
 
 
@@ -131,7 +132,7 @@ def test_wide_by_seed_patterns(tmp_path: Path) -> None:
 def test_tianshou_real_files_match_pandas() -> None:
     files = sorted((SHARED / "tianshou-mujoco").glob("*/*/test_rew_10seeds.csv"))
     if not files:
-        pytest.skip("shared data absent")
+        pytest.skip(SKIP_REASON)
     assert len(files) == 72
     for f in files:
         res = tabular.CSV.read(f, 0, {}, OPTS)
