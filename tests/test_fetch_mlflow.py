@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import requests
 
-# one server per session: under pytest-xdist (`--dist loadgroup`) these tests share one worker
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-server")]
+# one server per session: under pytest-xdist, `--dist loadfile` (README's test command) keeps these tests
+# on one worker, so the server starts once
+pytestmark = pytest.mark.slow
 
 if importlib.util.find_spec("mlflow") is None or importlib.util.find_spec("flask") is None:
     pytest.skip("mlflow (with its server) is not installed: pip install mlflow", allow_module_level=True)
