@@ -7,6 +7,11 @@
         df = frame(store, ["env=Hopper-v3", "project=tianshou"], "rew")      # filter words, as `openrlb runs`
         df = frame(store, ["sac?project=tianshou&cl=SAC", "td3?project=tianshou"])  # specs, as `openrlb plot`
 
+Numbers as the CLI computes them, from the same code: `scores` (one score per run under a score
+rule, as `openrlb table` scores runs), `score_table` (mean/std/n per env × experiment, as `table`),
+`aggregate` (rliable-style IQM/median/mean/optimality gap with bootstrap intervals, as `openrlb
+aggregate`), and `ingest` (local logs into the store under the store's lock, as `openrlb ingest`).
+
 Filters are the CLI's words (`key=value`, `!=`, `<`, `<=`, `>`, `>=`; see `store/filters.py`), a
 `RunFilter`, or `plot`/`table` specs (`EXPERIMENT?key=value&...`). A filter key or value the store
 does not have, and a metric no selected run has, raise `SelectionError` with close matches: an empty
@@ -15,6 +20,7 @@ frame would look like a result.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from openrlb_cli.errors import SelectionError
+from openrlb_cli.analysis.score_rules import ScoreRule
+from openrlb_cli.errors import InputError, OpenrlbError, SelectionError
 from openrlb_cli.model import RunInfo
 from openrlb_cli.store import RunFilter, Store, parse_filters, suggest
 from openrlb_cli.store.filters import parse_number
@@ -31,6 +38,12 @@ TIDY_COLUMNS = ["project", "experiment", "env", "seed", "run", "step", "value", 
 RUN_COLUMNS = ["run", "project", "experiment", "env", "seed", "state", "name", "user", "tags", "note", "source",
                "created_at", "updated_at"]
 Filters = RunFilter | Sequence[str] | str | None
+SCORE_COLUMNS = ["experiment", "env", "seed", "run", "score"]
+
+__all__ = [
+    "RUN_COLUMNS", "SCORE_COLUMNS", "TIDY_COLUMNS", "Filters", "aggregate", "frame", "frame_for_runs", "ingest",
+    "metric_keys", "open_store", "runs_frame", "score_table", "scores", "select",
+]
 
 
 def open_store(path: str | Path | None = None) -> Store:
@@ -169,3 +182,257 @@ def _config_column(values: list[Any]) -> Any:
     if all(isinstance(x, int) for x in out if x is not None):
         return pd.array(out, dtype="Int64")
     return np.array([np.nan if x is None else float(x) for x in out])
+
+
+# ---------------------------------------------------------------------------- scores, tables, aggregates
+Specs = Sequence[str] | str
+
+
+def _domain_words(exc: OpenrlbError) -> OpenrlbError:
+    """The same error with the CLI's flag names (`--allow-missing-tasks`) as this module's argument
+    names (`allow_missing_tasks`): the shared library code words its errors for the CLI."""
+    text = re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc))
+    new = type(exc)(text, exc.exit_code) if isinstance(exc, OpenrlbError) else exc
+    return new
+
+
+def _rule(rule: str | ScoreRule, max_steps: float | None, std: str) -> ScoreRule:
+    """A score rule from its text (`"last-n:100"`, `"max-mean"`, `"at-step:1e6"`) or as given, with
+    the step budget and std convention; InputError in domain words for an unknown rule or parameter."""
+    from openrlb_cli.analysis import score_rules as sr
+
+    try:
+        if isinstance(rule, sr.ScoreRule):
+            return sr.ScoreRule(rule.rule, rule.param, max_steps if max_steps is not None else rule.budget,
+                                std if std != "sample" else rule.std)
+        name, param = sr.parse_rule(rule)
+        return sr.ScoreRule(name, param, max_steps, std)
+    except ValueError as exc:
+        raise InputError(f"score rule {rule!r}: {exc}") from exc
+
+
+def _curves(store: Store, specs: Specs, env_ids: Sequence[str] | None, metric: str | None,
+            max_steps: float | None, allow_missing: bool = False) -> Any:
+    """The selection of `specs` × `env_ids` and its curves, loaded as `table`/`aggregate` load them."""
+    from openrlb_cli.selection import load_curves, resolve
+
+    if max_steps is not None and not max_steps > 0:
+        raise InputError(f"the step budget (max_steps) must be > 0, got {max_steps:g}")
+    try:
+        selection = resolve(store, _words(specs), list(env_ids or []), metric, allow_missing=allow_missing)
+        return load_curves(store, selection, max_steps=max_steps)
+    except OpenrlbError as exc:
+        raise _domain_words(exc) from exc
+
+
+def scores(store: Store, specs: Specs, *, env_ids: Sequence[str] | None = None, metric: str | None = None,
+           rule: str | ScoreRule = "last-n:100", max_steps: float | None = None,
+           allow_missing: bool = False) -> pd.DataFrame:
+    """One score per run, computed by the score-rule code `openrlb table` uses.
+
+    Why: a notebook that recomputes "the mean of the last 100 points" by hand drifts from the
+    table (budget cut, NaN points, `max-mean`'s common steps); this is the table's own per-run step.
+
+    Args:
+        store: an open store (`open_store()`).
+        specs: experiment specs as `plot`/`table` take them (`"sac?project=tianshou&cl=SAC"`,
+            `"?project=x"` for every experiment), one or a list.
+        env_ids: the environments (default: every env the specs match).
+        metric: the metric key (default: per run its episodic-return key, as `table`).
+        rule: how a run becomes a score: `last-n[:N]`, `last-frac[:F]`, `final`, `max-mean`,
+            `auc`, `at-step:S` (see `analysis.score_rules`), or a `ScoreRule`.
+        max_steps: step budget: only points at step <= this are scored.
+        allow_missing: leave out spec × env pairs without runs instead of raising SelectionError.
+
+    Returns:
+        A tidy frame with SCORE_COLUMNS (experiment is the spec's label), one row per run with
+        points, ordered env by env as the table. `df.attrs["score_rule"]` records the rule,
+        `df.attrs["score_step"]` the step of each `max-mean` cell (`{(env, experiment): step}`)
+        and `df.attrs["warnings"]` what `table` would warn about.
+    """
+    from openrlb_cli.render import tables as tb
+
+    sr_rule = _rule(rule, max_steps, "sample")
+    curves = _curves(store, specs, env_ids, metric, max_steps, allow_missing)
+    cells, warnings = tb.rule_scores(curves, sr_rule)
+    rows = []
+    for (env, label), cell in cells.items():
+        for rc, value in zip(curves.get(label, env), cell.scores, strict=True):
+            rows.append({"experiment": label, "env": env, "seed": rc.run.seed, "run": rc.run.uid,
+                         "score": float(value)})
+    df = pd.DataFrame(rows, columns=SCORE_COLUMNS)
+    df["seed"] = df["seed"].astype("Int64")
+    df["score"] = df["score"].astype(np.float64)
+    df.attrs.update(score_rule=sr_rule.record(), metric=curves.selection.metric_label,
+                    score_step={key: c.step for key, c in cells.items() if c.step is not None},
+                    warnings=list(curves.warnings) + warnings)
+    return df
+
+
+def score_table(store: Store, specs: Specs, *, env_ids: Sequence[str] | None = None, metric: str | None = None,
+                rule: str | ScoreRule = "last-n:100", max_steps: float | None = None, std: str = "sample",
+                ci: bool = False, n_boot: int = 10_000, bootstrap_seed: int = 0,
+                allow_missing: bool = False) -> pd.DataFrame:
+    """The env × experiment table of `openrlb table`: mean, std and seed count of the run scores.
+
+    Args:
+        store: an open store.
+        specs, env_ids, metric, rule, max_steps, allow_missing: as for `scores`.
+        std: `sample` (ddof=1, the default) or `population` (ddof=0, as `np.std` and Tianshou).
+        ci: add the 95% bootstrap CI over seeds (`ci_low`, `ci_high`), as `table --ci`.
+        n_boot: bootstrap replicates of that CI.
+        bootstrap_seed: seed of the bootstrap's random numbers (not a run filter).
+
+    Returns:
+        A frame indexed by env with columns `(statistic, experiment)`: `df["mean"]` is the
+        env × experiment table of means, `df["std"]` and `df["n"]` the std and seed count (and
+        `ci_low`/`ci_high` with `ci`); a cell without runs is NaN (n 0). `df.attrs` holds
+        `score_rule` (rule, parameter, budget, std convention), `statistic` (e.g. "mean and
+        sample std (ddof=1) over seeds"), `metric`, `best` (env -> experiments with the best
+        mean) and `warnings`.
+    """
+    from openrlb_cli.render import tables as tb
+
+    sr_rule = _rule(rule, max_steps, std)
+    curves = _curves(store, specs, env_ids, metric, max_steps, allow_missing)
+    table = tb.score_table(curves, ci=ci, n_boot=n_boot, seed=bootstrap_seed, rule=sr_rule)
+    stats = ["mean", "std", "n"] + (["ci_low", "ci_high"] if ci else [])
+    data: dict[tuple[str, str], list[float]] = {}
+    for stat in stats:
+        for label in table.labels:
+            col = []
+            for env in table.envs:
+                st = table.cell(env, label)
+                col.append(float(getattr(st, stat)) if st is not None else (0.0 if stat == "n" else np.nan))
+            data[(stat, label)] = col
+    df = pd.DataFrame(data, index=pd.Index(table.envs, name="env"))
+    df.columns = pd.MultiIndex.from_tuples(list(data), names=["statistic", "experiment"])
+    df["n"] = df["n"].astype(int)
+    df.attrs.update(score_rule=sr_rule.record(), statistic=f"mean and {sr_rule.std_text()} over seeds",
+                    metric=table.metric, best={env: sorted(table.best(env)) for env in table.envs},
+                    warnings=list(curves.warnings) + table.warnings)
+    return df
+
+
+def aggregate(store: Store, specs: Specs, *, env_ids: Sequence[str] | None = None, metric: str | None = None,
+              rule: str | ScoreRule = "last-n:100", max_steps: float | None = None, normalize: str = "maxmin",
+              reps: int = 50_000, ci: float = 0.95, method: str = "percentile", bootstrap_seed: int = 0,
+              gamma: float = 1.0, task_bootstrap: bool = False, allow_missing_tasks: bool = False,
+              workers: int | None = None) -> pd.DataFrame:
+    """rliable-style aggregate metrics with stratified-bootstrap intervals, as `openrlb aggregate`.
+
+    Each env is one task; run scores (under `rule`) are normalized per task, then IQM, median,
+    mean and optimality gap are estimated per experiment with interval bounds. Same seed, same
+    numbers as `openrlb aggregate --json` with the same options.
+
+    Args:
+        store: an open store.
+        specs, env_ids, metric, rule, max_steps: as for `scores`.
+        normalize: `maxmin` (per task over the selection), `atari` (human-normalized), `none`,
+            or the path of a reference CSV (columns env,low,high or game,random,human).
+        reps: bootstrap replicates of the intervals (the CLI's default 50,000; a few hundred
+            for a quick look).
+        ci: confidence level.
+        method: `percentile`, `basic`, `bc` or `bca`, as rliable.
+        bootstrap_seed: seed of the bootstrap's random numbers (not a run filter).
+        gamma: target of the optimality gap.
+        task_bootstrap: resample tasks as well as runs (rliable's `task_bootstrap`).
+        allow_missing_tasks: aggregate an experiment without runs in a task over the tasks it has
+            (with a warning) instead of raising SelectionError.
+        workers: threads (default: cores, at most 8); never changes the numbers.
+
+    Returns:
+        One row per experiment × metric with columns experiment, metric (iqm, median, mean,
+        optimality_gap), point, lower, upper, reps, ci, method, seed, normalization, n_runs,
+        n_tasks. `df.attrs` holds `score` (how a run became a score), `normalization`,
+        `references` (env -> [low, high]), `improvement` (probability of improvement records
+        for every pair, with min(reps, 2000) replicates as the CLI's default), `options` and
+        `warnings`.
+    """
+    from openrlb_cli import aggregate as ag
+
+    sr_rule = _rule(rule, max_steps, "sample")
+    side = min(reps, 2_000)
+    opts = ag.AggregateOptions(normalize=normalize, score=sr_rule, reps=reps, profile_reps=side, poi_reps=side,
+                               curve_reps=side, ci=ci, method=method, seed=bootstrap_seed, gamma=gamma,
+                               curve_points=0, allow_missing_tasks=allow_missing_tasks,
+                               task_bootstrap=task_bootstrap, workers=workers)
+    try:
+        ag.check_options(opts)
+        curves = _curves(store, specs, env_ids, metric, max_steps, allow_missing_tasks)
+        result = ag.compute(curves, opts)
+    except OpenrlbError as exc:
+        raise _domain_words(exc) from exc
+    doc = ag.document(result)
+    df = pd.DataFrame(ag.records(result))
+    df.attrs.update(score=doc["score"], normalization=doc["normalization"], references=doc["references"],
+                    improvement=ag.improvement_records(result), options=doc["options"], warnings=doc["warnings"])
+    return df
+
+
+# ---------------------------------------------------------------------------- ingest
+def ingest(store: Store, paths: Sequence[str | Path] | str | Path, *, fmt: str | None = None,
+           project: str | None = None, experiment: str | None = None, env: str | None = None,
+           seed: int | str | None = None, tags: Sequence[str] = (), config: dict[str, Any] | None = None,
+           layout: str | None = None, columns: dict[str, Any] | None = None, as_copy: bool = False,
+           wait: bool = False) -> dict[str, Any]:
+    """Ingest local run logs into the store, as `openrlb ingest`; re-ingesting reads only what is new.
+
+    The store's lock (shared with `ingest`, `fetch` and `sync` of other processes) is held while
+    planning and writing, so two writers never append the same points twice.
+
+    Args:
+        store: an open store.
+        paths: files or directories (walked recursively).
+        fmt: force a format (`tensorboard`, `sb3-monitor`, `csv`, `jsonl`, `mlflow-files`, ...);
+            default: recognised per file.
+        project, experiment, env: metadata of the runs; may hold `{stem}`, `{parent}` and
+            `{grandparent}` (the file's name, folder, the folder above). They win over anything
+            inferred from the logs.
+        seed: the runs' seed (an integer, or text with those placeholders).
+        tags: tags to add to every run.
+        config: config keys to set on every run.
+        layout: a path template below each path (`"{env}/{experiment}/*"`).
+        columns: CSV/JSONL reading options, the fields of `ingest.base.ReadOptions`
+            (`step_column`, `value_columns`, `run_column`, `env_column`, ...).
+        as_copy: store logs that copy logs already stored as runs of their own.
+        wait: if another process holds the store's lock, wait for it instead of raising
+            `StoreBusyError`.
+
+    Returns:
+        The summary `ingest --json` prints: units_read, units_unchanged, runs, new_runs, series,
+        points, skipped (path and reason of each file not read), warnings, already_stored.
+        InputError when no log file is found under the paths (nothing would look like success).
+    """
+    from openrlb_cli.ingest.base import ReadOptions
+    from openrlb_cli.ingest.layout import compile_template
+    from openrlb_cli.ingest.pipeline import Overrides, discover
+    from openrlb_cli.ingest.pipeline import ingest as run_ingest
+    from openrlb_cli.store.lock import store_lock
+
+    roots = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    if seed is not None and not isinstance(seed, int) and "{" not in str(seed):
+        try:
+            seed = int(seed)
+        except ValueError:
+            raise InputError(f"seed must be an integer or hold {{stem}}/{{parent}}/{{grandparent}}, "
+                             f"got {seed!r}") from None
+    if layout is not None:
+        compile_template(layout)
+    try:
+        options = ReadOptions(**(columns or {}))
+    except TypeError as exc:
+        raise InputError(f"unknown reading option in columns: {exc}") from None
+    overrides = Overrides(project=project, experiment=experiment, env=env,
+                          seed=str(seed) if seed is not None else None, tags=list(tags),
+                          config=dict(config or {}), layout=layout)
+    with store_lock(store.path, wait=wait, holder="ingest"):
+        units, skipped = discover(roots, fmt)
+        if not units:
+            where = ", ".join(str(p) for p in roots[:3]) + (f" and {len(roots) - 3} more" if len(roots) > 3 else "")
+            raise InputError(f"no {fmt + ' ' if fmt else ''}log file found in {where}"
+                             + ("" if fmt else " (give its format)"))
+        summary = run_ingest(store, roots, fmt=fmt, options=options, overrides=overrides, units=units,
+                             as_copy=as_copy)
+    summary.skipped = skipped + summary.skipped
+    return summary.to_dict()
