@@ -359,7 +359,10 @@ def aggregate(store: Store, specs: Specs, *, env_ids: Sequence[str] | None = Non
                                task_bootstrap=task_bootstrap, workers=workers)
     try:
         ag.check_options(opts)
-        curves = _curves(store, specs, env_ids, metric, max_steps, allow_missing_tasks)
+        if max_steps is not None and not max_steps > 0:
+            raise InputError(f"the step budget (max_steps) must be > 0, got {max_steps:g}")
+        curves = ag.load(store, _words(specs), list(env_ids or []), metric, allow_missing_tasks,
+                         max_steps=max_steps)
         result = ag.compute(curves, opts)
     except OpenrlbError as exc:
         raise _domain_words(exc) from exc

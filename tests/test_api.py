@@ -3,12 +3,14 @@ filter words and from the CLI's specs, and errors with suggestions instead of em
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from openrlb_cli import api
-from openrlb_cli.errors import SelectionError
+from openrlb_cli.errors import InputError, SelectionError
 from openrlb_cli.model import RunRecord, Series
 
 
@@ -86,3 +88,130 @@ def test_empty_intersection_of_known_values_is_an_empty_frame(store):
     df = api.frame(store, ["env=Hopper-v3", "seed>5"], "loss")
     assert df.empty and list(df.columns) == api.TIDY_COLUMNS
     assert isinstance(api.runs_frame(store, ["seed>5"]), pd.DataFrame)
+
+
+# ---------------------------------------------------------------------------- scores, tables, aggregates, ingest
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+SPECS = ["q_learning", "sarsa_lambda"]
+ENVS = ["CartPole-v1", "MountainCar-v0"]
+KEY = "charts/episodic_return"
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory):
+    """sample_runs/ ingested once through the API: (store path, the ingest summary)."""
+    path = tmp_path_factory.mktemp("api") / "samples.db"
+    with api.open_store(path) as s:
+        summary = api.ingest(s, [ROOT / "sample_runs"])
+    return path, summary
+
+
+@pytest.fixture
+def sample_store(sample_db):
+    with api.open_store(sample_db[0]) as s:
+        yield s, sample_db[1]
+
+
+def test_ingest_returns_the_json_summary_and_reads_only_what_is_new(sample_store, cli, tmp_path):
+    store, summary = sample_store
+    # the figures sample_runs/README.md and test_ingest_lock.py state for one clean ingest
+    assert summary["runs"] == summary["new_runs"] == 21 and summary["points"] == 17_102 and summary["skipped"] == []
+    again = api.ingest(store, ROOT / "sample_runs")
+    assert again["points"] == 0 and again["new_runs"] == 0 and again["units_unchanged"] == summary["units_read"]
+    code, out, _ = cli("ingest", str(ROOT / "sample_runs"), "--json", db=tmp_path / "cli.db")
+    assert code == 0 and json.loads(out) == summary
+
+
+def test_ingest_takes_metadata_and_fails_in_domain_words(tmp_path):
+    with api.open_store(tmp_path / "m.db") as s:
+        out = api.ingest(s, ROOT / "sample_runs" / "sb3", project="zoo", experiment="{grandparent}",
+                         tags=["api"], config={"note_key": 1})
+        assert out["runs"] == 3
+        runs = api.runs_frame(s, ["project=zoo"])
+        assert set(runs["experiment"]) == {"reinforce"} and set(runs["tags"]) == {"api"}
+        assert set(runs["note_key"]) == {1}
+        (tmp_path / "empty").mkdir()
+        with pytest.raises(InputError, match="no log file found") as exc:
+            api.ingest(s, tmp_path / "empty")
+        with pytest.raises(InputError, match="seed must be an integer"):
+            api.ingest(s, ROOT / "sample_runs" / "sb3", seed="one")
+        assert "--" not in str(exc.value)
+
+
+def test_scores_match_an_independent_computation_on_frame(sample_store):
+    store, _ = sample_store
+    df = api.scores(store, SPECS, env_ids=ENVS, metric=KEY, rule="last-n:20")
+    assert list(df.columns) == api.SCORE_COLUMNS and len(df) == 12
+    curves = api.frame(store, SPECS, KEY, env_ids=ENVS).sort_values(["run", "step"], kind="stable")
+    expected = curves.groupby("run")["value"].apply(lambda v: v.iloc[-20:].mean())
+    assert df.set_index("run")["score"].to_dict() == pytest.approx(expected.to_dict())
+    assert df.attrs["score_rule"]["rule"] == "last-n" and df.attrs["score_rule"]["param"] == 20
+    # the step budget applies before the rule: the last point at step <= 10,000
+    final = api.scores(store, SPECS, env_ids=ENVS, metric=KEY, rule="final", max_steps=10_000)
+    cut = curves[curves["step"] <= 10_000].groupby("run")["value"].last()
+    assert final.set_index("run")["score"].to_dict() == pytest.approx(cut.to_dict())
+
+
+def test_score_table_matches_table_json(sample_store, cli):
+    store, _ = sample_store
+    df = api.score_table(store, SPECS, env_ids=ENVS, metric=KEY, rule="last-n:20", std="population")
+    code, out, _ = cli("table", *SPECS, "-e", *ENVS, "-m", KEY, "--score", "last-n:20", "--std", "population",
+                       "--json", db=store.path)
+    assert code == 0
+    doc = json.loads(out)
+    assert df.attrs["score_rule"] == doc["score_rule"] and df.attrs["statistic"] == doc["statistic"]
+    assert list(df.index) == doc["envs"] and list(df["mean"].columns) == doc["experiments"]
+    for rec in doc["rows"]:
+        assert df.loc[rec["env"], ("mean", rec["experiment"])] == pytest.approx(rec["mean"])
+        assert df.loc[rec["env"], ("std", rec["experiment"])] == pytest.approx(rec["std"])
+        assert df.loc[rec["env"], ("n", rec["experiment"])] == rec["n_seeds"]
+        assert (rec["experiment"] in df.attrs["best"][rec["env"]]) == rec["best"]
+    # and the README's figures (sample std): Q-learning 471 ± 21 on CartPole, Sarsa(λ) -105.5 ± 1.8
+    sample = api.score_table(store, SPECS, env_ids=ENVS, metric=KEY, rule="last-n:20")
+    scores = api.scores(store, SPECS, env_ids=ENVS, metric=KEY, rule="last-n:20")
+    by_cell = scores.groupby(["env", "experiment"])["score"]
+    assert sample["std"].stack().sort_index().to_numpy() == pytest.approx(by_cell.std(ddof=1).sort_index().to_numpy())
+    assert sample.loc["MountainCar-v0", ("mean", "sarsa_lambda")] == pytest.approx(-105.45)
+
+
+def test_aggregate_matches_aggregate_json(sample_store, cli, tmp_path):
+    store, _ = sample_store
+    df = api.aggregate(store, SPECS, env_ids=ENVS, metric=KEY, rule="last-n:20", reps=300, bootstrap_seed=3)
+    code, out, _ = cli("aggregate", *SPECS, "-e", *ENVS, "-m", KEY, "--score", "last-n:20", "--reps", "300",
+                       "--bootstrap-seed", "3", "--curve-points", "0", "--profile-reps", "10", "--poi-reps", "10",
+                       "-o", str(tmp_path / "agg"), "--formats", "svg", "--json", db=store.path)
+    assert code == 0
+    doc = json.loads(out)
+    cli_rows = {(r["experiment"], r["metric"]): r for r in doc["records"]}
+    assert len(df) == len(cli_rows) == 8
+    for row in df.to_dict("records"):
+        ref = cli_rows[(row["experiment"], row["metric"])]
+        for k in ("point", "lower", "upper", "n_runs", "n_tasks", "reps", "normalization"):
+            assert row[k] == pytest.approx(ref[k]) if isinstance(ref[k], float) else row[k] == ref[k]
+    # the point estimate of the mean is the mean of max-min normalized scores, computed here by hand
+    s = api.scores(store, SPECS, env_ids=ENVS, metric=KEY, rule="last-n:20")
+    lo, hi = s.groupby("env")["score"].min(), s.groupby("env")["score"].max()
+    s["norm"] = (s["score"] - s["env"].map(lo)) / (s["env"].map(hi) - s["env"].map(lo))
+    means = s.groupby("experiment")["norm"].mean()
+    got = df[df["metric"] == "mean"].set_index("experiment")["point"]
+    assert got.to_dict() == pytest.approx(means.to_dict())
+    assert df.attrs["references"] == doc["references"]
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda s: api.scores(s, SPECS, metric=KEY, rule="lastn"), "unknown score rule 'lastn'"),
+    (lambda s: api.score_table(s, SPECS, metric=KEY, rule="at-step"), "needs a finite parameter"),
+    (lambda s: api.scores(s, SPECS, env_ids=["FrozenPond-v0"], metric=KEY), "allow_missing"),
+    (lambda s: api.aggregate(s, SPECS, env_ids=ENVS, metric=KEY, reps=0), "reps"),
+    (lambda s: api.aggregate(s, ["q_learning", "reinforce"], env_ids=ENVS, reps=10), "allow_missing_tasks"),
+])
+def test_score_errors_speak_domain_words(sample_store, call, message):
+    store, _ = sample_store
+    with pytest.raises((InputError, SelectionError)) as exc:
+        call(store)
+    assert message in str(exc.value) and "--" not in str(exc.value)
+
+
+def test_public_names_are_listed():
+    assert {"scores", "score_table", "aggregate", "ingest", "frame", "runs_frame"} <= set(api.__all__)
+    assert all(hasattr(api, n) for n in api.__all__)
