@@ -174,6 +174,7 @@ def test_score_table_matches_table_json(sample_store, cli):
     assert sample.loc["MountainCar-v0", ("mean", "sarsa_lambda")] == pytest.approx(-105.45)
 
 
+@pytest.mark.slow  # `openrlb aggregate` always draws its figures: ~7 s of matplotlib for the reference
 def test_aggregate_matches_aggregate_json(sample_store, cli, tmp_path):
     store, _ = sample_store
     df = api.aggregate(store, SPECS, env_ids=ENVS, metric=KEY, rule="last-n:20", reps=300, bootstrap_seed=3)
@@ -188,14 +189,23 @@ def test_aggregate_matches_aggregate_json(sample_store, cli, tmp_path):
         ref = cli_rows[(row["experiment"], row["metric"])]
         for k in ("point", "lower", "upper", "n_runs", "n_tasks", "reps", "normalization"):
             assert row[k] == pytest.approx(ref[k]) if isinstance(ref[k], float) else row[k] == ref[k]
-    # the point estimate of the mean is the mean of max-min normalized scores, computed here by hand
+    assert df.attrs["references"] == doc["references"] and df.attrs["score"] == doc["score"]
+
+
+def test_aggregate_point_estimates_match_a_hand_computation(sample_store):
+    store, _ = sample_store
+    df = api.aggregate(store, SPECS, env_ids=ENVS, metric=KEY, rule="last-n:20", reps=200)
+    assert set(df["metric"]) == {"iqm", "median", "mean", "optimality_gap"} and set(df["reps"]) == {200}
+    # max-min normalization per task over the selection, then the mean and rliable's optimality gap
     s = api.scores(store, SPECS, env_ids=ENVS, metric=KEY, rule="last-n:20")
     lo, hi = s.groupby("env")["score"].min(), s.groupby("env")["score"].max()
     s["norm"] = (s["score"] - s["env"].map(lo)) / (s["env"].map(hi) - s["env"].map(lo))
-    means = s.groupby("experiment")["norm"].mean()
-    got = df[df["metric"] == "mean"].set_index("experiment")["point"]
-    assert got.to_dict() == pytest.approx(means.to_dict())
-    assert df.attrs["references"] == doc["references"]
+    point = df.set_index(["experiment", "metric"])["point"]
+    for exp, norm in s.groupby("experiment")["norm"]:
+        assert point[(exp, "mean")] == pytest.approx(norm.mean())
+        assert point[(exp, "optimality_gap")] == pytest.approx(np.mean(np.maximum(1.0 - norm, 0.0)))
+    assert (df["lower"] <= df["point"]).all() and (df["point"] <= df["upper"]).all()
+    assert df.attrs["references"] == {env: [lo[env], hi[env]] for env in ENVS}
 
 
 @pytest.mark.parametrize(("call", "message"), [
