@@ -277,7 +277,12 @@ def score_table(store: Store, specs: Specs, *, env_ids: Sequence[str] | None = N
 
     Args:
         store: an open store.
-        specs, env_ids, metric, rule, max_steps, allow_missing: as for `scores`.
+        specs: experiment specs, as for `scores`.
+        env_ids: the environments (default: every env the specs match).
+        metric: the metric key (default: per run its episodic-return key).
+        rule: the score rule of each run, as for `scores`.
+        max_steps: step budget: only points at step <= this are scored.
+        allow_missing: leave out spec × env pairs without runs instead of raising SelectionError.
         std: `sample` (ddof=1, the default) or `population` (ddof=0, as `np.std` and Tianshou).
         ci: add the 95% bootstrap CI over seeds (`ci_low`, `ci_high`), as `table --ci`.
         n_boot: bootstrap replicates of that CI.
@@ -327,7 +332,11 @@ def aggregate(store: Store, specs: Specs, *, env_ids: Sequence[str] | None = Non
 
     Args:
         store: an open store.
-        specs, env_ids, metric, rule, max_steps: as for `scores`.
+        specs: experiment specs, as for `scores`.
+        env_ids: the environments (default: every env the specs match).
+        metric: the metric key (default: per run its episodic-return key).
+        rule: the score rule of each run, as for `scores`.
+        max_steps: step budget: only points at step <= this are scored.
         normalize: `maxmin` (per task over the selection), `atari` (human-normalized), `none`,
             or the path of a reference CSV (columns env,low,high or game,random,human).
         reps: bootstrap replicates of the intervals (the CLI's default 50,000; a few hundred
@@ -389,9 +398,10 @@ def ingest(store: Store, paths: Sequence[str | Path] | str | Path, *, fmt: str |
         paths: files or directories (walked recursively).
         fmt: force a format (`tensorboard`, `sb3-monitor`, `csv`, `jsonl`, `mlflow-files`, ...);
             default: recognised per file.
-        project, experiment, env: metadata of the runs; may hold `{stem}`, `{parent}` and
-            `{grandparent}` (the file's name, folder, the folder above). They win over anything
-            inferred from the logs.
+        project: the runs' project; may hold `{stem}`, `{parent}` and `{grandparent}` (the file's
+            name, folder, the folder above). Given metadata wins over anything inferred from the logs.
+        experiment: the runs' experiment (algorithm) name; placeholders as for `project`.
+        env: the runs' environment id; placeholders as for `project`.
         seed: the runs' seed (an integer, or text with those placeholders).
         tags: tags to add to every run.
         config: config keys to set on every run.
