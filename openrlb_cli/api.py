@@ -41,7 +41,8 @@ Filters = RunFilter | Sequence[str] | str | None
 SCORE_COLUMNS = ["experiment", "env", "seed", "run", "score"]
 
 __all__ = [
-    "RUN_COLUMNS", "SCORE_COLUMNS", "TIDY_COLUMNS", "Filters", "aggregate", "frame", "frame_for_runs", "ingest",
+    "RUN_COLUMNS", "SCORE_COLUMNS", "TIDY_COLUMNS", "Filters", "aggregate", "fetch_mlflow", "fetch_wandb", "frame",
+    "frame_for_runs", "ingest",
     "metric_keys", "open_store", "runs_frame", "score_table", "scores", "select",
 ]
 
@@ -449,3 +450,119 @@ def ingest(store: Store, paths: Sequence[str | Path] | str | Path, *, fmt: str |
                              as_copy=as_copy)
     summary.skipped = skipped + summary.skipped
     return summary.to_dict()
+
+
+# ---------------------------------------------------------------------------- fetch
+def _fetch(store: Store, kind: str, spec: dict[str, Any], name: str | None, workers: int, max_rps: float | None,
+           retries: int, timeout: float, wait: bool, allow_empty: bool) -> dict[str, Any]:
+    """`fetch_and_save` under the store's lock, as `openrlb fetch`: the summary `fetch --json` prints."""
+    from openrlb_cli.fetch.http import RetryPolicy
+    from openrlb_cli.fetch.lock import fetch_lock
+    from openrlb_cli.fetch.sync import FetchOptions, SyncResult, fetch_and_save
+
+    if workers < 1:
+        raise InputError(f"workers must be at least 1, got {workers}")
+    if retries < 1:
+        raise InputError(f"retries must be at least 1, got {retries}")
+    policy = RetryPolicy(max_attempts=retries, read_timeout=timeout)
+    with fetch_lock(store.path, wait=wait):
+        opts = FetchOptions(workers=workers, max_rps=max_rps, policy=policy)
+        saved, summary = fetch_and_save(store, kind, spec, opts, name, allow_empty=allow_empty)
+    doc = SyncResult([(saved, summary)]).to_dict()
+    doc["status"] = summary.status
+    return doc
+
+
+def fetch_wandb(store: Store, project: str, filters: Sequence[str] = (), *, where: dict[str, Any] | None = None,
+                metrics: Sequence[str] | None = None, env_key: str = "env_id", exp_key: str = "exp_name",
+                x_axis: str | None = None, base_url: str | None = None, page_size: int = 1000, workers: int = 8,
+                max_rps: float | None = 20.0, retries: int = 6, timeout: float = 60.0, name: str | None = None,
+                wait: bool = False, allow_empty: bool = False) -> dict[str, Any]:
+    """Fetch W&B runs (full, unsampled histories) into the store, as `openrlb fetch wandb`.
+
+    The fetch is saved as a source that `openrlb sync` re-runs; re-fetching downloads only new
+    points. The API key comes from `$WANDB_API_KEY` or `~/.netrc` (never stored).
+
+    Args:
+        store: an open store.
+        project: `ENTITY/PROJECT`, e.g. `"openrlbenchmark/cleanrl"`.
+        filters: filter words evaluated on the server: `env=`, `exp=`, `seed=`, `tag=` (all
+            required), `user=`, `state=`, `name=`, or any config key (`learning_rate=0.001`).
+        where: a W&B (Mongo-like) filter, e.g. `{"config.env_id.value": "Hopper-v4"}`, combined
+            with `filters`.
+        metrics: fetch only these history keys (default: every key).
+        env_key: config key holding the environment id.
+        exp_key: config key holding the experiment name.
+        x_axis: history key the points are stored against (default: `global_step` where a run
+            logs it, else W&B's `_step`).
+        base_url: the W&B API (default: `$WANDB_BASE_URL`, else the public API).
+        page_size: history rows per request.
+        workers: parallel requests.
+        max_rps: requests per second over all workers (0: no limit).
+        retries: attempts per request.
+        timeout: seconds to wait for an answer.
+        name: name of the saved source (default: `wandb:ENTITY/PROJECT[@hash]`).
+        wait: if another process holds the store's lock, wait instead of raising StoreBusyError.
+        allow_empty: save the source even when no run matches yet (otherwise NothingMatchedError).
+
+    Returns:
+        The summary `fetch --json` prints (runs new/updated/unchanged/failed, points_added,
+        requests, `sources` with each run failure), plus `status`: `ok`, `partial` or `failed`.
+    """
+    from openrlb_cli.fetch.http import check_url
+    from openrlb_cli.fetch.wandb import WandbQuery, WandbSpec, default_base_url, parse_project
+    from openrlb_cli.fetch.wandb_filters import combine, words_to_filter
+
+    if page_size < 1:
+        raise InputError(f"page_size must be at least 1, got {page_size}")
+    if x_axis is not None and not x_axis.strip():
+        raise InputError("x_axis needs a history key (e.g. global_step)")
+    if where is not None and not isinstance(where, dict):
+        raise InputError(f"where must be a dict (a W&B filter), got {type(where).__name__}")
+    entity, proj = parse_project(project)
+    flt = combine([words_to_filter(list(filters), env_key=env_key, exp_key=exp_key) or {}, where or {}])
+    query = WandbQuery(entity, proj, flt, list(dict.fromkeys(metrics)) if metrics else None, env_key, exp_key,
+                       x_axis or None)
+    url = check_url(base_url or default_base_url(), "the W&B base URL")
+    spec = WandbSpec(base_url=url, queries=[query], page_size=page_size).to_json()
+    return _fetch(store, "wandb", spec, name, workers, max_rps, retries, timeout, wait, allow_empty)
+
+
+def fetch_mlflow(store: Store, url: str, experiments: Sequence[str] | str, *, filter: str | None = None,
+                 metrics: Sequence[str] | None = None, env_key: str = "env_id", exp_key: str = "exp_name",
+                 workers: int = 8, max_rps: float | None = None, retries: int = 6, timeout: float = 60.0,
+                 name: str | None = None, wait: bool = False, allow_empty: bool = False) -> dict[str, Any]:
+    """Fetch the runs of an MLflow tracking server (REST API) into the store, as `openrlb fetch mlflow`.
+
+    Saved as a source for `openrlb sync`. Credentials: `$MLFLOW_TRACKING_TOKEN`, or
+    `$MLFLOW_TRACKING_USERNAME`/`$MLFLOW_TRACKING_PASSWORD` (never stored).
+
+    Args:
+        store: an open store.
+        url: the tracking server, e.g. `http://127.0.0.1:5000`.
+        experiments: experiment name(s) on the server.
+        filter: MLflow search filter, e.g. `"params.env_id = 'Hopper-v4'"`.
+        metrics: fetch only these metric keys (default: every key).
+        env_key: param (or tag) holding the environment id.
+        exp_key: param (or tag) holding the experiment name.
+        workers: parallel requests.
+        max_rps: requests per second (None or 0: no limit).
+        retries: attempts per request.
+        timeout: seconds to wait for an answer.
+        name: name of the saved source.
+        wait: if another process holds the store's lock, wait instead of raising StoreBusyError.
+        allow_empty: save the source even when no run matches yet (otherwise NothingMatchedError).
+
+    Returns:
+        The summary `fetch --json` prints, plus `status` (`ok`, `partial` or `failed`).
+    """
+    from openrlb_cli.fetch.http import check_url
+    from openrlb_cli.fetch.mlflow import MlflowSpec
+
+    names = [experiments] if isinstance(experiments, str) else list(experiments)
+    if not names:
+        raise InputError("fetch_mlflow needs at least one experiment name")
+    spec = MlflowSpec(base_url=check_url(url, "the MLflow URL"), experiments=list(dict.fromkeys(names)),
+                      filter=filter, metrics=list(dict.fromkeys(metrics)) if metrics else None,
+                      env_key=env_key, exp_key=exp_key).to_json()
+    return _fetch(store, "mlflow", spec, name, workers, max_rps, retries, timeout, wait, allow_empty)

@@ -225,3 +225,37 @@ def test_score_errors_speak_domain_words(sample_store, call, message):
 def test_public_names_are_listed():
     assert {"scores", "score_table", "aggregate", "ingest", "frame", "runs_frame"} <= set(api.__all__)
     assert all(hasattr(api, n) for n in api.__all__)
+
+
+def test_fetch_wandb_stores_what_the_server_has_and_is_a_source(tmp_path):
+    from fake_wandb import FakeRun, FakeWandb, expected_points
+
+    with FakeWandb() as fake, api.open_store(tmp_path / "w.db") as s:
+        runs = [fake.add("ent", "proj", FakeRun(f"r{i}", config={"env_id": "Hopper-v4", "exp_name": "ppo",
+                                                                 "seed": i},
+                                                rows=[{"_step": k, "_timestamp": 1e9 + k,
+                                                       "charts/episodic_return": k * (i + 1)}
+                                                      for k in range(40)]))
+                for i in range(3)]
+        out = api.fetch_wandb(s, "ent/proj", ["seed=0", "seed=2"], base_url=fake.url, max_rps=0, workers=2,
+                              retries=1)
+        assert out["status"] == "ok" and out["runs"]["new"] == 2
+        df = api.frame(s, ["project=ent/proj"], "charts/episodic_return")
+        for run in (runs[0], runs[2]):
+            steps, values, _ = expected_points(run)["charts/episodic_return"]
+            got = df[df["seed"] == run.config["seed"]]
+            assert got["step"].tolist() == steps and got["value"].tolist() == values
+        again = api.fetch_wandb(s, "ent/proj", ["seed=0", "seed=2"], base_url=fake.url, max_rps=0, retries=1)
+        assert again["runs"]["unchanged"] == 2 and again["points_added"] == 0
+        with pytest.raises(InputError, match="is not ENTITY/PROJECT"):
+            api.fetch_wandb(s, "proj", base_url=fake.url)
+
+
+def test_fetch_mlflow_checks_its_arguments_before_any_request(tmp_path):
+    with api.open_store(tmp_path / "m.db") as s:
+        with pytest.raises(InputError, match="the MLflow URL 'ftp://x' is not an http"):
+            api.fetch_mlflow(s, "ftp://x", "exp")
+        with pytest.raises(InputError, match="at least one experiment"):
+            api.fetch_mlflow(s, "http://127.0.0.1:9", [])
+        with pytest.raises(InputError, match="workers must be at least 1"):
+            api.fetch_mlflow(s, "http://127.0.0.1:9", "exp", workers=0)
