@@ -10,7 +10,15 @@
 Numbers as the CLI computes them, from the same code: `scores` (one score per run under a score
 rule, as `openrlb table` scores runs), `score_table` (mean/std/n per env × experiment, as `table`),
 `aggregate` (rliable-style IQM/median/mean/optimality gap with bootstrap intervals, as `openrlb
-aggregate`), and `ingest` (local logs into the store under the store's lock, as `openrlb ingest`).
+aggregate`), `ingest` (local logs into the store under the store's lock, as `openrlb ingest`),
+`fetch_wandb`/`fetch_mlflow` (as `openrlb fetch`, saved as sources for `openrlb sync`):
+
+    with open_store("out/demo.db") as store:
+        ingest(store, "sample_runs/")                                        # {"runs": 21, "points": ...}
+        s = scores(store, ["q_learning", "sarsa_lambda"], env_ids=["CartPole-v1"], rule="last-n:20")
+        t = score_table(store, ["q_learning", "sarsa_lambda"], env_ids=["CartPole-v1"], rule="max-mean")
+        t["mean"]                                                            # env × experiment
+        a = aggregate(store, ["q_learning", "sarsa_lambda"], env_ids=["CartPole-v1", "MountainCar-v0"], reps=2000)
 
 Filters are the CLI's words (`key=value`, `!=`, `<`, `<=`, `>`, `>=`; see `store/filters.py`), a
 `RunFilter`, or `plot`/`table` specs (`EXPERIMENT?key=value&...`). A filter key or value the store
