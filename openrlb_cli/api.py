@@ -476,9 +476,7 @@ def _fetch(store: Store, kind: str, spec: dict[str, Any], name: str | None, work
     with fetch_lock(store.path, wait=wait):
         opts = FetchOptions(workers=workers, max_rps=max_rps, policy=policy)
         saved, summary = fetch_and_save(store, kind, spec, opts, name, allow_empty=allow_empty)
-    doc = SyncResult([(saved, summary)]).to_dict()
-    doc["status"] = summary.status
-    return doc
+    return SyncResult([(saved, summary)]).to_dict()
 
 
 def fetch_wandb(store: Store, project: str, filters: Sequence[str] = (), *, where: dict[str, Any] | None = None,
@@ -514,8 +512,8 @@ def fetch_wandb(store: Store, project: str, filters: Sequence[str] = (), *, wher
         allow_empty: save the source even when no run matches yet (otherwise NothingMatchedError).
 
     Returns:
-        The summary `fetch --json` prints (runs new/updated/unchanged/failed, points_added,
-        requests, `sources` with each run failure), plus `status`: `ok`, `partial` or `failed`.
+        The summary `fetch --json` prints: `status` (`ok`, `partial` or `failed`), runs
+        new/updated/unchanged/failed, points_added, requests, and `sources` with each run failure.
     """
     from openrlb_cli.fetch.http import check_url
     from openrlb_cli.fetch.wandb import WandbQuery, WandbSpec, default_base_url, parse_project
@@ -562,7 +560,7 @@ def fetch_mlflow(store: Store, url: str, experiments: Sequence[str] | str, *, fi
         allow_empty: save the source even when no run matches yet (otherwise NothingMatchedError).
 
     Returns:
-        The summary `fetch --json` prints, plus `status` (`ok`, `partial` or `failed`).
+        The summary `fetch --json` prints, as for `fetch_wandb`.
     """
     from openrlb_cli.fetch.http import check_url
     from openrlb_cli.fetch.mlflow import MlflowSpec
