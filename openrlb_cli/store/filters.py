@@ -57,7 +57,8 @@ class RunFilter:
 
     def sql(self) -> tuple[str, list[Any]]:
         """WHERE clause (without config filters, which `matches_config` applies)."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         for column, values in self.columns.items():
             if column == "uid":
                 ors = " OR ".join("runs.uid LIKE ?" for _ in values)
