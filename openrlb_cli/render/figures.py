@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -32,10 +33,13 @@ from openrlb_cli.analysis import curves as cv
 from openrlb_cli.errors import InputError, SelectionError
 from openrlb_cli.selection import Curves
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 FORMATS = ("png", "pdf", "svg")
 BANDS = ("std", "ci", "minmax", "none")
 PARTIAL = ("dashed", "hide", "solid")
-RC = {
+RC: dict[RcKeyType, Any] = {
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.labelsize": 9,
@@ -103,11 +107,14 @@ class FigureData:
     warnings: list[str] = field(default_factory=list)
 
 
-def experiment_colors(labels: Sequence[str]) -> dict[str, tuple[float, ...]]:
+Color = tuple[float, float, float, float]  # RGBA in [0, 1], as a matplotlib colormap returns it
+
+
+def experiment_colors(labels: Sequence[str]) -> dict[str, Color]:
     """Stable colours by position: tab10 for up to 10 experiments, tab20 beyond, cycling after."""
     cmap = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"]
     n = cmap.N
-    return {label: tuple(cmap(i % n)) for i, label in enumerate(labels)}
+    return {label: cmap(i % n) for i, label in enumerate(labels)}
 
 
 TIME_UNITS = {"s": ("s", 1.0), "min": ("min", 60.0), "m": ("min", 60.0), "h": ("h", 3600.0)}
@@ -250,7 +257,7 @@ def _y_label_lines(metric: str, smooth: int, height_in: float) -> str:
     return "\n".join([*lines, line])
 
 
-def _legend_handles(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[float, ...]]) -> list[Line2D]:
+def _legend_handles(data: FigureData, opts: PlotOptions, colors: dict[str, Color]) -> list[Line2D]:
     present = {ln.label for p in data.panels for ln in p.lines}
     handles = [Line2D([], [], color=c, lw=2, label=lbl) for lbl, c in colors.items() if lbl in present]
     if opts.partial == "dashed" and any(
@@ -259,7 +266,7 @@ def _legend_handles(data: FigureData, opts: PlotOptions, colors: dict[str, tuple
     return handles
 
 
-def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[float, ...]]) -> Figure:
+def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, Color]) -> Figure:
     """Draw the panel grid (call inside `matplotlib.rc_context(RC)`).
 
     A bare `Figure` (no pyplot, no GUI backend): saving picks Agg/PDF/SVG canvases by format, so
@@ -273,7 +280,7 @@ def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[flo
     m["left"] += 0.17 * (y_label.count("\n"))  # room for a wrapped label
     width = m["left"] + ncols * AXES_SIZE[0] + (ncols - 1) * m["wspace"] + m["right"]
     handles = _legend_handles(data, opts, colors)
-    per_entry = 0.6 + 0.07 * max((len(h.get_label()) for h in handles), default=1)  # inches at 9 pt
+    per_entry = 0.6 + 0.07 * max((len(str(h.get_label())) for h in handles), default=1)  # inches at 9 pt
     leg_cols = max(1, min(len(handles), opts.legend_cols or int((width - 0.4) // per_entry)))
     leg_rows = math.ceil(len(handles) / leg_cols) if handles else 0
     head = (0.35 if opts.title else 0.05) + leg_rows * 0.25 + 0.05
@@ -308,7 +315,7 @@ def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[flo
     return fig
 
 
-def _draw_line(ax: Axes, line: Line, color: tuple[float, ...], div: float, opts: PlotOptions) -> None:
+def _draw_line(ax: Axes, line: Line, color: Color, div: float, opts: PlotOptions) -> None:
     st = line.stats
     gx = st.grid / div
     for sx, sy in line.seeds:
@@ -347,13 +354,13 @@ def save_figure(fig: Figure, paths: Sequence[Path], dpi: int) -> list[Path]:
 
 
 def plot_curves(curves: Curves, out: Path, opts: PlotOptions,
-                colors: dict[str, tuple[float, ...]] | None = None) -> list[Path]:
+                colors: dict[str, Color] | None = None) -> list[Path]:
     """Selection curves -> figure files. Returns the paths written."""
     data = compute_panels(curves, opts)
     return render(data, out, opts, colors or experiment_colors(curves.selection.labels))
 
 
-def render(data: FigureData, out: Path, opts: PlotOptions, colors: dict[str, tuple[float, ...]]) -> list[Path]:
+def render(data: FigureData, out: Path, opts: PlotOptions, colors: dict[str, Color]) -> list[Path]:
     with matplotlib.rc_context(RC):
         fig = draw_figure(data, opts, colors)
         return save_figure(fig, output_paths(out, opts.formats), opts.dpi)
