@@ -199,7 +199,7 @@ def _read_block(path: Path, block: bytes | memoryview, st: dict[str, Any], layou
     return parsed.n
 
 
-def _blocks(f: BinaryIO, start: int, end: int) -> Iterator[tuple[memoryview, int]]:
+def _blocks(f: io.BufferedReader, start: int, end: int) -> Iterator[tuple[memoryview, int]]:
     """Blocks of whole lines in [start, end) (end is just after a newline), with their end offsets:
     block k ends at the last newline before start + (k + 1) * BLOCK_BYTES (or at `end`).
 
@@ -268,6 +268,7 @@ def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOpti
             warn += layout.pop("warnings", [])
             st["layout"] = layout
             start = st["data_start"]
+        assert start is not None  # the resume point, or the data start when (re-)reading from the top
         layout = st["layout"]
         numeric_cols, id_cols = _needed(layout)
         end = complete_end(f, start, size)
