@@ -14,7 +14,9 @@ import typer
 from openrlb_cli.cli.context import app, info, open_store, print_json, progress, state, warn
 
 if TYPE_CHECKING:
-    from openrlb_cli.ingest.pipeline import IngestSummary
+    from openrlb_cli.ingest.base import ReadOptions
+    from openrlb_cli.ingest.pipeline import IngestSummary, Overrides
+    from openrlb_cli.store import Store
 
 EXIT_SKIPPED = 2
 
@@ -98,7 +100,8 @@ def _gc_paused() -> Iterator[None]:
             gc.collect(0)
 
 
-def _ingest_once(store, paths, fmt, options, overrides) -> IngestSummary:  # type: ignore[no-untyped-def]
+def _ingest_once(store: Store, paths: list[Path], fmt: str | None, options: ReadOptions,
+                 overrides: Overrides) -> IngestSummary:
     from openrlb_cli.ingest.pipeline import discover, ingest
 
     units, skipped = discover(paths, fmt)
