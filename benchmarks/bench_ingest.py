@@ -46,8 +46,9 @@ def make_cleanrl(path: Path, n_points: int) -> None:
     rows: list[tuple[str, int, float, float]] = []
     written, update, first = 0, 0, True
     while written < n_points:
-        for _ in range(rng.poisson(3)):
-            step = update * 512 + int(rng.integers(0, 512))
+        # episodes end at the global step of their env step: never going back (TensorBoard, and
+        # openrlb, would preempt points logged at a lower step than the one before)
+        for step in sorted(update * 512 + int(x) for x in rng.integers(0, 512, rng.poisson(3))):
             rows += [("charts/episodic_return", step, float(rng.normal(100, 30)), 1.7e9 + step / 1e3),
                      ("charts/episodic_length", step, float(rng.integers(10, 500)), 1.7e9 + step / 1e3)]
         update += 1

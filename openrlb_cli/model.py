@@ -100,6 +100,9 @@ class RunRecord:
     config: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     series: dict[str, Series] = field(default_factory=dict)
+    # A restart marker (TensorBoard's SessionLog.START, as `SummaryWriter(purge_step=s)` writes) was
+    # read before these series: the run's points stored before it, at steps >= this, are preempted.
+    restart_at: float | None = None
 
     def add_points(self, key: str, series: Series) -> None:
         """Add points to a key, appending if the key already has some."""
@@ -134,6 +137,7 @@ class RunInfo:
     tags: list[str]
     config: dict[str, Any]
     summary: dict[str, Any]
+    note: str | None = None  # free text the user wrote (`openrlb set --note`)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

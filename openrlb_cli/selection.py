@@ -11,6 +11,8 @@ nothing. The grammar follows Open RL Benchmark's filters:
 * `project`, `seed`, `user` (and the other run fields `state`, `source`, `name`, `env`) filter on
   run fields; `tag` filters on tags, and repeated tags are all required; any other key filters on
   a config key, and repeated values of one key mean any of them. Values may be %-escaped.
+* Besides `=`, a condition may be `!=`, `<`, `<=`, `>`, `>=` (`seed>=3`, `lr<1e-3`, `state!=crashed`);
+  numbers compare as numbers. The grammar is `store/filters.py`'s, shared with `openrlb runs`.
 * `cl=LABEL` sets the legend label (default: the experiment name, or the whole spec when two
   specs would otherwise share a label).
 
@@ -32,6 +34,7 @@ from openrlb_cli.errors import OpenrlbError, SelectionError
 from openrlb_cli.metric_keys import DEFAULT_METRIC, METRIC_FALLBACKS
 from openrlb_cli.model import RunInfo
 from openrlb_cli.store import RunFilter
+from openrlb_cli.store.filters import split_word
 
 if TYPE_CHECKING:  # numpy and the curve helpers are imported by load_curves (CLI start-up stays light)
     import numpy as np
@@ -100,17 +103,21 @@ def parse_spec(text: str) -> Spec:
     for part in query.split("&") if query else []:
         if not part:
             continue
-        key, eq, value = part.partition("=")
+        try:
+            key, op, value = split_word(part)
+        except OpenrlbError:
+            key, op, value = "", "=", ""
         key, value = unquote(key).strip(), unquote(value)
-        if not eq or not key or value == "":
-            raise SelectionError(f"spec {text!r}: {part!r} is not key=value (e.g. project=tianshou, cl=SAC)")
-        if key == "cl":
+        if not key or value == "":
+            raise SelectionError(f"spec {text!r}: {part!r} is not key=value (e.g. project=tianshou, cl=SAC, "
+                                 "seed>=3)")
+        if key == "cl" and op in ("=", "=="):
             label = value
             continue
         if key in ("experiment", "exp", "exp_name", "algo"):
             raise SelectionError(f"spec {text!r}: put the experiment before '?' instead of {key}=")
         try:
-            flt.add(key, value)
+            flt.add(key, value, op)
         except OpenrlbError as exc:  # RunFilter raises InputError for empty keys
             raise SelectionError(f"spec {text!r}: {exc}") from exc
     experiment = unquote(experiment).strip()
@@ -120,11 +127,7 @@ def parse_spec(text: str) -> Spec:
 
 
 def _spec_filter(spec: Spec, envs: Sequence[str] | None) -> RunFilter:
-    flt = RunFilter(
-        columns={k: list(v) for k, v in spec.filter.columns.items()},
-        tags=list(spec.filter.tags),
-        config={k: list(v) for k, v in spec.filter.config.items()},
-    )
+    flt = spec.filter.copy()
     if spec.experiment:
         flt.columns["experiment"] = [spec.experiment]
     if envs:
@@ -155,13 +158,9 @@ def _explain_no_match(vocab: _Vocab, spec: Spec) -> str:
     hints = []
     if spec.experiment and spec.experiment not in vocab.values("experiment"):
         hints.append(f"no experiment {spec.experiment!r}{_close(spec.experiment, vocab.values('experiment'))}")
-    for column, values in spec.filter.columns.items():
-        known = vocab.values(column if column != "uid" else "uid")
-        for v in values:
-            if column not in ("uid", "seed") and v not in known:
-                hints.append(f"no {column} {v!r}{_close(v, known)}")
-    tags = {t for r in vocab.runs for t in r.tags}
-    hints += [f"no tag {t!r}{_close(t, tags)}" for t in spec.filter.tags if t not in tags]
+    from openrlb_cli.store import suggest
+
+    hints += [m.text for m in suggest.misses(vocab.store, spec.filter)]
     reason = "; ".join(hints) if hints else "no run has all of these fields"
     return f"spec {spec.text!r} matches no run: {reason}"
 
@@ -210,7 +209,23 @@ def resolve(store: Store, specs: Sequence[str], env_ids: Sequence[str] | None = 
         env_ids = sorted({env for e in experiments for env in e.runs_by_env})
     selection = Selection(experiments, env_ids, metric, warnings=warnings)
     _resolve_metric(store, selection)
+    selection.warnings += repeated_seeds(selection)
     return selection
+
+
+def repeated_seeds(selection: Selection) -> list[str]:
+    """A warning for each cell (experiment x env) whose runs repeat a seed. Why: a cell should hold
+    one run per seed; repeats usually mean runs of several environments or experiments pooled into
+    one cell (a tree ingested without its env or experiment), which a mean over "seeds" hides."""
+    out = []
+    for exp in selection.experiments:
+        for env, runs in exp.runs_by_env.items():
+            seeds = [r.seed for r in runs if r.seed is not None]
+            distinct = len(set(seeds))
+            if distinct < len(seeds):
+                out.append(f"{exp.label} / {env}: {len(runs)} runs but {distinct} distinct seeds: runs of several "
+                           "environments or experiments pooled in one cell? (fix their metadata with `openrlb set`)")
+    return out
 
 
 def _query(store: Store, spec: Spec, envs: Sequence[str] | None) -> list[RunInfo]:

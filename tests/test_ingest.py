@@ -216,10 +216,19 @@ def test_corrupt_file_is_skipped_with_reason_and_others_ingest(cli, db_path, tmp
     assert code == 2
     lines = [ln for ln in err.splitlines() if ln.startswith("warning: skipped")]
     assert len(lines) == 1 and "bad" in lines[0] and "Traceback" not in err
+    at = int(lines[0].split("at byte offset ")[1].split(";")[0])
     runs = _runs(db_path)
-    assert len(runs) == 1 and runs[0].name == "good"
-    with Store(db_path) as store:  # nothing of the bad file is in the store
-        assert store.info()["points"] == 30
+    assert [r.name for r in runs] == ["bad", "good"]
+    prefix = tmp_path / "prefix" / "events.out.tfevents.1.h"  # the records before the damage, read alone
+    prefix.parent.mkdir()
+    prefix.write_bytes(bytes(data[:at]))
+    want = tfevents.read_scalars(prefix).tags["charts/episodic_return"]
+    assert 0 < len(want[0]) < 30
+    got = _series(db_path, runs[0].id, "charts/episodic_return")
+    assert got.steps.tolist() == want[0].tolist() and got.values.tolist() == want[1].tolist()
+    code, _, err = cli("ingest", str(tmp_path / "logs"))  # looked at again: still damaged, nothing doubled
+    assert code == 2 and "at byte offset" in err
+    assert len(_series(db_path, runs[0].id, "charts/episodic_return")) == len(want[0])
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00" * 5, os.urandom(4096)])
@@ -235,7 +244,18 @@ def test_garbage_event_files_never_crash(cli, db_path, tmp_path, content):
 def test_missing_path_and_unknown_file(cli, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     code, _, err = cli("ingest", str(tmp_path / "nope"), str(tmp_path / "notes.txt"))
-    assert code == 2 and "no such file" in err and "not a recognised log format" in err
+    assert code == 4 and "no such file" in err and "not a recognised log format" in err
+    assert err.splitlines()[-1].startswith("error: no log file found in ")
+
+
+def test_a_folder_without_log_files_says_so(cli, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    code, out, err = cli("ingest", str(tmp_path))
+    assert code == 4 and out == ""
+    assert err == f"error: no log file found in {tmp_path} (force a format with --format)\n"
+    (tmp_path / "empty").mkdir()
+    code, _, err = cli("ingest", "--format", "csv", str(tmp_path / "empty"))
+    assert code == 4 and f"no csv log file found in {tmp_path / 'empty'}" in err
 
 
 def test_overrides_and_tags(cli, db_path, tmp_path):
@@ -258,8 +278,8 @@ def test_killed_ingest_leaves_consistent_store_and_rerun_completes(tmp_path):
     for i in range(40):
         d = logs / f"Env-v0__algo__{i}__1700000000"
         d.mkdir(parents=True)
-        tfevents.write_scalars(d / "events.out.tfevents.1.h",
-                               [(f"m{k}", j, float(j), 1e9 + j) for j in range(5000) for k in range(4)])
+        tfevents.write_scalars(d / "events.out.tfevents.1.h",  # distinct content: 40 runs, not 40 copies of one
+                               [(f"m{k}", j, float(j + i), 1e9 + j) for j in range(5000) for k in range(4)])
     db = tmp_path / "s.db"
     cmd = [sys.executable, "-m", "openrlb_cli", "--db", str(db), "--quiet", "ingest", str(logs)]
     env = {**os.environ, "OPENRLB_INGEST_BATCH_POINTS": "50000"}
@@ -300,7 +320,8 @@ def test_a_bad_unit_in_a_batch_is_rolled_back_alone(db_path, tmp_path):
     for i in range(5):
         d = tmp_path / f"Env-v0__algo__{i}__1700000000"
         d.mkdir()
-        tfevents.write_scalars(d / "events.out.tfevents.1.h", [("m", j, float(j), 1e9 + j) for j in range(300)])
+        tfevents.write_scalars(d / "events.out.tfevents.1.h",  # distinct content: 5 runs, not copies of one
+                               [("m", j, float(j + i), 1e9 + j) for j in range(300)])
     bad = tmp_path / "Env-v0__algo__2__1700000000" / "events.out.tfevents.1.h"
     data = bytearray(bad.read_bytes())
     data[len(data) // 2] ^= 0xFF  # a data checksum fails halfway
@@ -308,9 +329,11 @@ def test_a_bad_unit_in_a_batch_is_rolled_back_alone(db_path, tmp_path):
     with Store(db_path) as store:
         summary = ingest(store, [tmp_path])
         assert [p for p, _ in summary.skipped] == [str(bad.resolve())]
-        assert summary.points == 4 * 300 and len(summary.runs) == 4
-        assert [s.n_points for s in store.series_info()] == [300] * 4
-        assert store.info()["files_tracked"] == 4
+        assert len(summary.runs) == 5  # the damaged file's records before the damage are kept
+        kept = summary.points - 4 * 300
+        assert 0 < kept < 300
+        assert sorted(s.n_points for s in store.series_info()) == [kept] + [300] * 4
+        assert store.info()["files_tracked"] == 5
         again = ingest(store, [tmp_path])
     assert again.unchanged == 4 and again.points == 0 and len(again.skipped) == 1
 

@@ -166,9 +166,10 @@ def test_run_folder_from_files_matches_the_log(sdk_runs, tmp_path, layout):
     with Store(tmp_path / "s.db") as store:
         summary = ingest(store, [tmp_path / "old"])
         assert not summary.skipped and summary.new_runs == 1
+        (files_run,) = store.runs()  # (its id comes from its content, not the folder's path)
         ingest(store, [log])
-        files_run, log_run = sorted(store.runs(), key=lambda r: r.external_id != str(folder))
-        assert files_run.external_id == str(folder)
+        log_run = next(r for r in store.runs() if r.id != files_run.id)
+        files_run = store.get_run(files_run.uid)
         from_files, from_log = _stored(store, files_run.id), _stored(store, log_run.id)
     assert _same(from_files, from_log) and _same(from_files, _reference_series(_reference_records(log)))
     assert "losses.value_loss" in from_files and "hist" not in from_files

@@ -17,9 +17,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions
 from openrlb_cli.ingest.pipeline import discover, ingest
 from openrlb_cli.ingest.registry import detect
@@ -240,8 +240,23 @@ def test_corrupt_or_foreign_files(offline_runs, tmp_path):
     bad = tmp_path / "run-bad.wandb"
     data[len(data) // 2] ^= 0xFF
     bad.write_bytes(bytes(data))
-    with pytest.raises(InputError, match=r"run-bad.wandb: corrupt .wandb file: chunk checksum mismatch"):
-        WANDB_OFFLINE.read(bad, 0, {}, ReadOptions())
+    # damage mid-file keeps the records before it (as TensorBoard does for event files), and says where
+    res = WANDB_OFFLINE.read(bad, 0, {}, ReadOptions())
+    assert res.damage and res.damage.startswith("corrupt .wandb file: chunk checksum mismatch at byte offset")
+    at = int(res.damage.rsplit(" ", 1)[1])
+    assert res.offset <= at <= len(data) // 2 < at + wandb_log.BLOCK
+    prefix = tmp_path / "run-prefix.wandb"
+    prefix.write_bytes(src.read_bytes()[: res.offset])
+    want = WANDB_OFFLINE.read(prefix, 0, {}, ReadOptions()).runs[0].series
+    got = res.runs[0].series
+    assert got.keys() == want.keys() and all(np.array_equal(got[k].values, want[k].values, equal_nan=True)
+                                             for k in want)
+    assert 0 < sum(len(v) for v in got.values())
+    # a zero-filled tail (a killed job's unwritten pages) is a tail: kept for later, not damage
+    zeros = tmp_path / "run-zeros.wandb"
+    zeros.write_bytes(src.read_bytes()[: len(data) // 2] + b"\0" * 4096)
+    res = WANDB_OFFLINE.read(zeros, 0, {}, ReadOptions())
+    assert res.damage is None and not res.complete and res.offset <= len(data) // 2
     other = tmp_path / "notes.wandb"
     other.write_text("not a log")
     assert not WANDB_OFFLINE.detect(other) and detect(other) is None

@@ -17,6 +17,8 @@ from openrlb_cli.errors import OpenrlbError
 # Command modules register their commands on `app` when imported; the order is the help order.
 from openrlb_cli.cli import ingest_cmd as _ingest_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import runs_cmd as _runs_cmd  # noqa: E402,F401  isort: skip
+from openrlb_cli.cli import dedupe_cmd as _dedupe_cmd  # noqa: E402,F401  isort: skip
+from openrlb_cli.cli import edit_cmd as _edit_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import analysis_cmd as _analysis_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import aggregate_cmd as _aggregate_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import fetch_cmd as _fetch_cmd  # noqa: E402,F401  isort: skip

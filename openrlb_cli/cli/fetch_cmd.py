@@ -26,7 +26,7 @@ EXIT_HELP = (
     "Exit codes: 0 everything fetched; 3 partial failure (failed runs are listed, the rest are stored); "
     "4 total failure (nothing could be fetched); 5 another fetch holds the store's lock (see --wait)."
 )
-WAIT_HELP = "If another fetch/sync holds the store's lock, wait for it instead of exiting with code 5."
+WAIT_HELP = "If another fetch/sync/ingest holds the store's lock, wait for it instead of exiting with code 5."
 WORKERS_HELP = "Concurrent downloads (history pages / metric histories)."
 RETRIES_HELP = "HTTP attempts per request before a run is reported as failed (429/5xx/timeouts are retried)."
 
@@ -114,11 +114,14 @@ def _report(result: SyncResult, json_out: bool) -> None:
 
 
 def _locked(wait: bool, work: Callable[[Store], SyncResult]) -> SyncResult:
-    from openrlb_cli.fetch.lock import fetch_lock
+    from openrlb_cli.fetch.lock import StoreBusyError, fetch_lock
 
-    with open_store() as store, fetch_lock(store.path, wait=wait,
-                                           on_wait=lambda pid: info(f"waiting for another sync (pid {pid})...")):
-        return work(store)
+    try:
+        with open_store() as store, fetch_lock(store.path, wait=wait,
+                                               on_wait=lambda pid: info(f"waiting for another sync (pid {pid})...")):
+            return work(store)
+    except StoreBusyError as exc:
+        raise StoreBusyError(f"{exc}. Pass --wait to wait for it to finish", exc.pid, exc.holder) from None
 
 
 def _fetch(kind: str, spec: dict[str, Any], name: str | None, workers: int, max_rps: float | None,

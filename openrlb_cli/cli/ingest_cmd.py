@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from openrlb_cli.cli.context import app, info, open_store, print_json, progress, state, warn
+from openrlb_cli.cli.context import app, error, info, open_store, print_json, progress, state, warn
 
 if TYPE_CHECKING:
     from openrlb_cli.ingest.base import ReadOptions
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from openrlb_cli.store import Store
 
 EXIT_SKIPPED = 2
+EXIT_NOTHING = 4  # as fetch's "nothing could be fetched": no log file under the paths given
+WAIT_HELP = "If another ingest/fetch/sync holds the store's lock, wait for it instead of exiting with code 5."
 
 
 @app.command("ingest")
@@ -31,15 +33,23 @@ def ingest_cmd(
         "parquet (a dataset directory from `openrlb export --format parquet`).",
     ),
     project: str | None = typer.Option(
-        None, "--project", help="Project of the runs (default: local). {stem}/{parent}: the file's name/folder."
+        None, "--project",
+        help="Project of the runs (default: local). {stem}/{parent}/{grandparent}: the file's name/folder/"
+        "the folder above."
     ),
     experiment: str | None = typer.Option(
-        None, "--experiment", help="Experiment (algorithm) name; {stem}/{parent} as for --project."
+        None, "--experiment", help="Experiment (algorithm) name; {stem}/{parent}/{grandparent} as for --project."
     ),
     env: str | None = typer.Option(
-        None, "--env", help="Environment id; {stem}/{parent}: the file's name/folder (one game per file)."
+        None, "--env",
+        help="Environment id; {stem}/{parent}/{grandparent} as for --project (--env '{stem}': one game per file)."
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Seed."),
+    seed: str | None = typer.Option(None, "--seed", help="Seed (an integer, or {stem}/{parent}/{grandparent})."),
+    layout: str | None = typer.Option(
+        None, "--layout",
+        help="Path template below each PATH, e.g. '{env}/{experiment}/*' or '{experiment}/{env}/seed_{seed}': "
+        "{project}/{experiment}/{env}/{seed}/{name} take fields from folder names, * matches within a name, "
+        "** any folders. Explicit --env/--experiment/--seed win over it."),
     tag: list[str] = typer.Option(None, "--tag", help="Tag to add (repeatable)."),
     set_: list[str] = typer.Option(None, "--set", help="Config key=value to set (repeatable)."),
     step_column: str | None = typer.Option(None, "--step-column", help="CSV/JSONL: the x-axis column."),
@@ -50,11 +60,21 @@ def ingest_cmd(
     seed_column: str | None = typer.Option(None, "--seed-column", help="CSV/JSONL: seed column."),
     wall_time_column: str | None = typer.Option(None, "--wall-time-column", help="CSV/JSONL: wall-time column."),
     metric: str | None = typer.Option(None, "--metric", help="Wide per-seed CSV: metric name for the columns."),
+    as_copy: bool = typer.Option(
+        False, "--as-copy",
+        help="Logs that are a copy of logs already stored (same content, another place) are stored as runs "
+        "of their own; by default they are recognised, reported and not ingested again.",
+    ),
     watch: bool = typer.Option(False, "--watch", help="Keep tailing the paths for new points until Ctrl-C."),
     interval: float = typer.Option(5.0, "--interval", help="Seconds between scans with --watch."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
 ) -> None:
-    """Ingest run logs; re-ingesting reads only what is new. Exit 2 if any file was skipped."""
+    """Ingest run logs; re-ingesting reads only what is new.
+
+    Exit codes: 0 all read; 2 a file was skipped (each named with its reason, the rest stored); 4 no log
+    file found under the paths; 5 another ingest/fetch/sync holds the store's lock (see --wait).
+    """
     from openrlb_cli.ingest.base import ReadOptions
     from openrlb_cli.ingest.pipeline import Overrides, ingest, parse_set
 
@@ -63,18 +83,44 @@ def ingest_cmd(
         experiment_column=experiment_column, env_column=env_column, seed_column=seed_column,
         wall_time_column=wall_time_column, metric=metric,
     )
+    if seed is not None and "{" not in seed:
+        try:
+            seed = str(int(seed))
+        except ValueError:
+            from openrlb_cli.errors import InputError
+
+            raise InputError(f"--seed must be an integer or hold {{stem}}/{{parent}}/{{grandparent}}, got {seed!r}") \
+                from None
+    if layout is not None:
+        from openrlb_cli.ingest.layout import compile_template
+
+        compile_template(layout)  # a bad template is an error before anything is read
     overrides = Overrides(project=project, experiment=experiment, env=env, seed=seed, tags=list(tag or []),
+                          layout=layout,
                           config=parse_set(set_))
     with open_store() as store:
-        summary = _ingest_once(store, paths, fmt, options, overrides)
-        _report(summary, json_out)
+        with _locked(store.path, wait):
+            summary, found = _ingest_once(store, paths, fmt, options, overrides, as_copy)
+        if found or watch or json_out:
+            _report(summary, json_out)
+        else:
+            for path, reason in summary.skipped:
+                warn(f"skipped {path}: {reason}")
+        if not found and not watch:
+            error(_nothing_found(paths, fmt))
+            raise typer.Exit(EXIT_NOTHING)
         if watch:
+            if not found:
+                info(_nothing_found(paths, fmt) + " yet")
             info(f"watching {len(paths)} path(s) every {interval:g}s; Ctrl-C to stop")
             try:
                 while True:
                     time.sleep(interval)
-                    with _gc_paused():
-                        more = ingest(store, paths, fmt=fmt, options=options, overrides=overrides)
+                    # the lock is taken per scan and released while sleeping, so a cron ingest or a
+                    # sync of the same store waits for at most one scan
+                    with _locked(store.path, True, quiet=True), _gc_paused():
+                        more = ingest(store, paths, fmt=fmt, options=options, overrides=overrides,
+                                      as_copy=as_copy)
                     if more.points or more.skipped:
                         _report(more, json_out)
             except KeyboardInterrupt:
@@ -82,6 +128,30 @@ def ingest_cmd(
                 return
     if summary.skipped:
         raise typer.Exit(EXIT_SKIPPED)
+
+
+def _nothing_found(paths: list[Path], fmt: str | None) -> str:
+    where = ", ".join(str(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    if fmt:
+        return f"no {fmt} log file found in {where}"
+    return f"no log file found in {where} (force a format with --format)"
+
+
+@contextmanager
+def _locked(store_path: Path, wait: bool, quiet: bool = False) -> Iterator[None]:
+    """The store's lock (shared with fetch/sync) around one ingest: planning what is new and writing it
+    must not interleave with another writer's, or both append the same points."""
+    from openrlb_cli.store.lock import StoreBusyError, store_lock
+
+    def waiting(pid: str) -> None:
+        if not quiet:
+            info(f"waiting for another openrlb writing this store (pid {pid})...")
+
+    try:
+        with store_lock(store_path, wait=wait, holder="ingest", on_wait=waiting):
+            yield
+    except StoreBusyError as exc:
+        raise StoreBusyError(f"{exc}. Pass --wait to wait for it to finish", exc.pid, exc.holder) from None
 
 
 @contextmanager
@@ -100,8 +170,8 @@ def _gc_paused() -> Iterator[None]:
             gc.collect(0)
 
 
-def _ingest_once(store: Store, paths: list[Path], fmt: str | None, options: ReadOptions,
-                 overrides: Overrides) -> IngestSummary:
+def _ingest_once(store, paths, fmt, options, overrides, as_copy=False) -> tuple[IngestSummary, bool]:  # type: ignore[no-untyped-def]
+    """The summary, and whether any log file was found at all."""
     from openrlb_cli.ingest.pipeline import discover, ingest
 
     units, skipped = discover(paths, fmt)
@@ -114,9 +184,9 @@ def _ingest_once(store: Store, paths: list[Path], fmt: str | None, options: Read
     with progress("bytes") as bar, _gc_paused():
         task = bar.add_task("ingesting", total=total or None)
         summary = ingest(store, paths, fmt=fmt, options=options, overrides=overrides, units=units,
-                         on_unit=lambda unit, size: bar.advance(task, size))
+                         on_unit=lambda unit, size: bar.advance(task, size), as_copy=as_copy)
     summary.skipped = skipped + summary.skipped
-    return summary
+    return summary, bool(units)
 
 
 def _report(summary: IngestSummary, json_out: bool) -> None:
@@ -124,6 +194,9 @@ def _report(summary: IngestSummary, json_out: bool) -> None:
         warn(f"skipped {path}: {reason}")
     for w in summary.warnings:
         warn(w)
+    for here, there, n in summary.already_stored:
+        warn(f"{n} run{'s' if n != 1 else ''} already stored from {there}: {here} holds a copy of "
+             f"{'them' if n != 1 else 'it'} and was not ingested again (--as-copy stores the copy as runs of its own)")
     if json_out:
         print_json(summary.to_dict())
     elif not state.quiet:

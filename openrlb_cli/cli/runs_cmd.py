@@ -5,19 +5,31 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from openrlb_cli.cli.context import app, info, open_store, out, print_json, progress
+from openrlb_cli.cli.context import app, info, open_store, out, print_json, progress, warn
 from openrlb_cli.errors import InputError, SelectionError
+from openrlb_cli.store import suggest
+
+if TYPE_CHECKING:
+    from openrlb_cli.model import RunInfo
+    from openrlb_cli.store import Store
 from openrlb_cli.store.filters import parse_filters
 
 # A rich table costs ~0.5 ms a row: beyond this many runs `runs` prints plain aligned columns
 # (25,000 runs: ~0.2 s instead of ~15 s).
 RICH_TABLE_ROWS = 1000
 
-FILTERS_HELP = "Filters key=value: project, experiment, env, seed, tag, user, state, source, run, or a config key."
+FILTERS_HELP = ("Filters key=value (or !=, <, <=, >, >=): project, experiment, env, seed, tag, user, state, source, "
+                "run, or a config key; e.g. lr<1e-3 seed>=3 state!=crashed.")
+
 DELETED_HELP = "Also the runs a fetch or sync found deleted on their server (kept in the store, hidden by default)."
+
+
+def _is_filter(word: str) -> bool:
+    return any(op in word for op in ("=", "<", ">"))
 
 
 def _when(ts: float | None) -> str:
@@ -47,7 +59,10 @@ def runs_cmd(
 ) -> None:
     """List runs (runs deleted on their server only with --deleted)."""
     with open_store() as store:
-        runs = store.runs(parse_filters(filters), deleted=deleted)
+        flt = parse_filters(filters)
+        runs = suggest.select(store, flt, allow_empty=True, deleted=deleted)
+        for message in suggest.unused_values(store, flt) if runs else []:
+            warn(message)
         gone = store.deleted_at([r.id for r in runs]) if deleted else {}
         counts: dict[int, list[int]] = {}  # run id -> [series, points]
         for s in store.series_info([r.id for r in runs]):
@@ -106,6 +121,7 @@ def show_cmd(
     """A run's metadata, config, tags, series (point counts and step ranges) and, for a tracked run,
     its provenance (command, working dir, exit code, git state, Python, duration, packages)."""
     from openrlb_cli.fetch.state import x_axes
+    from openrlb_cli.store import edits
     from openrlb_cli.track.records import load_provenance
 
     with open_store() as store:
@@ -118,13 +134,14 @@ def show_cmd(
         series = store.series_info([r.id])
         prov = load_provenance(store, r.id)
         gone = store.deleted_at([r.id]).get(r.id)
+        user = edits.user_fields(store, [r.id]).get(r.id, {})
         x_axis = x_axes(store, [r.id]).get(r.id) if r.source == "wandb" else None
         if r.source == "wandb" and x_axis is None:
             x_axis = "_step"  # fetched before migration 0005 (re-keyed at the next fetch or sync)
     if json_out:
         extra: dict[str, str | float | None] = {"x_axis": x_axis} if r.source == "wandb" else {}
         extra["deleted_on_server_at"] = gone
-        print_json({**r.to_dict(), **extra, "series": [s.__dict__ for s in series],
+        print_json({**r.to_dict(), **extra, "user_fields": user, "series": [s.__dict__ for s in series],
                     "provenance": prov.to_dict() if prov is not None else None})
         return
     from rich.table import Table
@@ -139,6 +156,17 @@ def show_cmd(
         console.print(f"[bold]deleted on its server[/bold]: seen {_when(gone)} (kept; hidden unless --deleted)",
                       highlight=False)
     console.print(f"[bold]tags[/bold]: {', '.join(r.tags)}", highlight=False)
+    if user:
+        shown = [k for k in sorted(user) if not k.startswith("tags_")]
+        shown += [f"tags {' '.join('+' + t for t in user.get('tags_added', []))} "
+                  f"{' '.join('-' + t for t in user.get('tags_removed', []))}".rstrip()] \
+            if user.keys() & {"tags_added", "tags_removed"} else []
+        console.print(f"[bold]set by the user[/bold]: {', '.join(shown)} (kept by later ingests and syncs)",
+                      highlight=False)
+    if r.note:
+        from rich.markup import escape as rich_escape
+
+        console.print(f"[bold]note[/bold]: {rich_escape(r.note)}", highlight=False, soft_wrap=True)
     console.print(f"[bold]created[/bold]: {_when(r.created_at)}  [bold]updated[/bold]: {_when(r.updated_at)}")
     if x_axis is not None:
         console.print(f"[bold]steps[/bold]: W&B history key {x_axis!r}", highlight=False)
@@ -171,23 +199,30 @@ def _num(x: float | None) -> str:
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:.6g}"
 
 
+def select_targets(store: Store, targets: list[str], deleted: bool = False) -> list[RunInfo]:
+    """Runs named by uids, or selected by filter words (not both); none is an error saying why.
+    `deleted`: also runs their server deleted (hidden otherwise)."""
+    if all(_is_filter(t) for t in targets):
+        runs = suggest.select(store, parse_filters(targets), deleted=deleted)
+    elif any(_is_filter(t) for t in targets):
+        raise InputError("give either run ids or key=value filters, not both")
+    else:
+        runs = list({r.id: r for r in (store.get_run(t) for t in targets)}.values())
+    if not runs:
+        raise SelectionError(f"no runs match {' '.join(targets)}: the store has no runs")
+    return runs
+
+
 @app.command("rm")
 def rm_cmd(
-    targets: list[str] = typer.Argument(..., help="Run uids, or filters key=value (" + FILTERS_HELP + ")"),
+    targets: list[str] = typer.Argument(..., help="Run uids, or filters. " + FILTERS_HELP),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     deleted: bool = typer.Option(False, "--deleted", help="Filters also select the runs deleted on their "
                                  "server (by default they are left alone, as in `openrlb runs`)."),
 ) -> None:
     """Delete runs (and their points)."""
     with open_store() as store:
-        if all("=" in t for t in targets):
-            runs = store.runs(parse_filters(targets), deleted=deleted)
-        elif any("=" in t for t in targets):
-            raise InputError("give either run ids or key=value filters, not both")
-        else:
-            runs = [store.get_run(t) for t in targets]
-        if not runs:
-            raise SelectionError(f"no runs match {' '.join(targets)}")
+        runs = select_targets(store, targets, deleted=deleted)
         if not yes:
             if not sys.stdin.isatty():
                 raise InputError(f"would delete {len(runs)} runs; pass --yes to confirm when not interactive")
@@ -221,12 +256,14 @@ def export_cmd(
     from openrlb_cli.api import frame_for_runs
 
     with open_store() as store:
-        runs = store.runs(parse_filters(filters))
+        runs = suggest.select(store, parse_filters(filters))
         if not runs:
-            raise SelectionError(f"no runs match {' '.join(filters or []) or 'the store'}")
+            raise SelectionError("the store has no runs")
         df = frame_for_runs(store, runs, metric)
-    if df.empty:
-        raise SelectionError(f"none of the {len(runs)} selected runs has metric {metric!r}")
+        if df.empty:
+            keys = store.keys([r.id for r in runs])
+            raise SelectionError(f"none of the {len(runs)} selected runs has metric {metric!r}"
+                                 f"{suggest.close(metric, keys)}")
     target = sys.stdout if output is None else output
     try:
         if fmt == "csv":
@@ -247,9 +284,9 @@ def _export_parquet(filters: list[str] | None, metric: str | None, output: Path 
         raise InputError("--format parquet writes a directory: give -o DIR")
     pyarrow_modules()  # the missing-pyarrow error before any work
     with open_store() as store:
-        runs = store.runs(parse_filters(filters))
+        runs = suggest.select(store, parse_filters(filters))
         if not runs:
-            raise SelectionError(f"no runs match {' '.join(filters or []) or 'the store'}")
+            raise SelectionError("the store has no runs")
         total = sum(s.n_points for s in store.series_info([r.id for r in runs], key=metric))
         if metric is not None and total == 0:
             raise SelectionError(f"none of the {len(runs)} selected runs has metric {metric!r}")

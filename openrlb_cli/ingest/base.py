@@ -43,6 +43,10 @@ class ReadResult:
     replace: bool = False  # series are complete and replace what is stored (small re-read formats)
     warnings: list[str] = field(default_factory=list)  # each starts with the file it is about
     complete: bool = True  # False when a torn tail was left for later (file still being written)
+    # The unit is damaged at `offset` (one line: what and at which byte): the records before it are in
+    # this result, the rest is not read. The pipeline stores them, reports the unit as skipped (exit 2)
+    # and reads it again from `offset` at the next ingest.
+    damage: str | None = None
 
 
 class Reader(Protocol):
@@ -87,3 +91,18 @@ def read_json(path: Path) -> Any:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not valid JSON ({e})") from None
+
+
+def zero_tail_start(f: BinaryIO, size: int, piece: int = 1 << 16) -> int:
+    """Where the run of zero bytes that ends the open file ``f`` (``size`` bytes) starts; ``size``
+    when its last byte is not zero. Why: a job killed while writing often leaves the file's last
+    pages as zeros (the size was extended before the data reached the disk): a tail, not damage."""
+    end = size
+    while end > 0:
+        lo = max(0, end - piece)
+        f.seek(lo)
+        stripped = f.read(end - lo).rstrip(b"\0")
+        if stripped:
+            return lo + len(stripped)
+        end = lo
+    return 0

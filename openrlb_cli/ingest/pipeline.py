@@ -11,12 +11,17 @@ those units again. The next unit is read in a background thread while this one i
 Files of several formats in one directory are one run (SB3 writes monitor CSVs, progress.csv,
 progress.json and an event file side by side). Where two formats carry the same key, the key is
 taken from the more precise one (`registry.KEY_PRIORITY`) and dropped from the others.
+
+Planning (what is new in each unit) and writing must not interleave with another writer of the store,
+or both append the same points: the callers (`openrlb ingest`, `track`) hold the store's lock
+(`store.lock.store_lock`, shared with fetch/sync) around each `ingest` call.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, closing
@@ -27,25 +32,35 @@ from pathlib import Path
 from typing import Any
 
 from openrlb_cli.errors import InputError, OpenrlbError
-from openrlb_cli.ingest import layout, registry, side_config
+from openrlb_cli.ingest import identity, layout, registry, side_config
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.ingest.prefetch import prefetched
+from openrlb_cli.ingest.resolve import KEEPS_IDENTITY, PER_DIRECTORY, Resolution, Resolver, copies_summary
 from openrlb_cli.ingest.tensorboard import side_folders
 from openrlb_cli.model import RunRecord, Series
 from openrlb_cli.redact import scrub_config
 from openrlb_cli.store import Store, bulk
 
-SKIP_DIRS = {"__pycache__", "node_modules", ".git", "artifacts", ".trash", "tmp"}
-# Units whose runs already have an identity (an exported dataset): kept, not derived from the path.
-KEEPS_IDENTITY = {"parquet"}
+# Folders never walked: version control, dependency trees and tool caches. They hold no run logs, only
+# copies of files that could look like them. Every other folder under a path the user names is walked,
+# dot-folders and `tmp/` included (SB3's Monitor examples log to /tmp/gym); the non-log subtrees of
+# known layouts are left out where they are recognised (`_known_non_log`).
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", "site-packages", ".tox", ".nox",
+                       ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"})
+# KEEPS_IDENTITY: units whose runs already have an identity (an exported dataset), kept as they are.
+# PER_DIRECTORY: formats whose files in one folder are one run. Both live in `resolve`.
 # Many small units share one transaction (a commit per file dominated ingesting a directory of runs):
 # commit after this many points or seconds. 0 = one transaction per unit. The environment variable
 # is for tests (and for a reader that wants to see a long ingest's progress sooner).
 BATCH_POINTS = int(os.environ.get("OPENRLB_INGEST_BATCH_POINTS", 1_000_000))
 BATCH_SECONDS = 2.0
-PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
-                 "mlflow-files", "sacred", "wandb-files"}
 SQLITE_FORMATS = {"mlflow-sqlite"}
+# Formats whose runs a resumed job writes into (a new event file in the folder, an appended log):
+# a step going back preempts the points at that step and after it, as TensorBoard does
+# (`store.preempt`). Tables only when they hold one run (`external_id` ""): a long or wide table whose
+# steps go back within a run is more likely missing a run column than resumed.
+PREEMPTS = {"tensorboard", "sb3-progress-csv", "sb3-progress-json", "mlflow-files", "mlflow-sqlite"}
+PREEMPTS_SINGLE_RUN = {"csv", "jsonl"}
 
 
 @dataclass
@@ -55,9 +70,11 @@ class Overrides:
     project: str | None = None
     experiment: str | None = None
     env: str | None = None
-    seed: int | None = None
+    seed: int | str | None = None  # a text seed may hold placeholders ('{parent}')
     tags: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    layout: str | None = None  # a path template ('{env}/{experiment}/*') below the ingested paths
+    roots: list[Path] = field(default_factory=list)  # the ingested paths (set by `ingest`)
 
 
 @dataclass
@@ -94,6 +111,8 @@ class IngestSummary:
     points: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # (folder read, folder its runs are stored from, runs): copies of stored logs, not read again
+    already_stored: list[tuple[str, str, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +124,7 @@ class IngestSummary:
             "points": self.points,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
             "warnings": self.warnings,
+            "already_stored": [{"path": p, "stored_from": s, "runs": n} for p, s, n in self.already_stored],
         }
 
 
@@ -120,7 +140,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             skipped.append((str(root), "no such file or directory"))
             continue
         if root.is_file():
-            name = fmt or registry.detect(root)
+            name = fmt or _detect(root, skipped)
             if name is None:
                 skipped.append((str(root), "not a recognised log format (force one with --format)"))
                 continue
@@ -132,14 +152,18 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             continue
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not _known_non_log(here, d, dirnames))
             if fmt in (None, "parquet") and registry.is_parquet_dataset(here):
                 units.append(Unit("parquet", [here], str(here), here))
                 dirnames[:] = []
                 continue
             if fmt == "parquet":
                 continue
-            folder = registry.directory_format(here)
+            try:
+                folder = registry.directory_format(here)
+            except Exception as exc:  # noqa: BLE001 - a hostile side file costs the folder's layout only
+                skipped.append((str(here), f"cannot tell which run folder this is: {failure_reason(exc)}"))
+                folder = None
             if folder is not None and fmt in (None, folder):
                 units.extend(Unit(folder, [p], str(p), here) for p in registry.directory_unit_paths(folder, here))
                 dirnames[:] = []
@@ -152,7 +176,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
                 path = here / name
                 if name in side_folders.PROJECTOR_FILES and side_folders.is_projector_file(path):
                     continue
-                kind = fmt or registry.detect(path)
+                kind = fmt or _detect(path, skipped)
                 if kind is None:
                     continue
                 if kind == "sb3-monitor":
@@ -172,6 +196,26 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
             seen.add(u.key)
             out.append(u)
     return out, skipped
+
+
+def _detect(path: Path, skipped: list[tuple[str, str]]) -> str | None:
+    """The file's format; a file whose first bytes make a detector fail is skipped with the reason."""
+    try:
+        return registry.detect(path)
+    except Exception as exc:  # noqa: BLE001 - one hostile file never aborts the walk
+        skipped.append((str(path), f"cannot tell its format: {failure_reason(exc)}"))
+        return None
+
+
+def _known_non_log(here: Path, name: str, siblings: list[str]) -> bool:
+    """Subtrees of a known layout that are not logs: an MLflow file store's `.trash` (deleted
+    experiments, beside the experiment folders) and an MLflow run's `artifacts/` (the run folder
+    itself is a unit, but one without `metrics/` is not recognised as one)."""
+    if name == ".trash":
+        return any((here / d / "meta.yaml").is_file() for d in siblings if d != name)
+    if name == "artifacts":
+        return (here / "meta.yaml").is_file()
+    return False
 
 
 def _monitor_units(files: list[Path]) -> list[Unit]:
@@ -204,6 +248,8 @@ class _Plan:
     state: dict[str, Any]
     restart: bool
     run_id: int | None
+    res: Resolution | None = None
+    clear: bool = False  # first read of a rewritten unit: clear what its runs stored first
 
 
 _START = "start"
@@ -236,20 +282,41 @@ def _read_all(plans: list[_Plan], options: ReadOptions) -> Iterator[list[tuple[i
             reader: Any = registry.reader(plans[i].unit.fmt)
             try:
                 got = reader.read_many([(p.unit.paths[0], p.offset) for p in group], options)
-            except Exception as exc:  # noqa: BLE001 - every unit of the group reports it
-                got = [exc] * len(group)
-            yield [pair for k, item in enumerate(got) for pair in ((i + k, _START), (i + k, item))]
-            i += len(group)
-            continue
-        plan = plans[i]
-        yield [(i, _START)]
-        try:
-            with closing(_read(plan.unit, plan.offset, plan.state, options)) as results:
-                for result in results:
-                    yield [(i, result)]
-        except Exception as exc:  # noqa: BLE001 - raised again by the consumer, inside the unit's savepoint
-            yield [(i, exc)]
-        i += 1
+            except Exception:  # noqa: BLE001 - one bad file among them: each is read alone below,
+                got = None  # so that only the bad one is skipped
+            if got is not None:
+                yield [pair for k, item in enumerate(got) for pair in ((i + k, _START), (i + k, item))]
+                i += len(group)
+                continue
+        for k, plan in enumerate(group or [plans[i]]):
+            yield from _read_one(i + k, plan, options)
+        i += max(1, len(group))
+
+
+def _read_one(i: int, plan: _Plan, options: ReadOptions) -> Iterator[list[tuple[int, Any]]]:
+    yield [(i, _START)]
+    try:
+        with closing(_read(plan.unit, plan.offset, plan.state, options)) as results:
+            for result in results:
+                yield [(i, result)]
+    except Exception as exc:  # noqa: BLE001 - raised again by the consumer, inside the unit's savepoint
+        yield [(i, exc)]
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why a reader gave up on a file (not an `InputError`: a library's own exception).
+    Why a catch-all: one hostile file (a JSON line nested 100,000 deep, a 1 GB CSV field, a zip of an
+    unknown version) must cost that file, not the whole ingest; the store's own errors are not caught."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read (RecursionError)"
+    if isinstance(exc, MemoryError):
+        return "too large to read into memory (MemoryError)"
+    name, module = type(exc).__name__, type(exc).__module__.lstrip("_")
+    if name == "Error" and module != "builtins":  # csv's `Error` says little on its own
+        name = f"{module}.{name}"
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{name}: {text}" if text else name
 
 
 def _results(items: Iterable[tuple[int, Any]]) -> Iterator[ReadResult]:
@@ -277,7 +344,7 @@ def sibling_keys(run_dir: Path, fmt: str) -> set[str]:
                     for line in fh:
                         try:
                             obj = json.loads(line)
-                        except ValueError:
+                        except (ValueError, RecursionError):
                             continue
                         if isinstance(obj, dict):
                             keys.update(obj)
@@ -287,25 +354,50 @@ def sibling_keys(run_dir: Path, fmt: str) -> set[str]:
 
 
 def _expand(value: Any, unit: Unit) -> Any:
-    """``{stem}`` / ``{parent}`` in a text override: the file's name without suffix / its folder's
-    name, so one command can label many files (``--env '{stem}'`` for one-game-per-file results)."""
+    """``{stem}`` / ``{parent}`` / ``{grandparent}`` in a text override: the file's name without
+    suffix / its folder's name / that folder's parent's name, so one command can label many files
+    (``--env '{stem}'`` for one-game-per-file results, ``--env '{grandparent}' --experiment '{parent}'``
+    for ``<Env>/<algo>/<file>`` trees)."""
     if not isinstance(value, str) or "{" not in value:
         return value
     path = unit.paths[0]
-    return value.replace("{stem}", path.stem).replace("{parent}", path.parent.name)
+    return (value.replace("{stem}", path.stem).replace("{grandparent}", path.parent.parent.name)
+            .replace("{parent}", path.parent.name))
+
+
+def option_fields(unit: Unit, overrides: Overrides) -> dict[str, Any]:
+    """The run fields this ingest's options give `unit` (placeholders expanded)."""
+    out: dict[str, Any] = {}
+    if overrides.layout:
+        rel = layout.relative_to_roots(unit.paths[0], overrides.roots)
+        found = layout.compile_template(overrides.layout).match(rel) if rel is not None else None
+        out.update({k: v for k, v in (found or {}).items() if v not in (None, "")})
+    for key in ("project", "experiment", "env", "seed"):
+        value = getattr(overrides, key)
+        if value is not None:
+            out[key] = _expand(value, unit)
+    if isinstance(out.get("seed"), str):
+        try:
+            out["seed"] = int(out["seed"])
+        except ValueError:
+            raise InputError(f"seed {out['seed']!r} (from {overrides.seed!r}) is not an integer") from None
+    return out
 
 
 def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[str],
-             side: dict[str, Any] | None = None) -> RunRecord:
+             side: dict[str, Any] | None = None, ident: str | None = None) -> RunRecord:
     """Give a reader's record its identity and metadata: layout, config keys, then overrides.
-    `side` is the hyperparameters of the run folder's side files (`side_config`): below the log's own."""
+    `side` is the hyperparameters of the run folder's side files (`side_config`): below the log's own.
+    `ident`: the unit's identity (`resolve`): the run folder's run, or the prefix of the file's runs;
+    None: the path, as before 0006."""
     run_dir = layout.run_identity_dir(unit.run_dir)
     if unit.fmt in KEEPS_IDENTITY:
         pass
     elif unit.fmt in PER_DIRECTORY and (not rec.external_id or unit.fmt in registry.DIRECTORY_FORMATS):
-        rec.external_id = str(run_dir)
+        rec.external_id = ident or str(run_dir)
     else:
-        rec.external_id = f"{unit.paths[0]}#{rec.external_id}" if rec.external_id else str(unit.paths[0])
+        base = ident or str(unit.paths[0])
+        rec.external_id = f"{base}#{rec.external_id}" if rec.external_id else base
     if unit.fmt not in KEEPS_IDENTITY:
         rec.source = "local"
     if side:
@@ -315,10 +407,10 @@ def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[st
         if rec.name is None:
             rec.name = run_dir.name
     layout.apply_config_fields(rec)
-    for key in ("project", "experiment", "env", "seed"):
-        value = getattr(overrides, key)
-        if value is not None:
-            setattr(rec, key, _expand(value, unit))
+    if unit.fmt not in KEEPS_IDENTITY:
+        layout.apply_tree_fields(rec, unit.paths[0])
+    for key, value in option_fields(unit, overrides).items():
+        setattr(rec, key, value)
     if rec.project is None:
         rec.project = "local"
     rec.tags = [*rec.tags, *(_expand(t, unit) for t in overrides.tags)]
@@ -369,18 +461,47 @@ class _Batch:
             stack.__exit__(type(exc), exc, exc.__traceback__)
 
 
-def _plan(store: Store, unit: Unit, size: int, mtime: float) -> _Plan | None:
-    """Where `unit` resumes, or None when it is unchanged since the last ingest."""
-    prior = store.file_state(unit.key)
-    if prior and prior["size"] == size and prior["mtime"] == mtime and prior["format"] == unit.fmt:
+def _plan(resolver: Resolver, unit: Unit, size: int, mtime: float) -> _Plan | None:
+    """Where `unit` resumes, or None when it is unchanged since the last ingest (or a copy of logs
+    already stored). Which stored unit it is comes from `resolve` (by path, else by fingerprint)."""
+    res = resolver.resolve(unit, size, mtime)
+    prior = res.prior
+    if res.copy_of is not None:
+        return None
+    if prior and prior["size"] == size and prior["mtime"] == mtime and prior["format"] == unit.fmt \
+            and not res.restart:
         return None
     offset, state, restart = 0, {}, False
     if prior and prior["format"] == unit.fmt:
-        if size < prior["offset"]:  # truncated or rewritten: read it again from the start
+        if res.restart:  # truncated or rewritten: read it again from the start
             restart = True
         else:
             offset, state = prior["offset"], prior["state"]
-    return _Plan(unit, size, mtime, offset, state, restart, prior["run_id"] if prior else None)
+    return _Plan(unit, size, mtime, offset, state, restart, prior["run_id"] if prior else None, res, clear=restart)
+
+
+def _rebuild_folders(resolver: Resolver, units: list[tuple[Unit, int, float]], plans: dict[int, _Plan]) -> None:
+    """A rewritten unit of a run folder: every unit of that run is read again from its start (the run's
+    points are rebuilt, so a key that several files share is never left half replaced)."""
+    rebuilt = {p.res.run_dir for p in plans.values() if p.clear and p.res and p.res.run_dir}
+    if not rebuilt:
+        return
+    cleared: set[str] = set()
+    for i, (unit, size, mtime) in enumerate(units):
+        plan = plans.get(i)
+        run_dir = plan.res.run_dir if plan and plan.res else (
+            str(layout.run_identity_dir(unit.run_dir)) if unit.fmt in PER_DIRECTORY else None)
+        if run_dir not in rebuilt:
+            continue
+        if plan is None:
+            prior = resolver.store.file_state(unit.key)
+            if prior is None or prior["copy_of"] is not None:
+                continue
+            res = Resolution(prior, prior["ident"] or prior["path"], run_dir, None, restart=True)
+            plan = plans[i] = _Plan(unit, size, mtime, 0, {}, True, prior["run_id"], res)
+        plan.offset, plan.state, plan.restart = 0, {}, True
+        plan.clear = run_dir not in cleared
+        cleared.add(run_dir)
 
 
 def ingest(
@@ -392,24 +513,41 @@ def ingest(
     overrides: Overrides | None = None,
     on_unit: Callable[[Unit, int], None] | None = None,
     units: list[Unit] | None = None,
+    as_copy: bool = False,
 ) -> IngestSummary:
     """Ingest everything new under `paths`. Bad units are skipped (recorded in the summary).
 
     Units are read one ahead in a background thread (decoding overlaps writing) and written in
-    batches of many units per transaction (see `_Batch`)."""
+    batches of many units per transaction (see `_Batch`). A unit already stored from another path is
+    recognised by its content (`resolve`): moved, it carries on; a copy is reported in
+    `already_stored` and not read again, unless `as_copy` (then its runs are stored as runs of their own)."""
     options = options or ReadOptions()
     overrides = overrides or Overrides()
     summary = IngestSummary()
+    paths = list(paths)
     if units is None:
         units, summary.skipped = discover(paths, fmt)
+    if overrides.layout:
+        summary.warnings.extend(_apply_layout(overrides, paths, units))
+    resolver = Resolver(store, as_copy=as_copy)
+    found: list[tuple[Unit, int, float]] = []
+    by_index: dict[int, _Plan] = {}
+    with store.transaction():  # moved units are re-pathed and copies recorded before anything is read
+        for unit in units:
+            try:
+                size, mtime = unit.stat()
+            except OSError as exc:
+                summary.skipped.append((unit.key, f"cannot read: {exc.strerror}"))
+                continue
+            plan = _plan(resolver, unit, size, mtime)
+            if plan is not None:
+                by_index[len(found)] = plan
+            found.append((unit, size, mtime))
+        _rebuild_folders(resolver, found, by_index)
+    summary.warnings.extend(resolver.warnings)
     plans: list[_Plan] = []
-    for unit in units:
-        try:
-            size, mtime = unit.stat()
-        except OSError as exc:
-            summary.skipped.append((unit.key, f"cannot read: {exc.strerror}"))
-            continue
-        plan = _plan(store, unit, size, mtime)
+    for i, (unit, size, _) in enumerate(found):
+        plan = by_index.get(i)
         if plan is not None:
             plans.append(plan)
             if unit.fmt == "wandb-files" and plan.run_id is None:
@@ -428,8 +566,10 @@ def ingest(
                         points = _ingest_unit(store, plan, _results(items), overrides, summary)
                 except OpenrlbError as exc:
                     summary.skipped.append((plan.unit.key, str(exc)))
-                except (OSError, UnicodeDecodeError, ValueError) as exc:
-                    summary.skipped.append((plan.unit.key, f"{type(exc).__name__}: {exc}"))
+                except sqlite3.Error:
+                    raise  # the store failed, not the file (a full disk): stop, keep what is committed
+                except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes a reader raise
+                    summary.skipped.append((plan.unit.key, failure_reason(exc)))
                 else:
                     batch.done(points)
                 if on_unit is not None:
@@ -441,7 +581,66 @@ def ingest(
         batch.abort(exc)
         raise
     batch.commit()
+    if resolver.copies:
+        with store.transaction():  # a copy of a unit first read in this ingest: now its run is known
+            store.conn.execute(
+                "UPDATE ingest_files SET run_id = (SELECT o.run_id FROM ingest_files o WHERE o.path = "
+                "ingest_files.copy_of) WHERE copy_of IS NOT NULL AND run_id IS NULL")
+        summary.already_stored = copies_summary(store, resolver.copies)
+    if overrides.layout or any(getattr(overrides, k) is not None for k in ("project", "experiment", "env", "seed")):
+        summary.warnings.extend(kept_metadata(store, units, overrides))
     return summary
+
+
+def _apply_layout(overrides: Overrides, paths: Iterable[Path], units: list[Unit]) -> list[str]:
+    """Check the template, note the roots it is relative to, and say which files it does not match."""
+    template = layout.compile_template(overrides.layout or "")
+    overrides.roots = [p if p.is_dir() else p.parent for p in (Path(x).expanduser().resolve() for x in paths)]
+    missed = [u for u in units
+              if template.match(layout.relative_to_roots(u.paths[0], overrides.roots) or "\0") is None]
+    if not missed:
+        return []
+    return [f"layout {template.text!r} does not match {len(missed)} of {len(units)} files (e.g. "
+            f"{missed[0].paths[0]}): they get no fields from it"]
+
+
+def kept_metadata(store: Store, units: list[Unit], overrides: Overrides) -> list[str]:
+    """Runs of these units whose stored fields differ from what this ingest's options say: an
+    unchanged file is not read again (so its runs keep their fields), and fields the user set win.
+    One line per (field, stored value), never a silent no-op."""
+    from openrlb_cli.store import edits
+
+    groups: dict[tuple[str, Any, Any, bool], int] = {}
+    for unit in units:
+        try:
+            wanted = option_fields(unit, overrides)
+        except InputError:  # reported for the unit when it was read
+            continue
+        if not wanted:
+            continue
+        path = str(unit.paths[0])
+        rows = store.conn.execute(
+            "SELECT project, experiment, env, seed, name, user_fields FROM runs WHERE source = 'local' AND "
+            "(external_id IN (?, ?) OR (external_id > ? AND external_id < ?) "
+            "OR id = (SELECT run_id FROM ingest_files WHERE path = ?))",
+            (path, str(layout.run_identity_dir(unit.run_dir)), path + "#", path + "$", unit.key),
+        ).fetchall()
+        for row in rows:
+            stored = dict(zip(("project", "experiment", "env", "seed", "name"), row[:5], strict=True))
+            user = edits.load(row[5])
+            for key, value in wanted.items():
+                if stored[key] != value:
+                    k = (key, stored[key], value, key in user)
+                    groups[k] = groups.get(k, 0) + 1
+    out = []
+    for (key, stored, value, by_user), n in groups.items():
+        runs = f"{n} run{'s' if n > 1 else ''}"
+        if by_user:
+            out.append(f"{runs} keep {key}={stored!r} set by the user (this ingest says {value!r})")
+        else:
+            out.append(f"{runs} already stored with {key}={stored!r} (this ingest says {value!r}, but their "
+                       "files are unchanged); use `openrlb set` to change it")
+    return out
 
 
 def _ingested_before_as_jsonl(store: Store, unit: Unit) -> list[str]:
@@ -464,40 +663,105 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
                  summary: IngestSummary) -> int:
     """Write one unit's results and its file state (inside the caller's savepoint); its points."""
     unit, restart, run_id = plan.unit, plan.restart, plan.run_id
-    offset, state, points = plan.offset, plan.state, 0
+    offset, state, points, preempted = plan.offset, plan.state, 0, 0
+    damage: str | None = None
     drop = sibling_keys(unit.run_dir, unit.fmt)
     side, side_warnings = side_config.read_side_config(unit.run_dir)
     summary.warnings.extend(w for w in side_warnings if w not in summary.warnings)
+    ident = plan.res.ident if plan.res else None
     summary.units += 1
+    produced: set[int] = set()
+    if plan.clear and ident is not None:
+        _clear(store, unit, ident)
     for result in results:
-        recs = [finalize(rec, unit, overrides, drop, side) for rec in result.runs]
-        new_series: list[tuple[int, str, Series]] = []
+        preempt = [unit.fmt in PREEMPTS or (unit.fmt in PREEMPTS_SINGLE_RUN and not rec.external_id)
+                   for rec in result.runs]
+        recs = [finalize(rec, unit, overrides, drop, side, ident) for rec in result.runs]
+        new_series: dict[bool, list[tuple[int, str, Series]]] = {False: [], True: []}
         deferred: set[int] = set()  # runs created here whose series are not written yet
-        for rec, (run_id, created) in zip(recs, bulk.upsert_runs(store, recs), strict=True):
+        for rec, pre, (run_id, created) in zip(recs, preempt, bulk.upsert_runs(store, recs), strict=True):
             if run_id in deferred and not created:  # the same run again in this result
-                bulk.add_new_series(store, new_series)
-                new_series, deferred = [], set()
+                preempted += _add_new(store, new_series)
+                deferred = set()
             if created:
                 deferred.add(run_id)
+            elif rec.restart_at is not None and pre:
+                preempted += store.truncate_run(run_id, rec.restart_at)
             summary.new_runs += 1 if created else 0
             summary.runs.add(run_id)
+            produced.add(run_id)
             for key, series in rec.series.items():
                 if created:
-                    new_series.append((run_id, key, series))
+                    new_series[pre].append((run_id, key, series))
                 elif result.replace or restart:
-                    store.replace_series(run_id, key, series)
+                    preempted += store.replace_series(run_id, key, series, preempt=pre)
                 else:
-                    store.append_points(run_id, key, series)
+                    preempted += store.append_points(run_id, key, series, preempt=pre)
                 summary.series.add((run_id, key))
                 points += len(series)
-        bulk.add_new_series(store, new_series)
+        preempted += _add_new(store, new_series)
         summary.warnings.extend(result.warnings)
         offset, state = result.offset, result.state
         restart = False
-    store.set_file_state(unit.key, run_id=run_id, fmt=unit.fmt, size=plan.size, mtime=plan.mtime,
-                         offset=offset, state=state)
+        if result.damage:
+            damage = result.damage
+    if preempted:
+        summary.warnings.append(
+            f"{unit.key}: {preempted} points preempted by a resumed run (a step went back: the points "
+            "at that step and after it are replaced by the ones written later, as TensorBoard does)")
+    size = plan.size
+    if damage is not None:  # the records before it are stored; an unknown size reads it again next time
+        summary.skipped.append((unit.key, f"{damage}; the records before it are stored, the rest is read "
+                                          "again at the next ingest"))
+        size = -1
+    if plan.clear and ident is not None and unit.fmt not in PER_DIRECTORY:
+        _drop_unproduced(store, ident, produced)
+    fp = identity.fingerprint(unit.fmt, unit.paths) if ident is not None else None
+    fp = fp or (plan.res.fp if plan.res else None)
+    store.set_file_state(
+        unit.key, run_id=run_id, fmt=unit.fmt, size=size, mtime=plan.mtime, offset=offset, state=state,
+        ident=ident, run_dir=plan.res.run_dir if plan.res else None, name=fp.name if fp else unit.paths[0].name,
+        head_len=fp.head_len if fp else None, head_hash=fp.head_hash if fp else None,
+        checks=identity.checks(unit.fmt, unit.paths, offset, state) if ident is not None else None, copy_of=None)
     summary.points += points
     return points
+
+
+def _add_new(store: Store, new_series: dict[bool, list[tuple[int, str, Series]]]) -> int:
+    """Write the pending new series (with and without preemption) and empty the lists."""
+    dropped = 0
+    for pre, items in new_series.items():
+        if items:
+            dropped += bulk.add_new_series(store, items, preempt=pre)
+            items.clear()
+    return dropped
+
+
+def _unit_runs(store: Store, ident: str) -> list[int]:
+    return [r for (r,) in store.conn.execute(
+        "SELECT id FROM runs WHERE source = 'local' AND (external_id = ? OR substr(external_id, 1, ?) = ?)",
+        (ident, len(ident) + 1, ident + "#"))]
+
+
+def _clear(store: Store, unit: Unit, ident: str) -> None:
+    """A rewritten unit is read again from its start: first remove what it stored (inside the unit's
+    savepoint, so the points are replaced in one transaction). A run folder's run is rebuilt whole:
+    its series go and its other units are marked to be read again (`_rebuild_folders` plans those
+    found in this ingest)."""
+    runs = _unit_runs(store, ident)
+    ids = json.dumps(runs)
+    store.conn.execute("DELETE FROM series WHERE run_id IN (SELECT value FROM json_each(?))", (ids,))
+    if unit.fmt in PER_DIRECTORY:
+        store.conn.execute(
+            "UPDATE ingest_files SET size = -1, mtime = -1, offset = 0, state = '{}', checks = NULL "
+            "WHERE run_id IN (SELECT value FROM json_each(?)) AND copy_of IS NULL AND path != ?", (ids, unit.key))
+
+
+def _drop_unproduced(store: Store, ident: str, produced: set[int]) -> None:
+    """Runs of a rewritten file that its new content no longer has (a run column's value edited away)."""
+    gone = [r for r in _unit_runs(store, ident) if r not in produced]
+    if gone:
+        store.conn.execute("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(gone),))
 
 
 def parse_set(words: list[str] | None) -> dict[str, Any]:

@@ -70,14 +70,19 @@ def upsert_runs(store: Store, recs: list[RunRecord]) -> list[tuple[int, bool]]:
     return out
 
 
-def add_new_series(store: Store, items: list[tuple[int, str, Series]]) -> None:
-    """Create series known not to exist yet ((run_id, key, points)), with their chunks."""
+def add_new_series(store: Store, items: list[tuple[int, str, Series]], *, preempt: bool = False) -> int:
+    """Create series known not to exist yet ((run_id, key, points)), with their chunks. With
+    `preempt`, a point whose step goes back preempts the earlier ones (`store.preempt`); returns how
+    many points that dropped."""
+    dropped = 0
+    if preempt:
+        items, dropped = _preempted(items)
     small = [(r, k, s) for r, k, s in items if s.steps.shape[0] <= codec.CHUNK_POINTS]
     for run_id, key, s in items:
         if s.steps.shape[0] > codec.CHUNK_POINTS:
             store.append_points(run_id, key, s, new=True)
     if not small:
-        return
+        return dropped
     next_id = int(store.conn.execute("SELECT coalesce(max(id), 0) FROM series").fetchone()[0]) + 1
     series_rows: list[tuple[object, ...]] = []
     chunk_rows: list[tuple[object, ...]] = []
@@ -102,6 +107,21 @@ def add_new_series(store: Store, items: list[tuple[int, str, Series]]) -> None:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         chunk_rows,
     )
+    return dropped
+
+
+def _preempted(items: list[tuple[int, str, Series]]) -> tuple[list[tuple[int, str, Series]], int]:
+    """`items` with each series' preempted points left out, and how many were."""
+    from openrlb_cli.store.preempt import preemption
+
+    out, dropped = [], 0
+    for run_id, key, s in items:
+        keep, _ = preemption(s.steps)
+        if keep is not None:
+            dropped += len(s) - int(keep.sum())
+            s = Series(s.steps[keep], s.values[keep], s.wall_times[keep])
+        out.append((run_id, key, s))
+    return out, dropped
 
 
 Encoded = tuple[float | None, float | None, bytes, bytes, bytes | None, float, float | None]

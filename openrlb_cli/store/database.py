@@ -195,21 +195,45 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK TO openrlb_nested")
-            conn.execute("RELEASE openrlb_nested")
+            # SQLite rolls the whole transaction back by itself on some errors (a full disk): then
+            # there is no savepoint left to roll back to, and the error to report is the first one
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO openrlb_nested")
+                conn.execute("RELEASE openrlb_nested")
             raise
         conn.execute("RELEASE openrlb_nested")
         return
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(conn, exc) from exc
         raise StoreError(f"the store is busy (another openrlb is writing): {exc}") from exc
     try:
         yield conn
         conn.commit()
     except BaseException as exc:
         if conn.in_transaction:
-            conn.rollback()
-        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
-            raise StoreError(f"the disk is full: nothing of this write was kept ({exc})") from exc
+            try:
+                conn.rollback()
+            except sqlite3.Error:
+                pass  # the first error is the one to report; SQLite drops the transaction on close
+        if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
+            raise disk_full_error(conn, exc) from exc
         raise
+
+
+def is_disk_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL: the disk (or the store's `max_page_count`) is full."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+
+
+def disk_full_error(conn: sqlite3.Connection, exc: sqlite3.Error) -> StoreError:
+    """One plain line: which store, that the disk is full, and that what was committed before is kept."""
+    try:
+        path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    except sqlite3.Error:
+        path = ""
+    where = f"store {path}" if path else "the store"
+    return StoreError(f"{where} could not be written: the disk is full. This write was rolled back; what was "
+                      "committed before is kept. Free some space and rerun to continue")

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from openrlb_cli.errors import SelectionError, StoreError
 from openrlb_cli.model import RUN_FIELDS, RunInfo, RunRecord, Series, SeriesInfo
+from openrlb_cli.store import edits
 from openrlb_cli.store.database import connect, default_db_path, schema_version, write_transaction
-from openrlb_cli.store.filters import RunFilter
+from openrlb_cli.store.filters import RunFilter, register_functions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,7 +41,7 @@ codec = _LazyCodec()
 
 _RUN_COLUMNS = (
     "id, uid, project, name, experiment, env, seed, state, user, url, source, external_id, "
-    "created_at, updated_at, config, summary"
+    "created_at, updated_at, config, summary, note"
 )
 
 # runs not marked deleted on their server (fetch_runs.deleted_at, migration 0007)
@@ -76,6 +77,7 @@ class Store:
     def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path).expanduser() if path is not None else default_db_path()
         self.conn: sqlite3.Connection = connect(self.path, create=create)
+        register_functions(self.conn)  # `openrlb_num`, which config filters use
 
     def close(self) -> None:
         self.conn.close()
@@ -110,9 +112,11 @@ class Store:
     def upsert_run_created(self, rec: RunRecord) -> tuple[int, bool]:
         """`upsert_run`, and whether the run is new (then it has no series yet)."""
         row = self.conn.execute(
-            "SELECT id, config, summary FROM runs WHERE source = ? AND external_id = ?",
+            "SELECT id, config, summary, user_fields FROM runs WHERE source = ? AND external_id = ?",
             (rec.source, rec.external_id),
         ).fetchone()
+        if row is not None and row[3]:
+            edits.apply(rec, edits.load(row[3]))  # the user's fixes win over what the source says
         now = time.time()
         fields = {f: getattr(rec, f) for f in RUN_FIELDS if getattr(rec, f) is not None}
         if row is None:
@@ -153,6 +157,7 @@ class Store:
         latest, and a tag removed on the server is removed here. Fields the record leaves None
         (e.g. no experiment key in the config) keep their stored value.
         """
+        self.apply_user_edits(rec)  # what the user set with `openrlb set` wins over the server's copy
         fields: dict[str, Any] = {f: getattr(rec, f) for f in RUN_FIELDS if getattr(rec, f) is not None}
         fields.update(config=dumps(rec.config), summary=dumps(rec.summary), ingested_at=time.time())
         sets = ", ".join(f"{k} = ?" for k in fields)
@@ -163,22 +168,45 @@ class Store:
         self.conn.executemany("INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
                               [(run_id, t) for t in tags])
 
-    def _series_row(self, run_id: int, key: str, new: bool = False) -> tuple[int, int, int]:
+    def apply_user_edits(self, rec: RunRecord) -> RunRecord:
+        """`rec` (in place) with the fields the user set on the stored run (`openrlb set`): for
+        writers that update a known run with their own SQL instead of `upsert_run`."""
+        row = self.conn.execute(
+            "SELECT user_fields FROM runs WHERE source = ? AND external_id = ?", (rec.source, rec.external_id)
+        ).fetchone()
+        return edits.apply(rec, edits.load(row[0])) if row is not None and row[0] else rec
+
+    def _series_row(self, run_id: int, key: str, new: bool = False) -> tuple[int, int, int, float | None]:
         row = None if new else self.conn.execute(
-            "SELECT id, n_chunks, n_points FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+            "SELECT id, n_chunks, n_points, step_max FROM series WHERE run_id = ? AND key = ?", (run_id, key)
         ).fetchone()
         if row is None:
             cur = self.conn.execute("INSERT INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
             assert cur.lastrowid is not None  # sqlite3 sets it after every INSERT
-            return int(cur.lastrowid), 0, 0
-        return int(row[0]), int(row[1]), int(row[2])
+            return int(cur.lastrowid), 0, 0, None
+        return int(row[0]), int(row[1]), int(row[2]), row[3]
 
-    def append_points(self, run_id: int, key: str, series: Series, *, new: bool = False) -> None:
-        """Append points to the run's series `key` (created if needed; `new`: known not to exist)."""
-        series_id, n_chunks, _ = self._series_row(run_id, key, new)
+    def append_points(self, run_id: int, key: str, series: Series, *, new: bool = False,
+                      preempt: bool = False) -> int:
+        """Append points to the run's series `key` (created if needed; `new`: known not to exist).
+
+        With `preempt`, points whose step goes back preempt earlier ones, stored or new, as
+        TensorBoard does for a resumed job (`store.preempt`). Returns how many points were preempted."""
+        series_id, n_chunks, _, step_max = self._series_row(run_id, key, new)
+        dropped = 0
+        if preempt:
+            from openrlb_cli.store.preempt import preemption
+
+            keep, cut = preemption(series.steps, step_max)
+            if keep is not None:
+                dropped += len(series) - int(keep.sum())
+                series = Series(series.steps[keep], series.values[keep], series.wall_times[keep])
+            if cut is not None and step_max is not None and step_max >= cut:
+                dropped += self.truncate_series(series_id, cut)
+                n_chunks = self.conn.execute("SELECT n_chunks FROM series WHERE id = ?", (series_id,)).fetchone()[0]
         n = len(series)
         if n == 0:
-            return
+            return dropped
         rows = []
         for seq, start in enumerate(range(0, n, codec.CHUNK_POINTS), start=n_chunks):
             sl = slice(start, start + codec.CHUNK_POINTS)
@@ -200,14 +228,69 @@ class Store:
             "last_value = ?, last_wall_time = ? WHERE id = ?",
             (n, len(rows), lo, lo, hi, hi, float(series.values[-1]), _opt(series.wall_times[-1]), series_id),
         )
+        return dropped
 
-    def replace_series(self, run_id: int, key: str, series: Series) -> None:
+    def truncate_series(self, series_id: int, cut: float) -> int:
+        """Remove the stored points of a series whose step is >= `cut` (a resumed job preempts them),
+        rewriting only the chunks that hold such points, and recompute the series' statistics.
+        Returns how many points were removed."""
+        import numpy as np
+
+        removed = 0
+        for chunk_id, n, steps, vals, walls in self.conn.execute(
+            "SELECT id, n, steps, vals, walls FROM chunks WHERE series_id = ? AND step_max >= ? ORDER BY seq",
+            (series_id, cut),
+        ).fetchall():
+            s = codec.decode_steps(steps, n)
+            keep = ~(s >= cut)
+            k = int(keep.sum())
+            removed += n - k
+            if k == 0:
+                self.conn.execute("DELETE FROM chunks WHERE id = ?", (chunk_id,))
+                continue
+            v, w = codec.decode_values(vals, n)[keep], codec.decode_walls(walls, n)[keep]
+            s = np.ascontiguousarray(s[keep])
+            lo, hi = codec.finite_min_max(s)
+            self.conn.execute(
+                "UPDATE chunks SET n = ?, step_min = ?, step_max = ?, steps = ?, vals = ?, walls = ? WHERE id = ?",
+                (k, lo, hi, codec.encode_steps(s), codec.encode_values(v), codec.encode_walls(w), chunk_id),
+            )
+        if removed:
+            self._refresh_series_stats(series_id)
+        return removed
+
+    def _refresh_series_stats(self, series_id: int) -> None:
+        """n_points, n_chunks (the next free seq), step range and last point from the chunks left."""
+        n_points, next_seq, lo, hi = self.conn.execute(
+            "SELECT coalesce(sum(n), 0), coalesce(max(seq) + 1, 0), min(step_min), max(step_max) FROM chunks "
+            "WHERE series_id = ?", (series_id,)
+        ).fetchone()
+        last_value = last_wall = None
+        row = self.conn.execute(
+            "SELECT n, vals, walls FROM chunks WHERE series_id = ? ORDER BY seq DESC LIMIT 1", (series_id,)
+        ).fetchone()
+        if row is not None:
+            last_value = float(codec.decode_values(row[1], row[0])[-1])
+            last_wall = _opt(float(codec.decode_walls(row[2], row[0])[-1]))
+        self.conn.execute(
+            "UPDATE series SET n_points = ?, n_chunks = ?, step_min = ?, step_max = ?, last_value = ?, "
+            "last_wall_time = ? WHERE id = ?",
+            (n_points, next_seq, lo, hi, last_value, last_wall, series_id),
+        )
+
+    def truncate_run(self, run_id: int, cut: float) -> int:
+        """`truncate_series` for every series of a run (a restart marker preempts them all)."""
+        ids = [r[0] for r in self.conn.execute(
+            "SELECT id FROM series WHERE run_id = ? AND step_max >= ?", (run_id, cut))]
+        return sum(self.truncate_series(i, cut) for i in ids)
+
+    def replace_series(self, run_id: int, key: str, series: Series, *, preempt: bool = False) -> int:
         self.conn.execute(
             "DELETE FROM chunks WHERE series_id IN (SELECT id FROM series WHERE run_id = ? AND key = ?)",
             (run_id, key),
         )
         self.conn.execute("DELETE FROM series WHERE run_id = ? AND key = ?", (run_id, key))
-        self.append_points(run_id, key, series)
+        return self.append_points(run_id, key, series, preempt=preempt)
 
     def delete_runs(self, run_ids: Iterable[int]) -> int:
         ids = list(run_ids)
@@ -229,12 +312,7 @@ class Store:
             params,
         ).fetchall()
         tags = self._tags([r[0] for r in rows])
-        out = []
-        for r in rows:
-            info = _run_info(r, tags.get(r[0], []))
-            if flt.matches_config(info.config):
-                out.append(info)
-        return out
+        return [_run_info(r, tags.get(r[0], [])) for r in rows]
 
     def deleted_at(self, run_ids: Iterable[int]) -> dict[int, float]:
         """run id -> when its server was seen without it, for the runs so marked."""
@@ -334,21 +412,24 @@ class Store:
     # ---------------------------------------------------------------- ingest bookkeeping
     def file_state(self, path: str) -> dict[str, Any] | None:
         row = self.conn.execute(
-            "SELECT run_id, format, size, mtime, offset, state FROM ingest_files WHERE path = ?", (path,)
+            f"SELECT {_FILE_COLUMNS} FROM ingest_files WHERE path = ?", (path,)
         ).fetchone()
-        if row is None:
-            return None
-        return {"run_id": row[0], "format": row[1], "size": row[2], "mtime": row[3], "offset": row[4],
-                "state": json.loads(row[5])}
+        return None if row is None else file_row(row)
 
     def set_file_state(self, path: str, *, run_id: int | None, fmt: str, size: int, mtime: float,
-                       offset: int, state: dict[str, Any] | None = None) -> None:
+                       offset: int, state: dict[str, Any] | None = None, **identity: Any) -> None:
+        """Record what ingest read of a unit; `identity`: its 0006 columns (ident, run_dir, name,
+        head_len, head_hash, checks, copy_of), left as they were when not given."""
+        cols = {"run_id": run_id, "format": fmt, "size": size, "mtime": mtime, "offset": offset,
+                "state": dumps(state or {}), "ingested_at": time.time()}
+        for key, value in identity.items():
+            if key not in _IDENTITY_COLUMNS:
+                raise TypeError(f"unknown ingest_files column {key!r}")
+            cols[key] = dumps(value) if key == "checks" and value is not None else value
         self.conn.execute(
-            "INSERT INTO ingest_files (path, run_id, format, size, mtime, offset, state, ingested_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET run_id = excluded.run_id, "
-            "format = excluded.format, size = excluded.size, mtime = excluded.mtime, "
-            "offset = excluded.offset, state = excluded.state, ingested_at = excluded.ingested_at",
-            (path, run_id, fmt, size, mtime, offset, dumps(state or {}), time.time()),
+            f"INSERT INTO ingest_files (path, {', '.join(cols)}) VALUES (?{', ?' * len(cols)}) "
+            f"ON CONFLICT(path) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols)}",
+            (path, *cols.values()),
         )
 
     # ---------------------------------------------------------------- summary
@@ -366,6 +447,19 @@ class Store:
         }
 
 
+_IDENTITY_COLUMNS = ("ident", "run_dir", "name", "head_len", "head_hash", "checks", "copy_of")
+_FILE_COLUMNS = "path, run_id, format, size, mtime, offset, state, " + ", ".join(_IDENTITY_COLUMNS)
+
+
+def file_row(row: tuple) -> dict[str, Any]:
+    """An `ingest_files` row selected with `_FILE_COLUMNS`, JSON columns decoded."""
+    out = dict(zip(("path", "run_id", "format", "size", "mtime", "offset", "state", *_IDENTITY_COLUMNS), row,
+                   strict=True))
+    out["state"] = json.loads(out["state"])
+    out["checks"] = None if out["checks"] is None else json.loads(out["checks"])
+    return out
+
+
 def _opt(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
@@ -374,7 +468,7 @@ def _run_info(r: tuple, tags: list[str]) -> RunInfo:
     return RunInfo(
         id=r[0], uid=r[1], project=r[2], name=r[3], experiment=r[4], env=r[5], seed=r[6], state=r[7],
         user=r[8], url=r[9], source=r[10], external_id=r[11], created_at=r[12], updated_at=r[13],
-        tags=tags, config=json.loads(r[14]), summary=json.loads(r[15]),
+        tags=tags, config=json.loads(r[14]), summary=json.loads(r[15]), note=r[16],
     )
 
 

@@ -150,8 +150,12 @@ def log_kind(name: str) -> str | None:
     return None
 
 
+# Beyond what ingest never walks: where a training command's own logs are unlikely (the scan guesses).
+_NOT_SCANNED = frozenset({"artifacts", ".trash", "tmp", "wandb"})
+
+
 def _skip_dir(path: Path, name: str) -> bool:
-    return name.startswith(".") or name in SKIP_DIRS or name in ("site-packages", "wandb") or (
+    return name.startswith(".") or name in SKIP_DIRS or name in _NOT_SCANNED or (
         path / "pyvenv.cfg").is_file()
 
 

@@ -121,6 +121,10 @@ def attach_logdir(store: Store, run_id: int, logdir: Path) -> int:
         if (row[0], row[1]) == ("local", external_id):
             return run_id
         other = store.run_id_for("local", external_id)
+        if other is None:  # a run read from this folder before, keyed by its content (migration 0006)
+            row = conn.execute("SELECT run_id FROM ingest_files WHERE run_dir = ? AND run_id IS NOT NULL "
+                               "AND copy_of IS NULL LIMIT 1", (external_id,)).fetchone()
+            other = None if row is None or row[0] == run_id else int(row[0])
         if other is None:
             conn.execute("UPDATE runs SET source = 'local', external_id = ? WHERE id = ?", (external_id, run_id))
             return run_id

@@ -38,6 +38,7 @@ from openrlb_cli.ingest.pipeline import Overrides, Unit, discover, ingest
 from openrlb_cli.model import RunRecord
 from openrlb_cli.redact import env_secret_values, scrub_argv, scrub_value
 from openrlb_cli.store import Store
+from openrlb_cli.store.lock import StoreBusyError, store_lock
 from openrlb_cli.track import inference, provenance, records
 
 DEFAULT_INTERVAL = 5.0
@@ -88,8 +89,11 @@ class LogTailer:
         self._seen: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
-    def tick(self, store: Store) -> int:
-        with self._lock:
+    def tick(self, store: Store, *, wait: bool = True) -> int:
+        """Ingest what is new, holding the store's lock (shared with ingest and fetch) for this tick
+        only, so a cron ingest or a sync waits for one tick at most. Without `wait`, a tick that finds
+        the lock held raises `StoreBusyError` (the live ingest skips it and tries again next time)."""
+        with self._lock, store_lock(store.path, wait=wait, holder="track"):
             return self._tick(store)
 
     def _tick(self, store: Store) -> int:
@@ -144,7 +148,9 @@ class _TailThread(threading.Thread):
             with Store(self.db_path) as store:
                 while not self.stop_event.wait(self.interval):
                     try:
-                        self.tailer.tick(store)
+                        self.tailer.tick(store, wait=False)
+                    except StoreBusyError:
+                        continue  # another ingest or sync is writing: its turn; ours comes next interval
                     except Exception as exc:  # never disturb the training run; reported at the end
                         message = f"live ingest: {type(exc).__name__}: {exc}"
                         if message not in self.tailer.warnings:

@@ -95,7 +95,10 @@ def _read_monitor(path: Path, warn: list[str]) -> _Episodes:
     body = data[nl + 1:]
     cut = body.rfind(b"\n") + 1
     tail = body[cut:].decode("utf-8").rstrip("\r")
-    fields = next(csv.reader([tail]), []) if tail.strip() else []
+    try:
+        fields = next(csv.reader([tail]), []) if tail.strip() else []
+    except csv.Error:  # e.g. a field over csv's limit: not a complete line (yet)
+        fields = []
     idx = {c: i for i, c in enumerate(header)}
     tail_ok = len(fields) == len(header) and all(
         tabular.float_or_none(fields[idx[c]]) is not None for c in ("r", "l", "t"))

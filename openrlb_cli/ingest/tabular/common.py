@@ -3,9 +3,9 @@
 The generic CSV and JSON-lines readers (`tabular`), the streaming CSV engine (`tabular_csv`) and the
 SB3, W&B and MLflow readers all need the same small pieces: rejecting binary or non-UTF-8 input with
 a clear message, finding where an incremental read resumes, turning cells into float points (an
-empty cell is no point, a literal `nan` is a NaN point), recognising step/wall-time/id columns by
-name, and collecting points per run and key. They live here, apart from either file format, so the
-readers agree on all of it.
+empty cell or a missing-value marker such as `None`/`NA`/`nan` is no point, as pandas reads it),
+recognising step/wall-time/id columns by name, and collecting points per run and key. They live
+here, apart from either file format, so the readers agree on all of it.
 """
 
 from __future__ import annotations
@@ -24,11 +24,15 @@ STEP_CANDIDATES = ("step", "global_step", "env_step", "_step", "timestep", "time
                    "time/total_timesteps", "Step", "frame", "frames", "iteration", "epoch")
 # absolute wall-clock columns (unix seconds or dates) taken as wall time when none is named
 WALL_CANDIDATES = ("wall_time", "walltime", "_timestamp", "timestamp")
+# Column names of a long table's run ids, per role, in order of preference (case-insensitive): the
+# spellings of CleanRL/Open RL Benchmark (`exp_name`, `env_id`), rliable/Atari tables (`game`, `agent`),
+# DMC and Meta-World tables (`task`), Ray Tune (`trial_id`) and hand-written ones (`exp`, `algo`).
 ID_CANDIDATES = {
-    "run": ("run", "run_id", "run_name", "runid"),
-    "experiment": ("experiment", "algo", "algorithm", "agent", "method"),
-    "env": ("env", "env_id", "environment", "game", "task"),
-    "seed": ("seed",),
+    "run": ("run", "run_id", "run_name", "runid", "trial_id"),
+    "experiment": ("experiment", "experiment_name", "exp_name", "exp", "algo", "algo_name", "algorithm",
+                   "agent", "agent_name", "method", "method_name"),
+    "env": ("env", "env_id", "env_name", "environment", "game", "game_name", "task", "task_name"),
+    "seed": ("seed", "random_seed"),
 }
 
 
@@ -127,13 +131,31 @@ def float_or_none(text: str) -> float | None:
         return None
 
 
+# pandas' default missing-value markers (`na_values` in the docs of `pandas.read_csv`), the empty cell
+# included: a cell holding one of them is a missing value, as pandas (and SB3's and rliable's loaders on
+# top of it) read it. tests/test_readers_csv_na.py checks the list against pandas' own.
+NA_TOKENS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                       "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+NA_TEXT = sorted(NA_TOKENS - {""})  # the markers worth a warning (an empty cell is the ordinary gap)
+
+
+def count_na_text(col: pd.Series) -> int:
+    """How many cells of a parsed column hold a missing-value marker other than the empty cell."""
+    if col.dtype.kind in "fiub" or isinstance(col.dtype, pd.CategoricalDtype):
+        return 0
+    return int(col.isin(NA_TEXT).sum())
+
+
 def column_to_float(path: Path, name: str, col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(values, present): empty cells are absent; literal nan/inf are points; other text is an error."""
+    """(values, present): empty cells and pandas' missing-value markers (`NA_TOKENS`: None, NA, null,
+    nan, ...) are absent; inf is a point; other text is an error."""
     if col.dtype.kind in "fiub":
         vals = col.to_numpy(dtype=np.float64, na_value=np.nan)
         return vals, ~np.isnan(vals)
     arr = col.to_numpy(dtype=object)
     present = ~pd.isna(arr)
+    if present.any():
+        present &= ~col.isin(NA_TEXT).to_numpy(dtype=bool)
     vals = np.full(arr.shape, np.nan)
     try:
         vals[present] = arr[present].astype(np.float64)
@@ -161,6 +183,15 @@ class _Acc:
     def __init__(self) -> None:
         self.parts: dict[str, dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]] = {}
         self.meta: dict[str, dict[str, Any]] = {}
+        self.na: dict[str, int] = {}  # column -> cells holding a missing-value marker (left out)
+
+    def na_warning(self, path: Path) -> list[str]:
+        """One warning for the missing-value markers met, per column (none when there were none)."""
+        if not self.na:
+            return []
+        cols = ", ".join(f"{c!r} ({n:,})" for c, n in sorted(self.na.items(), key=lambda kv: -kv[1])[:8])
+        return [f"{path}: {sum(self.na.values()):,} cells holding a missing-value marker (None, NA, null, nan, ...: "
+                f"pandas' na_values) left out as missing, in {cols}"]
 
     def add(self, run: str, key: str, s: np.ndarray, v: np.ndarray, w: np.ndarray) -> None:
         if len(s):

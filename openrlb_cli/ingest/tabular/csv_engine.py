@@ -5,9 +5,9 @@ behave the same everywhere; each reader only supplies a `Plan` that decides, onc
 columns are the step, wall time, run ids and values (see `tabular._generic_plan`).
 
 The file is streamed in blocks through pandas' C parser, so memory stays bounded and big files
-parse at several million points per second (benchmarks/bench_tabular.py). A missing cell is no
-point; a literal `nan` is a NaN point (pandas would merge the two, so an empty cell is the only NA
-marker and columns holding a literal nan take a slower exact path).
+parse at several million points per second (benchmarks/bench_tabular.py). A missing value is no
+point: an empty cell or one of pandas' missing-value markers (None, NA, null, nan, ...: `NA_TOKENS`),
+as `pandas.read_csv` reads them; the markers other than the empty cell are counted in one warning.
 
 Incremental reads: `offset` is the end of the last consumed line. An unterminated last line is
 consumed only when it parses completely (right number of fields, numbers where numbers belong); the
@@ -36,10 +36,12 @@ from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.ingest.tabular import long_csv as tabular_long
 from openrlb_cli.ingest.tabular.common import (
+    NA_TOKENS,
     _Acc,
     check_text,
     column_to_float,
     complete_end,
+    count_na_text,
     find,
     float_or_none,
     id_roles,
@@ -101,11 +103,15 @@ def _tail_ok(tail: bytes, st: dict[str, Any], numeric: list[str]) -> bool:
         line = tail.decode("utf-8").rstrip("\r")
     except UnicodeDecodeError:
         return False
-    fields = next(csv.reader([line], delimiter=st["sep"]), [])
+    try:
+        fields = next(csv.reader([line], delimiter=st["sep"]), [])
+    except csv.Error:  # e.g. a field over csv's limit: not a complete line (yet)
+        return False
     if len(fields) != len(st["header"]):
         return False
     index = {c: i for i, c in enumerate(st["header"])}
-    return all(fields[index[c]].strip() == "" or float_or_none(fields[index[c]]) is not None for c in numeric)
+    return all(fields[index[c]].strip() == "" or fields[index[c]] in NA_TOKENS or float_or_none(fields[index[c]])
+               is not None for c in numeric)
 
 
 def _needed(layout: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -191,12 +197,40 @@ def _read_block(path: Path, block: bytes | memoryview, st: dict[str, Any], layou
         warn.append(f"{path}: {int((~parsed.ok).sum())} rows without a {layout['step']!r} value skipped")
     if parsed is None:
         df = _parse(path, block, st, usecols, id_cols, numeric_cols, warn)
+        for c in numeric_cols:
+            n = count_na_text(df[c])
+            if n:
+                acc.na[c] = acc.na.get(c, 0) + n
         if not fast:
             _emit(path, df, layout, row0, acc, warn)
             return len(df)
         parsed = tabular_long.from_frame(path, df, layout, _axes(path, df, layout, row0, warn))
     tabular_long.emit(parsed, layout, acc)
     return parsed.n
+
+
+def record_end(buf: bytes | bytearray, need: int, final: bool) -> int:
+    """Where the last whole CSV record of `buf[:need]` ends: just after its last newline that is not
+    inside a quoted field (`need` itself when `final` and no quoted field is left open); 0 if none.
+
+    Why: a quoted cell may hold line breaks, so the last newline before a block end (or the end of the
+    detection window) can be inside a record. `buf` starts at a record start, so the quotes before a
+    newline outside any quoted field are even in number (RFC 4180: a quote opens a field or is doubled
+    inside one). Quotes are counted backwards from the end, each byte once."""
+    if buf.find(b'"', 0, need) < 0:
+        return need if final else buf.rfind(b"\n", 0, need) + 1
+    total = buf.count(b'"', 0, need)
+    if final and total % 2 == 0:
+        return need
+    after, hi = 0, need
+    while True:
+        nl = buf.rfind(b"\n", 0, hi)
+        if nl < 0:
+            return 0
+        after += buf.count(b'"', nl + 1, hi)
+        if (total - after) % 2 == 0:
+            return nl + 1
+        hi = nl
 
 
 def _blocks(f: io.BufferedReader, start: int, end: int) -> Iterator[tuple[memoryview, int]]:
@@ -206,7 +240,9 @@ def _blocks(f: io.BufferedReader, start: int, end: int) -> Iterator[tuple[memory
     Each block is a view from the start of one reused buffer, valid until the next block is asked
     for (both parsers copy what they keep): reading into fresh 16 MiB bytes objects and slicing
     them cost ~0.3 s of page faults and copies on a 400 MB file. The partial line after a block is
-    read again from the file rather than carried. Use `find` to search a block."""
+    read again from the file rather than carried. Use `find` to search a block. Blocks end between
+    records (`record_end`: not inside a quoted line break); when a quoted field is still open at `end`,
+    the blocks stop at the last record before it."""
     buf = bytearray(0)
     pos = read_end = start
     while pos < end:
@@ -217,10 +253,13 @@ def _blocks(f: io.BufferedReader, start: int, end: int) -> Iterator[tuple[memory
         f.seek(pos)
         if f.readinto(memoryview(buf)[:need]) < need:
             return  # the file shrank under us: what is left is read next time
-        cut = need if read_end >= end else buf.rfind(b"\n", 0, need) + 1
-        if cut:  # else a line longer than a block: read on
+        final = read_end >= end
+        cut = record_end(buf, need, final)
+        if cut:  # else a record longer than a block: read on
             yield memoryview(buf)[:cut], pos + cut
             pos += cut
+        if final and pos < end:  # a quoted field open past the last newline: the rest waits
+            return
 
 
 def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOptions, plan: Plan, *,
@@ -247,12 +286,20 @@ def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOpti
             st = {"header": head[0], "sep": head[1], "data_start": head[2], "rows": 0, "pending_nl": False}
             f.seek(0)
             st["sig"] = hashlib.sha1(f.read(head[2])).hexdigest()
-            sniff_end = complete_end(f, head[2], min(size, head[2] + SNIFF_BYTES))
-            f.seek(head[2])
-            sample = f.read(sniff_end - head[2])
-            if not sample.strip():
+            window = SNIFF_BYTES
+            while True:  # whole records; a quoted line break may cross the window's end: widen it
+                hi = min(size, head[2] + window)
                 f.seek(head[2])
-                sample = f.read(min(size, head[2] + SNIFF_BYTES) - head[2]) + b"\n"
+                sample = f.read(hi - head[2])
+                cut = record_end(sample, len(sample), False)
+                if cut or hi >= size:
+                    break
+                window *= 2
+            sniff_end = head[2] + cut
+            if sample[:cut].strip():
+                sample = sample[:cut]
+            else:
+                sample += b"\n"
             check_text(path, sample, head[2])
             sniff = _parse(path, sample, st, None, [], None, warn)
             if sniff.empty:
@@ -291,13 +338,44 @@ def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOpti
                 break
         # a newline is still owed if nothing came after the line consumed last time
         pending = bool(st.get("pending_nl")) and consumed == start == offset
-        if tail_ok and not stopped:
+        open_quote = not stopped and consumed < end  # a quoted field still open: the rest waits
+        if open_quote:
+            warn.append(f"{path}: a quoted field opened after byte {consumed} is not closed; the rows from "
+                        "there on are read once it is (still being written?)")
+        if tail_ok and not stopped and not open_quote:
             rows += _read_block(path, tail + b"\n", st, layout, usecols, rows, acc, warn)
             consumed, pending = size, True
+        warn += acc.na_warning(path)
+        if "maybe_ids" in layout:  # the generic reader's tables (SB3's and W&B's have fixed layouts)
+            warn += repeated_steps(path, acc, layout)
         new_state = {**st, "rows": rows, "pending_nl": pending}
         first = start == st["data_start"]
         return ReadResult(acc.records(layout["runs"], first), consumed, new_state, replace=replace,
-                          warnings=list(dict.fromkeys(warn)), complete=stopped or not tail.strip() or tail_ok)
+                          warnings=list(dict.fromkeys(warn)),
+                          complete=not open_quote and (stopped or not tail.strip() or tail_ok))
+
+
+def repeated_steps(path: Path, acc: _Acc, layout: dict[str, Any]) -> list[str]:
+    """A warning when a step repeats within a run of a table whose other columns might tell runs
+    apart (a long table, or one with unused text or id-like columns): several runs merged into one
+    (an experiment column nobody named) look exactly like that. Repeated steps are kept as logged."""
+    if not layout["step"] or not (layout["ids"] or layout["maybe_ids"]):
+        return []
+    merged, example = 0, ""
+    for run, keys in acc.parts.items():
+        parts = next(iter(keys.values()))
+        steps = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
+        if len(steps) > 1 and (np.diff(steps) <= 0).any() and len(np.unique(steps)) < len(steps):
+            merged += 1
+            if not example:
+                vals, counts = np.unique(steps, return_counts=True)
+                example = f"{run or 'the run'}: step {vals[counts > 1][0]:g} {counts.max()} times"
+    if not merged:
+        return []
+    cols = [c for c in layout["maybe_ids"] if c not in layout["ids"].values()]
+    hint = (f"columns that might tell runs apart: {', '.join(cols)}" if cols
+            else "no other column tells them apart")
+    return [f"{path}: a step repeats within {merged} run(s) ({example}); several runs merged into one? {hint}"]
 
 
 PIECE_BYTES = 64 << 20  # bytes per ReadResult in iter_table, so the points of a huge file are not all in memory

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from openrlb_cli.errors import InputError
@@ -104,9 +105,20 @@ def _generic_plan(path: Path, header: list[str], sniff: pd.DataFrame, numeric: s
     if skipped and not chosen:
         layout["warnings"].append(f"{path}: ignored non-numeric columns: {', '.join(skipped[:10])}")
     layout["columns"] = [[c, "", c] for c in values]
+    layout["maybe_ids"] = skipped[:10] + [c for c in values if _few_integers(sniff[c])][:10]
     if not ids:
         layout["runs"] = {"": {}}
     return layout
+
+
+def _few_integers(col: pd.Series) -> bool:
+    """A numeric column that looks like an id (a variant or trial number): few distinct integers."""
+    try:
+        vals = pd.to_numeric(col, errors="coerce").dropna().to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        return False
+    distinct = np.unique(vals)
+    return 0 < len(distinct) <= 100 and len(vals) >= 4 * len(distinct) and bool((distinct == np.round(distinct)).all())
 
 
 # ---------------------------------------------------------------- the generic readers

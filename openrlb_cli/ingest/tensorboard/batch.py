@@ -125,12 +125,12 @@ def _decode_together(files: list[tuple[Path, int]], index: list[int], buf: np.nd
             if error is not None:
                 results.append(tfevents.CorruptEventFile(error[1], start + error[0], path))
                 continue
-            if col.sure or col.maybe or col.rows or col.meta or col.text:  # merge in record order
+            if col.sure or col.maybe or col.rows or col.meta or col.text or col.restarts:  # in record order
                 for tag, (a, b) in tags.items():
                     col.add(True, tag, recs[a:b] - bounds[k], steps[a:b], values[a:b], walls[a:b])
                 tags_only, texts = col.finish(state)
                 results.append(tfevents.ScalarBatch(tags_only, texts, start + fr.stop - lo, len(fr.starts),
-                                                    torn[k], state.file_version))
+                                                    torn[k], state.file_version, col.restart_at()))
                 continue
         curves = {t: (steps[a:b], values[a:b], walls[a:b]) for t, (a, b) in tags.items()}
         results.append(tfevents.ScalarBatch(curves, texts, start + fr.stop - lo, len(fr.starts), torn[k],

@@ -52,6 +52,7 @@ class Collector:
         self.meta: dict[str, tuple[int, str, int]] = {}  # tag -> (first record, plugin_name, data_class)
         self.text: dict[str, str] = {}  # string tensors, last one per tag
         self.rows: dict[tuple[bool, str], list[tuple[int, float, float, float]]] = {}  # per-record finds
+        self.restarts: list[tuple[int, float]] = []  # SessionLog.START markers: (record, step)
 
     def add(self, sure: bool, tag: str, rec: np.ndarray, steps, values, walls) -> None:
         (self.sure if sure else self.maybe).setdefault(tag, []).append((rec, steps, values, walls))
@@ -60,7 +61,15 @@ class Collector:
         if tag not in self.meta or rec < self.meta[tag][0]:
             self.meta[tag] = (rec, *meta)
 
+    def restart_at(self) -> float | None:
+        """The lowest step of this chunk's restart markers: points read before it are preempted from there."""
+        return min(s for _, s in self.restarts) if self.restarts else None
+
     def finish(self, state: State) -> tuple[dict[str, Curve], dict[str, str]]:
+        """Curves per tag in record order (tags in order of their first record), and text summaries.
+
+        A restart marker (SessionLog.START at step s, what `SummaryWriter(purge_step=s)` writes)
+        preempts the points before it at steps >= s, as TensorBoard's EventAccumulator purges them."""
         for (sure, tag), rows in self.rows.items():
             rec, steps, values, walls = np.array(rows, dtype=np.float64).T
             self.add(sure, tag, rec.astype(np.int64), steps, values, walls)
@@ -77,6 +86,14 @@ class Collector:
             if len(pieces) > 1 and not (rec[1:] > rec[:-1]).all():
                 order = np.argsort(rec, kind="stable")
                 rec, steps, values, walls = rec[order], steps[order], values[order], walls[order]
+            if self.restarts:
+                live = np.ones(len(rec), dtype=bool)
+                for at, step in self.restarts:
+                    live &= ~((rec < at) & (steps >= step))
+                if not live.all():
+                    rec, steps, values, walls = rec[live], steps[live], values[live], walls[live]
+                if not len(rec):
+                    continue
             merged.append((int(rec[0]), tag, (steps, values, walls)))
         merged.sort(key=lambda m: m[0])
         texts = {t: s for t, s in self.text.items() if state.plugins.get(t, ("", 0))[0] in ("text", "hparams")}
@@ -196,7 +213,7 @@ _F64 = struct.Struct("<d")
 
 
 def _slow_event(b: bytes, start: int, end: int, rec: int, state: State, out: Collector) -> None:
-    wall, step, summary = 0.0, 0, None
+    wall, step, summary, session = 0.0, 0, None, None
     for num, wt, x, y in pw.iter_spans(b, start, end):
         if num == 1 and wt == pw.I64:
             wall = _F64.unpack_from(b, x)[0]
@@ -206,6 +223,10 @@ def _slow_event(b: bytes, start: int, end: int, rec: int, state: State, out: Col
             state.file_version = b[x:y].decode("utf-8", "replace")
         elif num == 5 and wt == pw.LEN:
             summary = (x, y)
+        elif num == 7 and wt == pw.LEN:
+            session = (x, y)
+    if session is not None and _is_start(b, *session):
+        out.restarts.append((rec, float(step)))
     if summary is None:
         return
     for num, wt, x, y in pw.iter_spans(b, *summary):
@@ -219,3 +240,15 @@ def _slow_event(b: bytes, start: int, end: int, rec: int, state: State, out: Col
         elif kind != _NONE:
             assert value is not None  # simple values and scalar tensors always carry one
             out.rows.setdefault((kind == _SIMPLE, tag), []).append((rec, float(step), value, wall))
+
+
+_SESSION_START = 1
+
+
+def _is_start(b: bytes, start: int, end: int) -> bool:
+    """A ``SessionLog`` whose status (field 1) is START: a job (re)started at this event's step."""
+    status = 0
+    for num, wt, x, _ in pw.iter_spans(b, start, end):
+        if num == 1 and wt == pw.VARINT:
+            status = x
+    return status == _SESSION_START

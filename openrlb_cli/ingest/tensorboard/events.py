@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from openrlb_cli.errors import InputError
+from openrlb_cli.ingest.base import zero_tail_start
 from openrlb_cli.ingest.tensorboard import decode as tfdecode
 from openrlb_cli.ingest.tensorboard import templates as tftemplates
 from openrlb_cli.ingest.tensorboard import tfrecord
@@ -60,6 +61,8 @@ class ScalarBatch:
     n_records: int = 0
     torn_tail: bool = False  # the file ends inside a record (still being written)
     file_version: str | None = None
+    restart_at: float | None = None  # lowest step of a restart marker: earlier points from there are preempted
+    damage: CorruptEventFile | None = None  # the file is damaged at end_offset: the records before it are here
 
 
 class CorruptEventFile(InputError, ValueError):
@@ -94,7 +97,8 @@ def read_scalars(
 
 
 def iter_scalar_batches(
-    path: str | os.PathLike[str], start_offset: int = 0, chunk_bytes: int = 64 << 20, check_crc: bool = True
+    path: str | os.PathLike[str], start_offset: int = 0, chunk_bytes: int = 64 << 20, check_crc: bool = True,
+    keep_prefix: bool = False,
 ) -> Iterator[ScalarBatch]:
     """Stream a file in batches of about ``chunk_bytes``; each batch's ``end_offset`` is the next's start.
 
@@ -102,6 +106,9 @@ def iter_scalar_batches(
     can be read.  Stops at the end of the file or at a torn final record.  Gzipped files
     (``events.out.tfevents.*.gz``, recognised by their magic bytes) are decompressed as a stream; their
     offsets count decompressed bytes.
+
+    With ``keep_prefix``, damage does not raise: the last batch holds the valid records before it
+    (:func:`valid_prefix`), as TensorBoard keeps every record before a bad one.
     """
     state = State()
     if is_gzip(path):
@@ -110,11 +117,51 @@ def iter_scalar_batches(
     offset = start_offset
     with open(path, "rb") as f:
         while True:
-            batch = _read_chunk(f, path, offset, check_crc, chunk_bytes, state)
+            try:
+                batch = _read_chunk(f, path, offset, check_crc, chunk_bytes, state)
+            except CorruptEventFile as exc:
+                if not keep_prefix or exc.offset < offset or "beyond the end" in exc.reason:
+                    raise
+                yield valid_prefix(f, path, offset, exc, check_crc, state)
+                return
             yield batch
             if batch.torn_tail or batch.end_offset == offset or batch.end_offset >= os.fstat(f.fileno()).st_size:
                 return
             offset = batch.end_offset
+
+
+def valid_prefix(f, path, start: int, exc: CorruptEventFile, check_crc: bool = True,
+                 state: State | None = None) -> ScalarBatch:
+    """The records from ``start`` up to the damage ``exc`` found (a record boundary), read again.
+
+    A zero-filled tail (a crashed job's unwritten pages: zeros from a record's start, or from inside
+    the last record, to the end of the file) is a torn tail, not damage: it is left for later, as a
+    record still being written is. Otherwise the batch carries the damage, for the caller to report."""
+    bad = exc.offset
+    if bad > start:
+        batch = _read_chunk(f, path, start, check_crc, bad - start, state or State())
+    else:
+        batch = ScalarBatch({}, {}, start)
+    if batch.end_offset != bad:  # not a record boundary after all: report what was found
+        return ScalarBatch({}, {}, start, damage=exc)
+    size = os.fstat(f.fileno()).st_size
+    f.seek(bad)
+    head = f.read(12)
+    end = bad + 12
+    if len(head) == 12 and masked_crc32c_ok(head):
+        end = bad + 16 + _U64.unpack_from(head)[0]
+    if zero_tail_start(f, size) <= end:
+        batch.torn_tail = True
+    else:
+        batch.damage = exc
+    return batch
+
+
+def masked_crc32c_ok(head: bytes) -> bool:
+    """Whether a record header's length field passes its checksum."""
+    from openrlb_cli.ingest.tensorboard.crc32c import masked_crc32c
+
+    return masked_crc32c(head[:8]) == struct.unpack_from("<I", head, 8)[0]
 
 
 def is_gzip(path: str | os.PathLike[str]) -> bool:
@@ -180,14 +227,24 @@ def _iter_gzip_batches(path, start_offset: int, chunk_bytes: int, check_crc: boo
 def _merge(batches: list[ScalarBatch]) -> ScalarBatch:
     tags: dict[str, list[Curve]] = {}
     texts: dict[str, str] = {}
+    restart: float | None = None
     for b in batches:
+        if b.restart_at is not None:  # the batches before it lose their points from there
+            tags = {t: [_before(c, b.restart_at) for c in cs] for t, cs in tags.items()}
+            restart = b.restart_at if restart is None else min(restart, b.restart_at)
         for tag, curve in b.tags.items():
             tags.setdefault(tag, []).append(curve)
         texts.update(b.texts)
     merged = {t: tuple(np.concatenate(parts) for parts in zip(*cs, strict=True)) for t, cs in tags.items()}
     last = batches[-1]
     return ScalarBatch(merged, texts, last.end_offset, sum(b.n_records for b in batches),  # type: ignore[arg-type]
-                       last.torn_tail, next((b.file_version for b in batches if b.file_version), None))
+                       last.torn_tail, next((b.file_version for b in batches if b.file_version), None), restart)
+
+
+def _before(curve: Curve, step: float) -> Curve:
+    """The points of ``curve`` that a restart marker at ``step`` leaves (steps below it, or NaN)."""
+    keep = ~(curve[0] >= step)
+    return (curve[0][keep], curve[1][keep], curve[2][keep])
 
 
 def _read_chunk(f, path, start: int, check_crc: bool, max_bytes: int | None, state: State) -> ScalarBatch:
@@ -222,7 +279,7 @@ def _decode_chunk(data: bytes, path, start: int, at_eof: bool, file_rest: int, c
     if tail_error:
         raise CorruptEventFile(tail_error, start + fr.stop, path)
     tags, texts = out.finish(state)
-    return ScalarBatch(tags, texts, start + fr.stop, len(fr.starts), torn, state.file_version)
+    return ScalarBatch(tags, texts, start + fr.stop, len(fr.starts), torn, state.file_version, out.restart_at())
 
 
 def _decode_rest(data: bytes, fr: tfrecord.Frame, rest: np.ndarray, check_crc: bool, state: State,

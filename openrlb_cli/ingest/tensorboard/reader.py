@@ -30,17 +30,26 @@ class TensorBoardReader:
         merged = RunRecord(source="local", external_id="")
         for rec in runs:
             merged.config.update(rec.config)
+            if rec.restart_at is not None:  # a marker in this batch preempts the earlier batches' points
+                cut = rec.restart_at
+                merged.series = {k: Series(s.steps[~(s.steps >= cut)], s.values[~(s.steps >= cut)],
+                                           s.wall_times[~(s.steps >= cut)]) for k, s in merged.series.items()}
+                merged.restart_at = cut if merged.restart_at is None else min(merged.restart_at, cut)
             for key, s in rec.series.items():
                 merged.add_points(key, s)
         last = results[-1]
-        return ReadResult([merged], offset=last.offset, state=last.state, complete=last.complete)
+        return ReadResult([merged], offset=last.offset, state=last.state, complete=last.complete,
+                          damage=last.damage)
 
     def read_many(self, files: list[tuple[Path, int]], options: ReadOptions) -> list[ReadResult | Exception]:
         """Small files read to their end together (`tfbatch`): per file its ReadResult, or its error."""
         out: list[ReadResult | Exception] = []
-        for (path, _), got in zip(files, tfbatch.read_many(files), strict=True):
-            if isinstance(got, tfevents.CorruptEventFile):
-                out.append(InputError(f"{path}: corrupt event file: {got}"))
+        for (path, start), got in zip(files, tfbatch.read_many(files), strict=True):
+            if isinstance(got, tfevents.CorruptEventFile):  # read alone: the records before the damage
+                try:
+                    out.append(self.read(path, start, {}, options))
+                except InputError as exc:
+                    out.append(exc)
             elif isinstance(got, Exception):
                 out.append(got)
             else:
@@ -49,7 +58,7 @@ class TensorBoardReader:
 
     @staticmethod
     def _record(batch: tfevents.ScalarBatch) -> RunRecord:
-        rec = RunRecord(source="local", external_id="")
+        rec = RunRecord(source="local", external_id="", restart_at=batch.restart_at)
         for tag, (steps, values, walls) in batch.tags.items():
             rec.series[tag] = Series(steps, values, walls)
         for tag in HPARAM_TAGS:
@@ -63,9 +72,10 @@ class TensorBoardReader:
         self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions
     ) -> Iterator[ReadResult]:
         try:
-            for batch in tfevents.iter_scalar_batches(path, start_offset=offset):
+            for batch in tfevents.iter_scalar_batches(path, start_offset=offset, keep_prefix=True):
+                damage = None if batch.damage is None else f"corrupt event file: {batch.damage}"
                 yield ReadResult([self._record(batch)], offset=batch.end_offset, state={},
-                                 complete=not batch.torn_tail)
+                                 complete=not batch.torn_tail, damage=damage)
         except tfevents.CorruptEventFile as exc:
             raise InputError(f"{path}: corrupt event file: {exc}") from exc
 

@@ -46,6 +46,7 @@ class Piece:
     complete: bool = True  # False: a torn tail was left for the next read
     last: bool = True  # no more pieces follow
     warnings: list[str] = field(default_factory=list)
+    damage: str | None = None  # the file is damaged at `end` (see `ReadResult.damage`)
 
 
 def axis_of(rows: list[dict[str, Any]], wanted: str | None) -> str:
@@ -91,5 +92,5 @@ def _result(path: Path, piece: Piece, axis: str, replace: bool, wanted: str | No
     if dropped:
         warnings.append(f"{path}: {dropped} points left out: their rows have no {axis!r} (stored against {axis})")
     return ReadResult([rec], piece.end, {"x_axis": axis}, replace=replace, warnings=warnings,
-                      complete=piece.complete)
+                      complete=piece.complete, damage=piece.damage)
 

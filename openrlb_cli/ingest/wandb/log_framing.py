@@ -48,6 +48,7 @@ class Frames:
     records: list[bytes] = field(default_factory=list)
     end: int = 0  # absolute offset just after the last complete record (where the next read starts)
     torn: bool = False  # the data ends inside a record (still being written)
+    damage: WandbLogError | None = None  # with keep_prefix: the records before it are in `records`
 
 
 def check_file_header(head: bytes) -> None:
@@ -59,16 +60,27 @@ def check_file_header(head: bytes) -> None:
         raise WandbLogError(f"unsupported .wandb format version {head[6]}", 6)
 
 
-def split_records(data: bytes, start: int, at_eof: bool) -> Frames:
+def split_records(data: bytes, start: int, at_eof: bool, keep_prefix: bool = False) -> Frames:
     """Complete records of `data`, the file's bytes from absolute offset `start` (a record boundary,
     or 0 for the file start, whose header is checked). With `at_eof` False, a record cut by the end of
-    `data` is simply left for the next call; with `at_eof` True it is a torn tail."""
+    `data` is simply left for the next call; with `at_eof` True it is a torn tail. With `keep_prefix`,
+    damage inside the file does not raise: the records before it are returned with `damage` set."""
     pos = 0
     if start == 0:
         check_file_header(data[:HEADER])
         pos = HEADER
-    n = len(data)
     out = Frames(end=start + pos)
+    try:
+        return _split(data, start, pos, at_eof, out)
+    except WandbLogError as e:
+        if not keep_prefix:
+            raise
+        out.damage, out.torn = e, False
+        return out
+
+
+def _split(data: bytes, start: int, pos: int, at_eof: bool, out: Frames) -> Frames:
+    n = len(data)
     pending: list[bytes] | None = None
     crc32, unpack, type_crc = zlib.crc32, _CHUNK.unpack_from, _TYPE_CRC
     while True:

@@ -31,13 +31,13 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest.base import ReadOptions, ReadResult, open_to_resume
+from openrlb_cli.ingest.base import ReadOptions, ReadResult, open_to_resume, zero_tail_start
 from openrlb_cli.ingest.tensorboard import protowire as pw
 from openrlb_cli.ingest.wandb.local_rows import Piece, read_on_axis
-from openrlb_cli.ingest.wandb.log_framing import FILE_HEADER, WandbLogError, split_records
+from openrlb_cli.ingest.wandb.log_framing import FILE_HEADER, HEADER, WandbLogError, split_records
 from openrlb_cli.model import RunRecord
 
 PIECE_BYTES = 8 << 20  # decoded rows take ~5x their bytes: pieces keep memory bounded (~100 MiB)
@@ -360,7 +360,8 @@ class WandbOfflineReader:
                     setattr(merged, f, getattr(rec, f))
         last = results[-1]
         return ReadResult([merged], last.offset, last.state, replace=results[0].replace,
-                          warnings=[w for r in results for w in r.warnings], complete=last.complete)
+                          warnings=[w for r in results for w in r.warnings], complete=last.complete,
+                          damage=last.damage)
 
     def iter_read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions
                   ) -> Iterator[ReadResult]:
@@ -375,11 +376,11 @@ class WandbOfflineReader:
                 data = f.read(PIECE_BYTES)
                 at_eof = pos + len(data) >= size
                 try:
-                    frames = split_records(data, pos, at_eof)
-                    if not frames.records and not at_eof:  # one record bigger than a piece
+                    frames = split_records(data, pos, at_eof, keep_prefix=True)
+                    if not frames.records and not at_eof and frames.damage is None:  # a record bigger than a piece
                         data += f.read(size - pos - len(data))
                         at_eof = True
-                        frames = split_records(data, pos, at_eof)
+                        frames = split_records(data, pos, at_eof, keep_prefix=True)
                     decoded = _Decoded()
                     for rec in frames.records:
                         decoded.add(rec)
@@ -388,11 +389,27 @@ class WandbOfflineReader:
                     raise InputError(f"{path}: corrupt .wandb file: {e}") from None
                 except pw.ProtoError as e:
                     raise InputError(f"{path}: corrupt .wandb record after byte {frames.end}: {e}") from None
-                last = at_eof or frames.end == pos
-                yield Piece(to_record(decoded, metadata), decoded.rows, frames.end, not frames.torn, last)
+                damage = None
+                if frames.damage is not None:  # keep the records before it; zeros to the end are a tail
+                    last = True
+                    if not _zero_tail(f, size, frames.damage.offset):
+                        damage = f"corrupt .wandb file: {frames.damage}"
+                else:
+                    last = at_eof or frames.end == pos
+                torn = frames.torn or (frames.damage is not None and damage is None)
+                yield Piece(to_record(decoded, metadata), decoded.rows, frames.end, not torn, last, damage=damage)
                 if last:
                     return
                 pos = frames.end
+
+
+def _zero_tail(f: BinaryIO, size: int, bad: int) -> bool:
+    """Whether the damage at `bad` (a chunk's start) is a zero-filled tail: zeros from that chunk's
+    header, or from inside its payload, to the end of the file."""
+    f.seek(bad)
+    head = f.read(HEADER)
+    end = bad + HEADER + (int.from_bytes(head[4:6], "little") if len(head) == HEADER else 0)
+    return zero_tail_start(f, size) <= end
 
 
 def _metadata_beside(path: Path) -> dict[str, Any] | None:

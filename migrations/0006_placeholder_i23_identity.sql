@@ -1,2 +1,0 @@
--- 0006: reserved for the i23-identity branch (run fingerprints). This placeholder only keeps the
--- numbering gap-free on the i19-fetch branch; it is dropped in favour of i23's 0006 at merge time.

@@ -1,0 +1,289 @@
+"""Which stored unit (and so which runs) a unit found on disk is: by path, else by fingerprint.
+
+Why: see `identity`. For each unit `ingest` finds, in order:
+
+1. its path is known: the same unit (grown, unchanged, or rewritten: `identity.unchanged_since`);
+2. its fingerprint matches a stored unit whose file is gone, or is this very file reached another way
+   (symlink, other mount, relative path): the unit was *moved*; its row takes the new path and the
+   read carries on from its offset (nothing unchanged is read again, no new run);
+3. it matches a stored unit whose file still exists elsewhere: a *copy*. Compared byte for byte with
+   that file:
+   - equal, or a prefix of it: already stored; reported, not read (a `copy_of` row remembers it);
+   - that file is a prefix of the copy (the copy kept growing): the copy is the same run carrying on,
+     the row moves to it and the read carries on; the older copy is then "already stored";
+   - they differ inside the shorter one (both went on differently): a run of its own (a fork), said
+     in one line;
+   run folders identified by their tool's ids (MLflow, Sacred, W&B files) compare by size instead;
+   with `as_copy` a copy is always stored as runs of its own;
+4. otherwise it is new: a run folder's unit joins the run already read from that folder (by another
+   unit), else it gets a new identity from its fingerprint.
+
+Stores written before 0006 have rows without fingerprints: those get one the next time their file
+is read, and a unit moved before that is matched by name, size and modification time (what `mv`
+keeps).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from openrlb_cli.ingest import identity, layout
+from openrlb_cli.ingest.identity import Fingerprint
+from openrlb_cli.store.store import _FILE_COLUMNS, file_row
+
+if TYPE_CHECKING:
+    from openrlb_cli.ingest.pipeline import Unit
+    from openrlb_cli.store import Store
+
+# formats whose unit feeds the one run of its folder (the rest: the runs of the file itself)
+PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
+                 "mlflow-files", "sacred", "wandb-files"}
+KEEPS_IDENTITY = {"parquet"}
+MONITORS = "*.monitor.csv"
+# Stored units of one name compared with a new file shorter than identity.HEAD (their fingerprints
+# cover different lengths, so no index finds them): at most this many, to bound the cost.
+SHORT_ROWS = 200
+
+
+@dataclass
+class Resolution:
+    prior: dict[str, Any] | None  # the stored row this unit continues (already at the unit's path)
+    ident: str | None  # external_id (prefix) of its runs; None: the reader's own ids
+    run_dir: str | None
+    fp: Fingerprint | None
+    restart: bool = False  # rewritten: read again from the start, replacing what the unit stored
+    copy_of: str | None = None  # already stored from this path: nothing to read
+    fork_of: str | None = None  # a copy that differs from the unit stored from this path
+
+
+@dataclass
+class Resolver:
+    store: Store
+    as_copy: bool = False
+    copies: list[tuple[str, str, str]] = field(default_factory=list)  # (path, stored path, ident)
+    warnings: list[str] = field(default_factory=list)
+    _dir_ident: dict[str, str] = field(default_factory=dict)  # run folder -> ident, this ingest
+    _new: dict[str, tuple[Unit, str]] = field(default_factory=dict)  # fingerprint -> (unit, ident), this ingest
+
+    def resolve(self, unit: Unit, size: int, mtime: float) -> Resolution:
+        per_dir = unit.fmt in PER_DIRECTORY
+        run_dir = str(layout.run_identity_dir(unit.run_dir)) if per_dir else None
+        prior = self.store.file_state(unit.key)
+        if unit.fmt in KEEPS_IDENTITY:
+            return Resolution(prior, None, None, None, restart=bool(prior and size < prior["offset"]))
+        if prior is not None and prior["copy_of"] is None and prior["format"] == unit.fmt:
+            return self._known(unit, prior, size, mtime, run_dir)
+        fp = identity.fingerprint(unit.fmt, unit.paths)
+        if prior is not None and prior["copy_of"] is not None:
+            if (prior["size"], prior["mtime"]) == (size, mtime) and not self.as_copy:
+                self.copies.append((unit.key, prior["copy_of"], prior["ident"]))
+                return Resolution(None, prior["ident"], run_dir, fp, copy_of=prior["copy_of"])
+        if prior is not None:  # a copy that changed, or a file now read as another format: decide again
+            self.store.conn.execute("DELETE FROM ingest_files WHERE path = ?", (unit.key,))
+        found = self._match(unit, fp, size, mtime, run_dir)
+        if found is not None:
+            return found
+        if per_dir and run_dir is not None:
+            ident = self._dir_ident.get(run_dir) or self._run_at_dir(run_dir)
+            if ident is None:
+                ident = self._fresh(fp, unit.key)
+            self._dir_ident[run_dir] = ident
+        else:
+            ident = self._fresh(fp, unit.key)
+        if fp is not None:
+            self._new.setdefault(fp.head_hash, (unit, ident))
+        return Resolution(None, ident, run_dir, fp)
+
+    # ------------------------------------------------------------------ a known path
+    def _known(self, unit: Unit, prior: dict[str, Any], size: int, mtime: float, run_dir: str | None) -> Resolution:
+        ident = prior["ident"] or prior["path"]
+        if run_dir is not None:
+            self._dir_ident.setdefault(run_dir, ident)
+        fp = None
+        if prior["head_hash"] is None:  # a row from before 0006: fingerprint it now, once
+            fp = identity.fingerprint(unit.fmt, unit.paths)
+            if fp is not None:
+                self.store.conn.execute(
+                    "UPDATE ingest_files SET name = ?, head_len = ?, head_hash = ?, ident = ?, run_dir = ? "
+                    "WHERE path = ?", (fp.name, fp.head_len, fp.head_hash, ident, run_dir, unit.key))
+        if (prior["size"], prior["mtime"]) == (size, mtime):
+            return Resolution(prior, ident, run_dir, fp)
+        restart = size < prior["offset"]
+        if not restart and prior["checks"]:
+            restart = not identity.unchanged_since(unit.fmt, unit.paths, prior["checks"])
+        if restart and prior["offset"] > 0 and size >= prior["offset"]:
+            self.warnings.append(f"{unit.key}: rewritten since the last ingest; read again from its start")
+        return Resolution(prior, ident, run_dir, fp, restart=restart)
+
+    # ------------------------------------------------------------------ an unknown path
+    def _candidates(self, unit: Unit, fp: Fingerprint, size: int, mtime: float) -> list[dict[str, Any]]:
+        conn = self.store.conn
+        rows = [file_row(r) for r in conn.execute(
+            f"SELECT {_FILE_COLUMNS} FROM ingest_files WHERE head_hash = ? AND format = ? AND path != ?",
+            (fp.head_hash, unit.fmt, unit.key))]
+        if fp.head_len != identity.ID_BASED:
+            # fingerprints of files shorter than identity.HEAD cover fewer bytes: compare prefixes
+            short = [file_row(r) for r in conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM ingest_files WHERE name = ? AND format = ? AND head_len >= 0 "
+                "AND head_len != ? AND (head_len < ? OR ? < ?) AND path != ? LIMIT ?",
+                (fp.name, unit.fmt, fp.head_len, fp.head_len, fp.head_len, identity.HEAD, unit.key, SHORT_ROWS))]
+            if short:
+                head = _first_bytes(unit.paths[0], fp.head_len)
+                for r in short:
+                    if r["head_len"] < fp.head_len:
+                        if identity.prefix_hash(fp.name, head, r["head_len"]) == r["head_hash"]:
+                            rows.append(r)
+                    elif _first_bytes(_row_file(r), fp.head_len) == head:  # this file is the shorter one
+                        rows.append(r)
+        legacy_name = MONITORS if unit.fmt == "sb3-monitor" else fp.name
+        rows += [file_row(r) for r in conn.execute(
+            f"SELECT {_FILE_COLUMNS} FROM ingest_files WHERE head_hash IS NULL AND name = ? AND format = ? "
+            "AND size = ? AND mtime = ? AND path != ?", (legacy_name, unit.fmt, size, mtime, unit.key))]
+        return [r for r in rows if r["copy_of"] is None]
+
+    def _match(self, unit: Unit, fp: Fingerprint | None, size: int, mtime: float,
+               run_dir: str | None) -> Resolution | None:
+        if fp is None:
+            return None
+        rows = self._candidates(unit, fp, size, mtime)
+        here = unit.paths[0]
+        # moved (its file is gone) or the same file by another path: carry on where it was
+        for row in sorted(rows, key=lambda r: (r["size"], r["mtime"]) != (size, mtime)):
+            there = _row_file(row)
+            if not there.exists() or _same_file(there, here):
+                return self._adopt(unit, row, size, mtime, run_dir)
+        if self.as_copy:
+            return None
+        for row in rows:
+            verdict = self._compare(unit, row, size)
+            if verdict == "stored":
+                return self._stored(unit, row["path"], row["ident"] or row["path"], row["run_id"], fp, size, mtime,
+                                    run_dir)
+            if verdict == "continues":
+                return self._adopt(unit, row, size, mtime, run_dir)
+            self.warnings.append(f"{unit.key}: begins as the unit stored from {row['path']} but differs from it "
+                                 f"(the copies went on differently): stored as a run of its own")
+            ident = identity.salted(fp, unit.key)
+            if run_dir is not None:
+                self._dir_ident[run_dir] = ident
+            return Resolution(None, ident, run_dir, fp, fork_of=row["path"])
+        twin = self._new.get(fp.head_hash)
+        if twin is not None and twin[0].fmt == unit.fmt and _same_content(twin[0], unit):
+            return self._stored(unit, twin[0].key, twin[1], None, fp, size, mtime, run_dir)
+        return None
+
+    def _compare(self, unit: Unit, row: dict[str, Any], size: int) -> str:
+        """'stored', 'continues' or 'fork': how a copy relates to the unit stored from `row`."""
+        there = _row_file(row)
+        if row["head_len"] == identity.ID_BASED or unit.fmt == "sb3-monitor" or unit.paths[0].is_dir():
+            return "continues" if size > row["size"] else "stored"
+        try:
+            theirs = there.stat().st_size
+        except OSError:
+            return "fork"
+        if not identity.same_bytes(unit.paths[0], there, min(size, theirs)):
+            return "fork"
+        return "stored" if size <= theirs else "continues"
+
+    def _adopt(self, unit: Unit, row: dict[str, Any], size: int, mtime: float, run_dir: str | None) -> Resolution:
+        """The stored unit of `row` is this one, now at the unit's path."""
+        self.store.conn.execute("UPDATE ingest_files SET path = ?, run_dir = ? WHERE path = ?",
+                                (unit.key, run_dir, row["path"]))
+        if row["ident"] is None:
+            self.store.conn.execute("UPDATE ingest_files SET ident = path WHERE path = ?", (unit.key,))
+        prior = self.store.file_state(unit.key)
+        assert prior is not None
+        return self._known(unit, prior, size, mtime, run_dir)
+
+    def _stored(self, unit: Unit, there: str, ident: str, run_id: int | None, fp: Fingerprint, size: int,
+                mtime: float, run_dir: str | None) -> Resolution:
+        self.store.set_file_state(unit.key, run_id=run_id, fmt=unit.fmt, size=size, mtime=mtime, offset=size,
+                                  ident=ident, run_dir=run_dir, name=fp.name, head_len=fp.head_len,
+                                  head_hash=fp.head_hash, checks=None, copy_of=there)
+        self.copies.append((unit.key, there, ident))
+        return Resolution(None, ident, run_dir, fp, copy_of=there)
+
+    # ------------------------------------------------------------------ new identities
+    def _run_at_dir(self, run_dir: str) -> str | None:
+        """The identity of the run already read from this folder: by one of its units, or a run keyed
+        by the folder's path with no unit yet (what `openrlb track` makes before its first ingest)."""
+        row = self.store.conn.execute(
+            "SELECT ident FROM ingest_files WHERE run_dir = ? AND ident IS NOT NULL AND copy_of IS NULL LIMIT 1",
+            (run_dir,)).fetchone()
+        if row is not None:
+            return str(row[0])
+        row = self.store.conn.execute(
+            "SELECT r.external_id FROM runs r WHERE r.source = 'local' AND r.external_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM ingest_files f WHERE f.run_id = r.id)", (run_dir,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _fresh(self, fp: Fingerprint | None, key: str) -> str:
+        ident = identity.new_ident(fp, key)
+        taken = self.store.conn.execute(
+            "SELECT 1 FROM runs WHERE source = 'local' AND (external_id = ? OR substr(external_id, 1, ?) = ?) LIMIT 1",
+            (ident, len(ident) + 1, ident + "#")).fetchone()
+        if taken is not None or any(i == ident for _, i in self._new.values()) or ident in self._dir_ident.values():
+            ident = identity.salted(fp, key)
+        return ident
+
+
+def _row_file(row: dict[str, Any]) -> Path:
+    """The file (or folder) a stored unit row was read from: a monitor group's first file."""
+    path = Path(row["path"])
+    if path.name == MONITORS:
+        return path.parent / row["name"] if row["name"] and row["name"] != MONITORS else path.parent
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _first_bytes(path: Path, n: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def _same_content(a: Unit, b: Unit) -> bool:
+    """Two units found in one ingest hold the same bytes (a copy beside its original)."""
+    if a.paths[0].is_dir() or b.paths[0].is_dir() or len(a.paths) != len(b.paths):
+        return False
+    for x, y in zip(a.paths, b.paths, strict=True):
+        try:
+            n = x.stat().st_size
+            if y.stat().st_size != n or not identity.same_bytes(x, y, n):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def copies_summary(store: Store, copies: list[tuple[str, str, str]]) -> list[tuple[str, str, int]]:
+    """(folder read, folder stored from, runs) for units found to be copies of stored ones: the
+    paths stripped of their common tail, so a copied folder of 21 runs is one line."""
+    groups: dict[tuple[str, str], set[str]] = {}
+    for path, there, ident in copies:
+        a, b = Path(path).parts, Path(there).parts
+        k = 0
+        while k < min(len(a), len(b)) - 1 and a[-1 - k] == b[-1 - k]:
+            k += 1
+        groups.setdefault((str(Path(*a[: len(a) - k])), str(Path(*b[: len(b) - k]))), set()).add(ident)
+    out = []
+    for (here, there), idents in groups.items():
+        n = 0
+        for ident in idents:
+            n += store.conn.execute(
+                "SELECT count(*) FROM runs WHERE source = 'local' AND "
+                "(external_id = ? OR substr(external_id, 1, ?) = ?)",
+                (ident, len(ident) + 1, ident + "#")).fetchone()[0]
+        out.append((here, there, n))
+    return out
