@@ -170,7 +170,8 @@ def _gc_paused() -> Iterator[None]:
             gc.collect(0)
 
 
-def _ingest_once(store, paths, fmt, options, overrides, as_copy=False) -> tuple[IngestSummary, bool]:  # type: ignore[no-untyped-def]
+def _ingest_once(store: Store, paths: list[Path], fmt: str | None, options: ReadOptions, overrides: Overrides,
+                 as_copy: bool = False) -> tuple[IngestSummary, bool]:
     """The summary, and whether any log file was found at all."""
     from openrlb_cli.ingest.pipeline import discover, ingest
 
