@@ -362,6 +362,24 @@ def _value_order(values: dict[str, object]):
     return lambda text: (0.0, text)
 
 
+def relabel(selection: Selection, labels: dict[str, str]) -> None:
+    """Rename lines after the specs resolved (``{old: new}``; e.g. each experiment of '?project=x').
+
+    A name that is no line, or two lines ending with one label, is a SelectionError."""
+    if not labels:
+        return
+    current = [e.label for e in selection.experiments]
+    unknown = [k for k in labels if k not in current]
+    if unknown:
+        raise SelectionError(f"no line labelled {unknown[0]!r} to rename (lines: {', '.join(current)})")
+    for e in selection.experiments:
+        e.label = labels.get(e.label, e.label)
+    new = [e.label for e in selection.experiments]
+    if len(set(new)) != len(new):
+        dup = next(lbl for lbl in new if new.count(lbl) > 1)
+        raise SelectionError(f"renaming gives two lines the label {dup!r}")
+
+
 # ---------------------------------------------------------------------------- loading curves
 @dataclass
 class RunCurve:
@@ -372,6 +390,7 @@ class RunCurve:
     steps: np.ndarray
     values: np.ndarray
     walls: np.ndarray  # unix seconds, NaN where unknown
+    last_step: float = float("nan")  # the run's last step before any --max-steps cut (to see runs that stop early)
 
 
 @dataclass
@@ -379,12 +398,55 @@ class Curves:
     selection: Selection
     by_cell: dict[tuple[str, str], list[RunCurve]]  # (label, env) -> runs with points
     warnings: list[str] = field(default_factory=list)
+    step_axes: dict[int, str] = field(default_factory=dict)  # run id -> what its steps count (see step_axes)
 
     def get(self, label: str, env: str) -> list[RunCurve]:
         return self.by_cell.get((label, env), [])
 
 
 X_BUILTIN = ("step", "time")
+
+#: What the steps of a format count when its reader does not record a step column.
+_FORMAT_AXES = {"sb3-monitor": "env_steps", "sb3-evaluations": "env_steps", "tensorboard": "step",
+                "mlflow-files": "step", "mlflow-sqlite": "step", "sacred": "step"}
+
+
+def step_axes(store: Store, runs: Sequence[RunInfo]) -> dict[int, str]:
+    """run id -> the name of what its steps count, from how it was read: the step column of a CSV /
+    JSON lines file (e.g. Dopamine's ``Iteration``), the x axis of a W&B run (``global_step`` or
+    ``_step``), ``env_steps`` for SB3 monitor and evaluation files, ``step`` for event files. Runs
+    with no such record are left out. Read-only; a store without these tables gives ``{}``."""
+    import json
+    import sqlite3
+
+    ids = [r.id for r in runs]
+    out: dict[int, str] = {}
+    by_path: dict[str, list[int]] = {}  # a file of several runs (Dopamine's JSON) names them '<path>#...'
+    for r in runs:
+        if r.external_id:
+            by_path.setdefault(r.external_id.split("#", 1)[0], []).append(r.id)
+    try:
+        rows = store.conn.execute(
+            "SELECT path, run_id, format, state FROM ingest_files WHERE run_id IN (SELECT value FROM json_each(?)) "
+            "OR path IN (SELECT value FROM json_each(?))", (json.dumps(ids), json.dumps(list(by_path)))).fetchall()
+        fetched = store.conn.execute(
+            "SELECT run_id, x_axis FROM fetch_runs WHERE run_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids),)).fetchall()
+    except sqlite3.Error:
+        return out
+    for path, run_id, fmt, state in rows:
+        try:
+            st = json.loads(state or "{}")
+        except ValueError:
+            st = {}
+        name = (st.get("step") or st.get("x_axis")) if isinstance(st, dict) else None
+        name = name or _FORMAT_AXES.get(fmt)
+        if name:
+            for rid in by_path.get(path, [run_id]):
+                out.setdefault(rid, str(name))
+    for run_id, x_axis in fetched:
+        out[run_id] = x_axis or "_step"
+    return out
 
 
 def load_curves(store: Store, selection: Selection, *, max_steps: float | None = None, x: str = "step") -> Curves:
@@ -407,7 +469,8 @@ def load_curves(store: Store, selection: Selection, *, max_steps: float | None =
     for key, ids in by_key.items():
         loaded.update(store.load_many(ids, key))
     x_series = store.load_many(list(selection.keys), x) if x not in X_BUILTIN else {}
-    curves = Curves(selection, {}, list(selection.warnings))
+    curves = Curves(selection, {}, list(selection.warnings),
+                    step_axes=step_axes(store, [r for e in selection.experiments for r in e.runs]))
     dropped_nan = dropped_x = 0
     without_x: list[str] = []
     for exp in selection.experiments:
@@ -427,12 +490,13 @@ def load_curves(store: Store, selection: Selection, *, max_steps: float | None =
                     new_x, hit = join_on_step(steps, xs.steps, xs.values)
                     dropped_x += int((~hit).sum())
                     steps, values, walls = clean(new_x, values[hit], walls[hit])
+                last_step = float(steps[-1]) if steps.size else float("nan")
                 steps, values, walls = truncate(steps, values, walls, max_steps)
                 if steps.size == 0:
                     curves.warnings.append(f"{exp.label} / {env}: run {r.uid} has no finite points"
                                            + (f" up to step {max_steps:g}" if max_steps is not None else ""))
                     continue
-                cell.append(RunCurve(r, selection.keys[r.id], steps, values, walls))
+                cell.append(RunCurve(r, selection.keys[r.id], steps, values, walls, last_step))
             if cell:
                 curves.by_cell[(exp.label, env)] = cell
     if dropped_nan:
@@ -452,5 +516,5 @@ def load_curves(store: Store, selection: Selection, *, max_steps: float | None =
 
 __all__ = [
     "DEFAULT_METRIC", "METRIC_FALLBACKS", "Curves", "ExperimentSel", "RunCurve", "Selection", "Spec",
-    "group_by_config", "load_curves", "parse_spec", "resolve",
+    "group_by_config", "load_curves", "parse_spec", "relabel", "resolve",
 ]

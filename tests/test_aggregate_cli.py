@@ -298,7 +298,7 @@ def test_at_step_interpolates_and_rejects_steps_outside_a_run(db_path, cli, tmp_
     code, out, err = _agg(cli, tmp_path, "x", "--at-step", "150", "--normalize", "none", "--reps", "100")
     assert code == 0, err
     assert _records(out)["x", "mean"]["point"] == pytest.approx((20.0 + 20.0) / 2)
-    assert json.loads(out)["score"] == "value interpolated at step 150"
+    assert json.loads(out)["score"] == "value of each run interpolated at step 150"
     code, _, err = _agg(cli, tmp_path, "x", "--at-step", "250")
     assert code == 1 and "(x / A-v0, seed 0)" in err and "step 250 is outside" in err and len(err.splitlines()) == 1
     code, _, err = _agg(cli, tmp_path, "x", "--at-step", "50", "--last-n", "3")
@@ -330,7 +330,8 @@ def test_efficiency_curve_on_a_grid_inside_every_task(db_path, cli, tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["--ci", "1.5"], "--ci"), (["--method", "student"], "--method"), (["--reps", "0"], "--reps"),
-    (["--formats", "gif"], "--formats"), (["--curve-points", "1"], "--curve-points"), (["--seed", "-1"], "--seed"),
+    (["--formats", "gif"], "--formats"), (["--curve-points", "1"], "--curve-points"),
+    (["--bootstrap-seed", "-1"], "--bootstrap-seed"), (["--seed", "-1"], "--bootstrap-seed"),
 ])
 def test_bad_options_are_one_line(db_path, cli, tmp_path, args, needle):
     _fill(db_path, TINY)

@@ -95,12 +95,12 @@ def test_profiles_draw_each_band_and_line():
     fig = _draw(af.profile_figure, taus, profiles, fg.experiment_colors(["ppo", "sac"]), xlabel="Normalized score")
     assert [ax.get_title() for ax in fig.axes] == ["Run-score distribution", "Average-score distribution"]
     for ax, kind in zip(fig.axes, ("run", "average"), strict=True):
-        lines = ax.get_lines()
+        lines = [ln for ln in ax.get_lines() if ln.get_linestyle() != "None"]  # (markers are lines of their own)
         assert len(lines) == 2 and len(ax.collections) == 2  # one band per experiment
         for line, lbl in zip(lines, ("ppo", "sac"), strict=True):
             np.testing.assert_allclose(line.get_xdata(), taus)
             np.testing.assert_allclose(line.get_ydata(), profiles[lbl][kind].point)
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["ppo", "sac"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["ppo", "sac", "pointwise 95% bootstrap CI"]
 
 
 def test_improvement_pairs_follow_the_order_and_intervals():
@@ -129,9 +129,9 @@ def test_efficiency_curves_are_drawn_against_steps():
     bands = {"ppo": _band(np.linspace(0, 1, 6), grid), "sac": _band(np.linspace(0, 0.5, 6), grid * 0.5)}
     fig = _draw(af.efficiency_figure, bands, fg.experiment_colors(["ppo", "sac"]), ylabel="IQM normalized score")
     ax = fig.axes[0]
-    lines = ax.get_lines()
+    lines = [ln for ln in ax.get_lines() if ln.get_linestyle() != "None"]
     np.testing.assert_allclose(lines[1].get_xdata(), grid * 0.5)
-    assert ax.get_xlabel() == "Environment steps" and ax.get_ylabel() == "IQM normalized score"
+    assert ax.get_xlabel() == "Steps" and ax.get_ylabel() == "IQM normalized score"  # the default without data
     assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()][-1].endswith(("M", "k"))
 
 

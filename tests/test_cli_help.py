@@ -48,7 +48,7 @@ def test_help_uses_click_metavars(path, cmd, monkeypatch, capsys):
         if getattr(param, "is_flag", False):  # a flag takes no value: no metavar at all
             assert not re.search(r"\b(BOOLEAN|TEXT|INTEGER)\b", rows[long].split(long, 1)[1][:40]), rows[long]
     if path == ["plot"]:  # one of each kind, as click labels them
-        assert re.search(r"--smooth +INTEGER", text) and re.search(r"--max-steps +FLOAT", text)
+        assert re.search(r"--smooth +FLOAT", text) and re.search(r"--max-steps +FLOAT", text)
         assert re.search(r"--output +-o +PATH", text) and re.search(r"--env-ids +-e +TEXT", text)
         assert re.search(r"SPECS\.\.\. +TEXT", text) and "[OPTIONS] [SPECS]..." in text
         assert re.search(r"--individual +Also draw", text) and re.search(r"--help +-h +Show", text)
@@ -71,3 +71,43 @@ def test_reflow_keeps_paragraphs_and_click_no_wrap_blocks():
     text = "First line\n    continues.\n\n    Second para\n    wraps here.\n\n    \b\n    a\n    b"
     assert reflow(text) == "First line continues.\n\nSecond para wraps here.\n\n\b\na\nb"
     assert reflow(None) is None and reflow("") == ""
+
+
+def test_global_options_after_the_subcommand(tmp_path, capsys):
+    from openrlb_cli.cli import hoist_global_options, run
+
+    assert hoist_global_options(["table", "a", "--db", "x.db", "-e", "E"]) == ["--db", "x.db", "table", "a", "-e", "E"]
+    hoisted = hoist_global_options(["--db", "y", "runs", "--db=x", "--debug"])
+    assert hoisted == ["--db", "y", "--db=x", "--debug", "runs"]
+    assert hoist_global_options(["track", "python", "t.py", "--db", "z"]) == ["track", "python", "t.py", "--db", "z"]
+    assert hoist_global_options(["export", "--", "--db", "z"]) == ["export", "--", "--db", "z"]
+    db = tmp_path / "s.db"
+    assert run(["--db", str(db), "info"]) == 0
+    capsys.readouterr()
+    assert run(["info", "--db", str(db)]) == 0
+    assert str(db) in capsys.readouterr().out
+
+
+def test_each_short_flag_means_one_thing():
+    """`-e` is --env-ids everywhere (it was also `fetch mlflow --experiment`), and so on for every short flag."""
+    import typer
+    from typer.core import TyperGroup
+
+    from openrlb_cli.cli import app
+
+    meanings: dict[str, set[str]] = {}
+
+    def walk(cmd, path):
+        for p in cmd.params:
+            longs = [o for o in p.opts if o.startswith("--")]
+            for o in p.opts + p.secondary_opts:
+                if len(o) == 2 and o.startswith("-") and longs:
+                    meanings.setdefault(o, set()).add(longs[0])
+        if isinstance(cmd, TyperGroup) or hasattr(cmd, "commands"):
+            for name, sub in getattr(cmd, "commands", {}).items():
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    assert meanings["-e"] == {"--env-ids"}
+    clashes = {flag: longs for flag, longs in meanings.items() if len(longs) > 1}
+    assert not clashes, clashes

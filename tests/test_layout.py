@@ -117,9 +117,9 @@ def test_parent_grandparent_and_seed_placeholders(cli, db_path, tmp_path):
 def test_pooled_cell_repeating_seeds_warns(cli, db_path, tmp_path):
     """`--experiment '{parent}'` on a tree whose env folders are not env ids pools every env in one
     "(no env)" cell: a table says so."""
-    for env in ("hopper", "walker"):
-        for seed in (0, 1):
-            _csv(tmp_path / env / "sac" / f"seed{seed}.csv", scale=seed + 1)
+    for e, env in enumerate(("hopper", "walker")):
+        for seed in (0, 1):  # distinct curves: byte-identical logs would be one run (its copies)
+            _csv(tmp_path / env / "sac" / f"seed{seed}.csv", scale=seed + 1 + 10 * e)
     for f in tmp_path.rglob("*.csv"):
         seed = int(f.stem[-1])
         cli("ingest", str(f), "--experiment", "{parent}", "--seed", str(seed))

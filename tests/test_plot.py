@@ -75,9 +75,9 @@ def test_partial_coverage_is_dashed_or_hidden(small):
         dashed = [c for c, ls in _line_styles(fig) if ls == "--" or ls == "dashed" or ls not in ("-", "None")]
         assert dashed and all(np.allclose(plt.matplotlib.colors.to_rgba(c), colors["td3"]) for c in dashed)
         legend = [t.get_text() for t in fig.legends[0].get_texts()]
-        assert legend == ["sac", "td3", "not all seeds"]
+        assert legend == ["sac", "td3", "± 1 std over seeds", "not all seeds"]
         fig = fg.draw_figure(data, fg.PlotOptions(partial="hide"), colors)
-        assert all(ls == "-" for _, ls in _line_styles(fig))
+        assert all(ls in ("-", "None") for _, ls in _line_styles(fig))  # "None": the marker-only lines
         td3 = [ln for ln in fig.axes[0].lines if np.allclose(plt.matplotlib.colors.to_rgba(ln.get_color()),
                                                               colors["td3"])][0]
         y = td3.get_ydata()
@@ -207,8 +207,8 @@ def test_one_point_and_nan_runs_plot(db_path, cli, tmp_path):
     with plt.rc_context(fg.RC):
         fig = fg.draw_figure(fg.compute_panels(curves, fg.PlotOptions()), fg.PlotOptions(),
                              fg.experiment_colors(curves.selection.labels))
-    markers = [ln for ln in fig.axes[0].lines if ln.get_marker() == "o"]
-    assert len(markers) == 1 and markers[0].get_xdata().tolist() == [100]
+    isolated = [ln for ln in fig.axes[0].lines if ln.get_marker() == "o" and ln.get_markersize() == 3.5]
+    assert len(isolated) == 1 and isolated[0].get_xdata().tolist() == [100]
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +267,9 @@ def test_axis_label_time_unit_and_legend_options_are_applied():
     assert fig._supxlabel.get_text() == "Frames" and fig._supylabel.get_text() == "Return"
     assert fig.legends[0]._ncols == 1
     default = fg.draw_figure(data, fg.PlotOptions(), colors)
-    assert default._supxlabel.get_text() == "Environment steps" and default.legends[0]._ncols == 3
+    # no record of what the steps count: plain "Steps"; the legend: 3 lines and the band, in 3 columns
+    assert default._supxlabel.get_text() == "Steps" and default.legends[0]._ncols == 3
+    assert default._supylabel.get_text() == "Episodic return"
     with pytest.raises(InputError, match="time-unit"):
         fg.check_options(fg.PlotOptions(time_unit="days"))
     assert fg.TIME_UNITS["m"] == ("min", 60.0)

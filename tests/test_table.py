@@ -76,7 +76,8 @@ def test_latex_csv_json(hand):
     assert "$\\mathbf{7.00 \\pm 2.83}$" in tex and "$5.25 \\pm 2.47$" in tex
     assert "F & $\\mathbf{0.375}$ {\\scriptsize(1)} & -- \\\\" in tex
     df = pd.read_csv(io.StringIO(tb.to_csv(table)))
-    assert list(df.columns) == ["env", "experiment", "metric", "n_seeds", "mean", "std", "ci_low", "ci_high", "best"]
+    assert list(df.columns) == ["env", "experiment", "metric", "n_seeds", "mean", "std", "ci_low", "ci_high", "best",
+                                "score_rule", "score_param", "max_steps", "std_ddof", "score_step"]
     row = df[(df.env == "E") & (df.experiment == "a")].iloc[0]
     assert row["mean"] == 5.25 and row["n_seeds"] == 2 and not row["best"]
     assert 3.5 <= row["ci_low"] <= row["ci_high"] <= 7.0
@@ -96,7 +97,9 @@ def test_runtime_table(hand):
     a = rt.cell("E", "a")
     assert a.mean == 5400.0 and a.n == 2  # (7200 + 3600) / 2 seconds
     assert rt.cell("E", "b").n == 0 and tb.cell_text(rt, rt.cell("E", "b")) == "—"
-    assert tb.cell_text(rt, a) == "90.0m ± 42.4m (2)"
+    assert tb.cell_text(rt, a) == "90.0 ± 42.4 (2)"  # one unit for the whole table, named in the caption
+    assert rt.unit == ("min", 60.0) and "in minutes" in tb.caption(rt)
+    assert tb.runtime_unit([30.0, 100.0]) == ("s", 1.0) and tb.runtime_unit([4.6 * 60, 3.25 * 3600])[0] == "h"
     assert tb.duration(45) == "45s" and tb.duration(600) == "10.0m" and tb.duration(4 * 3600) == "4.00h"
     assert not rt.best("E")
 
@@ -116,8 +119,8 @@ def test_cli_table_formats(hand, cli, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--last-frac", "2"], "--last-frac must be in (0, 1]"),
-    (["--last-n", "0"], "--last-n must be >= 1"),
+    (["--last-frac", "2"], "--last-frac: last-frac needs a fraction in (0, 1]"),
+    (["--last-n", "0"], "--last-n: last-n needs a whole number of points >= 1"),
     (["--format", "xlsx"], "--format must be one of"),
     (["--format", "rich", "-o", "x.txt"], "--format rich is for the terminal"),
     (["--metric", "nope"], "metric 'nope' not found"),
@@ -130,7 +133,8 @@ def test_cli_table_bad_input(hand, cli, args, message):
 def test_cli_table_unwritable(hand, cli, tmp_path):
     (tmp_path / "f").write_text("")
     code, _, err = cli("table", "a", "-e", "E", "-o", str(tmp_path / "f" / "x.md"))
-    assert code == 1 and err.startswith("error: cannot write")
+    # (the 4-point runs also get the score rule's warning that the last 100 points cover all of them)
+    assert code == 1 and err.splitlines()[-1].startswith("error: cannot write")
 
 
 @pytest.fixture(scope="module")

@@ -39,14 +39,14 @@ import numpy as np
 
 from openrlb_cli.analysis import aggregates as agg
 from openrlb_cli.analysis import bootstrap as bs
-from openrlb_cli.analysis import curves as cv
 from openrlb_cli.analysis import efficiency as eff
 from openrlb_cli.analysis import improvement as imp
 from openrlb_cli.analysis import normalize as nz
 from openrlb_cli.analysis import profiles as pf
+from openrlb_cli.analysis import score_rules as sr
 from openrlb_cli.analysis import scores as sc
 from openrlb_cli.errors import InputError, SelectionError
-from openrlb_cli.selection import Curves, load_curves, resolve
+from openrlb_cli.selection import Curves, load_curves, relabel, resolve
 from openrlb_cli.store import Store
 
 METRIC_TITLES = {"iqm": "IQM", "median": "Median", "mean": "Mean", "optimality_gap": "Optimality gap"}
@@ -62,6 +62,7 @@ class AggregateOptions:
     last_n: int | None = 100
     last_frac: float | None = None
     at_step: float | None = None
+    score: sr.ScoreRule | None = None  # the score rule; None = from last_n / last_frac / at_step
     reps: int = 50_000
     profile_reps: int = 2_000
     poi_reps: int = 2_000
@@ -71,7 +72,7 @@ class AggregateOptions:
     seed: int = 0
     gamma: float = 1.0
     tau_points: int = 101
-    tau_max: float | None = None  # profiles over τ in [0, tau_max] (rlops' normalized_score_threshold)
+    tau_max: float | None = None  # profiles over τ in [0, tau_max]; None: from the normalization (see taus_for)
     curve_points: int = 50  # 0 = no sample-efficiency curves
     curve_aggregate: str = "iqm"
     whole_curve_auc: bool = False
@@ -79,9 +80,20 @@ class AggregateOptions:
     task_bootstrap: bool = False  # resample tasks too (rliable's task_bootstrap=True)
     workers: int | None = None  # threads; never changes the numbers
 
+    def rule(self) -> sr.ScoreRule:
+        """The score rule these options mean (``score`` wins over the older fields)."""
+        if self.score is not None:
+            return self.score
+        if self.at_step is not None:
+            return sr.ScoreRule("at-step", self.at_step)
+        if self.last_frac is not None:
+            return sr.ScoreRule("last-frac", self.last_frac)
+        return sr.ScoreRule("last-n", self.last_n)
+
     def recorded(self) -> dict[str, object]:
         out = dataclasses.asdict(self)
         out.pop("workers")
+        out["score"] = self.rule().record()
         return out
 
 
@@ -105,6 +117,7 @@ class AggregateResult:
     efficiency: dict[str, bs.Band] = field(default_factory=dict)  # label -> curve (grid = steps)
     auc_grid: np.ndarray | None = None  # steps the AUC metrics integrate over
     warnings: list[str] = field(default_factory=list)
+    step_axis: str = "Steps"  # what the steps count (render.styles.step_axis_label), for the efficiency figure
 
     @property
     def metrics(self) -> list[str]:
@@ -124,7 +137,7 @@ def check_options(o: AggregateOptions) -> None:
         (min(o.reps, o.profile_reps, o.poi_reps, o.curve_reps) >= 1, "--reps and the other *-reps must be >= 1"),
         (0 < o.ci < 1, f"--ci must be strictly between 0 and 1, got {o.ci:g}"),
         (o.method in bs.METHODS, f"--method must be one of {', '.join(bs.METHODS)}, got {o.method!r}"),
-        (o.seed >= 0, f"--seed must be >= 0, got {o.seed}"),
+        (o.seed >= 0, f"--bootstrap-seed must be >= 0, got {o.seed}"),
         (o.tau_points >= 2, f"--tau-points must be >= 2, got {o.tau_points}"),
         (o.tau_max is None or o.tau_max > 0, f"--tau-max must be > 0, got {o.tau_max}"),
         (o.curve_points == 0 or o.curve_points >= 2, f"--curve-points must be 0 (off) or >= 2, got {o.curve_points}"),
@@ -142,7 +155,8 @@ def check_options(o: AggregateOptions) -> None:
 
 
 def load(store: Store, specs: Sequence[str], env_ids: Sequence[str] | None, metric: str | None,
-         allow_missing_tasks: bool = False, x: str = "step") -> Curves:
+         allow_missing_tasks: bool = False, x: str = "step", max_steps: float | None = None,
+         labels: dict[str, str] | None = None) -> Curves:
     """Resolve the selection and load its curves (`x`: step or a series key, see `load_curves`);
     a missing spec × env names both."""
     try:
@@ -150,35 +164,43 @@ def load(store: Store, specs: Sequence[str], env_ids: Sequence[str] | None, metr
     except SelectionError as exc:
         text = str(exc).replace("(pass --allow-missing to plot what exists)", f"({ALLOW_HINT})")
         raise SelectionError(text) from exc
-    return load_curves(store, selection, x=x)
+    relabel(selection, labels or {})
+    return load_curves(store, selection, x=x, max_steps=max_steps)
 
 
 def score_description(o: AggregateOptions) -> str:
-    if o.at_step is not None:
-        return f"value interpolated at step {o.at_step:g}"
-    if o.last_frac is not None:
-        return f"mean over the last {o.last_frac:.0%} of each run's steps"
-    return f"mean of the last {o.last_n} logged points"
+    return o.rule().describe()
 
 
-def _run_scores(curves: Curves, o: AggregateOptions) -> tuple[dict, dict]:
+def _run_scores(curves: Curves, o: AggregateOptions, sink: list[str] | None = None) -> tuple[dict, dict]:
+    """Per-run scores under the options' rule (``max-mean``: each run at its cell's best mean step)."""
     sel = curves.selection
+    rule = o.rule()
     cells: dict[tuple[str, str], list[float]] = {}
     uids: dict[tuple[str, str], list[str]] = {}
+    long_runs: list[str] = []
+    short_runs: list[str] = []
     for label in sel.labels:
         for env in sel.env_ids:
-            values, names = [], []
-            for rc in curves.get(label, env):
-                if o.at_step is not None:
+            runs = curves.get(label, env)
+            names = [rc.run.uid for rc in runs]
+            for rc in runs:
+                if rule.rule == "at-step":
                     try:
-                        values.append(sc.score_at_step(rc.steps, rc.values, o.at_step))
+                        sr.run_score(rule, rc.steps, rc.values)
                     except ValueError as exc:
                         who = f"{label} / {env}" + (f", seed {rc.run.seed}" if rc.run.seed is not None else "")
                         raise InputError(f"--at-step: run {rc.run.uid} ({who}): {exc}") from exc
-                else:
-                    values.append(cv.final_score(rc.steps, rc.values, last_n=o.last_n, last_frac=o.last_frac))
-                names.append(rc.run.uid)
-            cells[(label, env)], uids[(label, env)] = values, names
+            try:
+                cell = sr.cell_scores(rule, [(rc.steps, rc.values) for rc in runs], names,
+                                      [rc.last_step for rc in runs])
+            except ValueError as exc:
+                raise InputError(f"--score {rule.rule}: {label} / {env}: {exc}") from exc
+            long_runs += cell.long_runs
+            short_runs += cell.short_runs
+            cells[(label, env)], uids[(label, env)] = [float(v) for v in cell.scores], names
+    if sink is not None:
+        sink += sr.warning_lines(rule, long_runs, short_runs)
     return cells, uids
 
 
@@ -222,7 +244,8 @@ def compute(curves: Curves, opts: AggregateOptions | None = None) -> AggregateRe
     check_options(o)
     sel = curves.selection
     labels, env_ids = sel.labels, list(sel.env_ids)
-    cells, uids = _run_scores(curves, o)
+    rule_warnings: list[str] = []
+    cells, uids = _run_scores(curves, o, rule_warnings)
     try:
         raw = sc.build_matrices(cells, labels, env_ids, allow_missing_tasks=o.allow_missing_tasks)
     except sc.MissingTaskError as exc:
@@ -234,7 +257,7 @@ def compute(curves: Curves, opts: AggregateOptions | None = None) -> AggregateRe
     notes = [f"{m.label} has no run in {', '.join(repr(e) for e in m.missing)}: its aggregates, profiles and curve "
              f"use its other {m.n_tasks} task(s); P(X > Y) uses the tasks both experiments have"
              for m in normed.values() if m.missing]
-    result_warnings = list(curves.warnings) + notes
+    result_warnings = list(curves.warnings) + rule_warnings + notes
     method = sc.resolve_normalization(o.normalize)[0]
     if o.task_bootstrap:
         _check_equal_runs(normed)
@@ -245,8 +268,7 @@ def compute(curves: Curves, opts: AggregateOptions | None = None) -> AggregateRe
             intervals[label] = bs.aggregate_intervals(m.compact(), agg.AGGREGATE_NAMES, gamma=o.gamma, reps=o.reps,
                                                       method=o.method, seed=stream(o.seed, "aggregates", label),
                                                       **common)
-    taus = (np.linspace(0.0, o.tau_max, o.tau_points) if o.tau_max is not None
-            else pf.tau_grid([m.compact() for m in normed.values()], o.tau_points))
+    taus = taus_for(method, o, [m.compact() for m in normed.values()])
     profiles = {}
     for label, m in normed.items():
         with _collect_warnings(result_warnings, f"{label} profiles"):
@@ -257,11 +279,30 @@ def compute(curves: Curves, opts: AggregateOptions | None = None) -> AggregateRe
     result = AggregateResult(o, labels, env_ids, sel.metric_label, score_description(o),
                              method if method != "csv" else o.normalize, refs, raw, normed, uids,
                              intervals, taus, profiles, improvement, pair_tasks, warnings=result_warnings)
+    if curves.step_axes:
+        from openrlb_cli.render.styles import step_axis_label
+
+        result.step_axis = step_axis_label(list(curves.step_axes.values()))
     if o.curve_points:
         _efficiency(curves, result)
     if o.whole_curve_auc:
         _auc(curves, result)
     return result
+
+
+#: τ ranges of performance profiles by normalization: rliable's Atari figures span human-normalized
+#: scores 0-8; max-min normalized scores lie in [0, 1] by construction.
+TAU_RANGES = {"atari": (0.0, 8.0), "maxmin": (0.0, 1.0)}
+
+
+def taus_for(method: str, o: AggregateOptions, scores: Sequence[np.ndarray]) -> np.ndarray:
+    """The τ grid: ``[0, tau_max]`` when given, else the normalization's range (`TAU_RANGES`), else
+    the range of the scores (no normalization, reference CSVs)."""
+    if o.tau_max is not None:
+        return np.linspace(0.0, o.tau_max, o.tau_points)
+    if method in TAU_RANGES:
+        return np.linspace(*TAU_RANGES[method], o.tau_points)
+    return pf.tau_grid(scores, o.tau_points)
 
 
 def _check_equal_runs(normed: dict[str, sc.ScoreMatrix]) -> None:

@@ -182,8 +182,9 @@ def bootstrap_text(o: AggregateOptions) -> str:
 
 
 def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] = ("png", "pdf", "svg"),
-                  *, colors: Mapping[str, tuple[float, ...]] | None = None, dpi: int = 150,
-                  pool: FigurePool | None = None) -> list[Path]:
+                  *, colors: Mapping[str, str | tuple[float, ...]] | None = None, dpi: int = 150,
+                  pool: FigurePool | None = None, slots: Mapping[str, int] | None = None,
+                  xlabel: str | None = None, x_scale: float = 1.0) -> list[Path]:
     """Write the data files and the four figures under ``prefix``; returns the paths written.
 
     With a `render.figure_pool.FigurePool` every figure file is written by a worker process (the same
@@ -195,7 +196,7 @@ def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] 
     if bad or not formats:
         raise InputError(f"--formats must be among {', '.join(FIGURE_FORMATS)}, got {', '.join(bad) or 'none'}")
     name = output_namer(Path(prefix))
-    figures = figure_jobs(result, colors, dpi)
+    figures = figure_jobs(result, colors, dpi, slots=slots, xlabel=xlabel, x_scale=x_scale)
     paths = [tb.write_text(name(suffix), text) for suffix, text in data_files(result).items()]
     if pool is not None:
         return paths + pool.write([(draw, kwargs, Path(f"{name(fig)}.{fmt}"), dpi)
@@ -213,8 +214,9 @@ def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] 
 FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
-def figure_jobs(result: AggregateResult, colors: Mapping[str, tuple[float, ...]] | None,
-                dpi: int) -> list[tuple[str, str, dict[str, object]]]:
+def figure_jobs(result: AggregateResult, colors: Mapping[str, str | tuple[float, ...]] | None,
+                dpi: int, *, slots: Mapping[str, int] | None = None, xlabel: str | None = None,
+                x_scale: float = 1.0) -> list[tuple[str, str, dict[str, object]]]:
     """``(name, "module:function", kwargs)`` per figure; the function's ``(**kwargs)`` returns it.
 
     Plain data only (picklable for worker processes); ``colors=None`` lets the drawing side pick the
@@ -225,7 +227,7 @@ def figure_jobs(result: AggregateResult, colors: Mapping[str, tuple[float, ...]]
     order = sorted(result.labels, key=lambda lbl: -np.nan_to_num(result.intervals[lbl]["iqm"].point, nan=-np.inf))
     notes = {lbl: f"({m.n_tasks}/{len(result.env_ids)} tasks)" for lbl, m in result.normalized.items() if m.missing}
     common = {"colors": None if colors is None else dict(colors), "labels": list(result.labels),
-              "subtitle": sub, "dpi": dpi}
+              "subtitle": sub, "dpi": dpi, "slots": dict(slots or {})}
     draw = "openrlb_cli.render.aggregate_figures:draw"
     jobs: list[tuple[str, str, dict[str, object]]] = [
         ("intervals", draw, dict(common, figure="intervals", intervals=result.intervals, metrics=result.metrics,
@@ -235,7 +237,8 @@ def figure_jobs(result: AggregateResult, colors: Mapping[str, tuple[float, ...]]
     ]
     if result.options.curve_points:
         ylabel = f"{metric_title(result.options.curve_aggregate)} {label[0].lower()}{label[1:]}"
-        jobs.append(("efficiency", draw, dict(common, figure="efficiency", bands=result.efficiency, ylabel=ylabel)))
+        jobs.append(("efficiency", draw, dict(common, figure="efficiency", bands=result.efficiency, ylabel=ylabel,
+                                              xlabel=xlabel or result.step_axis, x_scale=x_scale)))
     return jobs
 
 
@@ -313,13 +316,16 @@ def report_provider(opts: AggregateOptions | None = None):
         from openrlb_cli.render import report as rp
 
         o = opts or AggregateOptions()
-        if o.at_step is None:
-            o = dataclasses.replace(o, last_n=ctx.options.last_n, last_frac=ctx.options.last_frac)
+        if o.at_step is None and o.score is None:
+            o = dataclasses.replace(o, last_n=ctx.options.last_n, last_frac=ctx.options.last_frac,
+                                    score=ctx.options.score)
         result = compute(ctx.curves, o)
         out_dir = ctx.out_dir / "aggregates"
         out_dir.mkdir(parents=True, exist_ok=True)
         formats = list(dict.fromkeys(["png", *ctx.options.plot.formats]))
-        paths = write_outputs(result, out_dir, formats, colors=ctx.colors, dpi=ctx.options.plot.dpi)
+        plot = ctx.options.plot
+        paths = write_outputs(result, out_dir, formats, colors=ctx.colors, dpi=plot.dpi, slots=plot.slots,
+                              xlabel=plot.xlabel, x_scale=plot.x_scale)
         images = [p.relative_to(ctx.out_dir) for p in paths if p.suffix == ".png"]
         links = ", ".join(f"[{p.name}]({p.relative_to(ctx.out_dir).as_posix()})" for p in paths
                           if p.suffix in (".json", ".csv"))

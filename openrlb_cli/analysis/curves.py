@@ -13,7 +13,8 @@ Conventions (documented in the CLI help too):
 * **Smoothing** (`smooth(values, window)`) is a centred moving average over `window` *logged
   points* of one run, applied to the raw points before interpolation. Near the ends the window
   shrinks to the points that exist (no padding), so the first and last values stay unbiased by
-  made-up data. `window <= 1` means no smoothing.
+  made-up data. `window <= 1` means no smoothing. `ema(values, weight)` is TensorBoard's (and
+  W&B's) debiased exponential moving average instead: trailing, weight in [0, 1), 0 = none.
 * **Std** is the sample standard deviation over seeds (ddof=1); NaN with a single seed.
 * **Bootstrap CI** resamples seeds with replacement (percentile method, 95% by default, seeded).
 * **Final score** of a run is the mean of its last N logged points, or of the points whose step
@@ -76,6 +77,52 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     lo = np.maximum(idx - half_lo, 0)
     hi = np.minimum(idx + half_hi + 1, n)
     return (csum[hi] - csum[lo]) / (hi - lo)
+
+
+EMA_BLOCK = 128
+
+
+def ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average of one run's logged points.
+
+    TensorBoard (and W&B, which copies it): ``last = last * w + (1 - w) * x_k`` from ``last = 0``,
+    and the k-th smoothed value is ``last / (1 - w**k)``, so early points are not pulled towards 0;
+    a constant series is returned as is. Computed in blocks of `EMA_BLOCK` points (one matrix
+    product for every block, then the carry from block to block), the same numbers as the loop
+    to rounding.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    if not 0 <= weight < 1:
+        raise ValueError(f"the EMA weight must be in [0, 1), got {weight:g}")
+    if weight == 0 or n <= 1 or np.all(values == values[0]):
+        return values.copy()
+    b = EMA_BLOCK
+    nblocks = -(-n // b)
+    padded = np.zeros(nblocks * b)
+    padded[:n] = values
+    blocks = padded.reshape(nblocks, b)
+    j = np.arange(b)
+    lag = j[:, None] - j[None, :]
+    kernel = np.where(lag >= 0, weight ** np.maximum(lag, 0).astype(np.float64), 0.0)  # w^(j-i), i <= j
+    local = (1 - weight) * blocks @ kernel.T  # each block's EMA started from 0
+    carry = np.empty(nblocks)
+    state, decay = 0.0, weight**b
+    for k in range(nblocks):  # the EMA entering each block
+        carry[k] = state
+        state = state * decay + local[k, -1]
+    smoothed = (local + carry[:, None] * weight ** (j + 1.0)[None, :]).ravel()[:n]
+    # debias 1 - w**k: exactly 1.0 in float64 once w**k < 2**-54, so only the first points need it
+    m = n if weight == 0 else min(n, int(np.ceil(-54 * np.log(2) / np.log(weight))) + 1)
+    smoothed[:m] /= 1.0 - weight ** np.arange(1.0, m + 1)
+    return smoothed
+
+
+def smooth_values(values: np.ndarray, amount: float, kind: str = "ma") -> np.ndarray:
+    """``kind`` ma: centred moving average over ``amount`` points; ema: TensorBoard's EMA of weight ``amount``."""
+    if kind == "ema":
+        return ema(values, float(amount))
+    return smooth(values, int(amount))
 
 
 def common_grid(steps_list: Sequence[np.ndarray], max_points: int = DEFAULT_GRID_POINTS,
@@ -255,15 +302,16 @@ class ScoreStats:
     ci_high: float = float("nan")
 
 
-def score_stats(scores: Sequence[float], *, ci: bool = False, n_boot: int = 10000, confidence: float = 0.95,
-                seed: int = 0) -> ScoreStats:
-    """Statistics of per-run scores; NaN scores (runs without data) are left out."""
+def score_stats(scores: Sequence[float] | np.ndarray, *, ci: bool = False, n_boot: int = 10000,
+                confidence: float = 0.95, seed: int = 0, ddof: int = 1) -> ScoreStats:
+    """Statistics of per-run scores; NaN scores (runs without data) are left out. ``ddof`` 1 = sample
+    std (NaN with one seed), 0 = population std."""
     arr = np.asarray(scores, dtype=np.float64)
     arr = arr[np.isfinite(arr)]
     n = int(arr.size)
     if n == 0:
         return ScoreStats(float("nan"), float("nan"), 0)
-    std = float(arr.std(ddof=1)) if n > 1 else float("nan")
+    std = float(arr.std(ddof=ddof)) if n > ddof else float("nan")
     out = ScoreStats(float(arr.mean()), std, n)
     if ci:
         lo, hi = bootstrap_ci(arr[:, None], n_boot=n_boot, confidence=confidence, seed=seed)
@@ -308,5 +356,6 @@ def truncate(steps: np.ndarray, values: np.ndarray, walls: np.ndarray | None, ma
 
 __all__ = [
     "DEFAULT_GRID_POINTS", "CurveStats", "ScoreStats", "bootstrap_ci", "clean", "common_grid", "elapsed",
-    "final_score", "interpolate", "join_on_step", "runtime", "score_stats", "seed_stats", "smooth", "truncate",
+    "ema", "final_score", "interpolate", "join_on_step", "runtime", "score_stats", "seed_stats", "smooth",
+    "smooth_values", "truncate",
 ]

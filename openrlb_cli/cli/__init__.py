@@ -21,6 +21,7 @@ from openrlb_cli.cli import dedupe_cmd as _dedupe_cmd  # noqa: E402,F401  isort:
 from openrlb_cli.cli import edit_cmd as _edit_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import analysis_cmd as _analysis_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import aggregate_cmd as _aggregate_cmd  # noqa: E402,F401  isort: skip
+from openrlb_cli.cli import compare_cmd as _compare_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import fetch_cmd as _fetch_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import track_cmd as _track_cmd  # noqa: E402,F401  isort: skip
 from openrlb_cli.cli import sensitivity_cmd as _sensitivity_cmd  # noqa: E402,F401  isort: skip
@@ -50,10 +51,46 @@ def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type,
     return tuple(m.ClickException for m in mods), exits, aborts
 
 
+#: Global options that are also accepted after the subcommand (`openrlb table ... --db x.db`): moved in front.
+_GLOBAL_VALUE = ("--db",)
+_GLOBAL_FLAGS = ("--debug",)
+_PASSTHROUGH_COMMANDS = ("track",)  # their arguments after the command belong to the tracked program
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move `--db PATH` / `--db=PATH` / `--debug` given after the subcommand in front of it (up to a `--`),
+    so global options work in either place. A tracked command's own arguments are left alone."""
+    args = list(argv)
+    i = 0
+    while i < len(args) and args[i].startswith("-"):  # global options before the command
+        i += 2 if args[i] in _GLOBAL_VALUE else 1
+    if i >= len(args) or args[i] in _PASSTHROUGH_COMMANDS:
+        return args
+    front, rest, moved = args[:i], args[i:], []
+    kept: list[str] = []
+    k = 0
+    while k < len(rest):
+        a = rest[k]
+        if a == "--":
+            kept += rest[k:]
+            break
+        if a in _GLOBAL_VALUE and k + 1 < len(rest):
+            moved += rest[k:k + 2]
+            k += 2
+            continue
+        if a.startswith(tuple(f"{g}=" for g in _GLOBAL_VALUE)) or a in _GLOBAL_FLAGS:
+            moved.append(a)
+        else:
+            kept.append(a)
+        k += 1
+    return front + moved + kept
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI on `argv` and return its exit code; errors become one line on stderr."""
     command = typer.main.get_command(app)
     context.reset()
+    argv = hoist_global_options(sys.argv[1:] if argv is None else argv)
     _USAGE_ERRORS, _EXITS, _ABORTS = _click_exceptions()
     try:
         result = command.main(args=argv, prog_name="openrlb", standalone_mode=False)

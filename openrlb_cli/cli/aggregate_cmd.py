@@ -14,13 +14,20 @@ import typer
 
 from openrlb_cli.cli import context
 from openrlb_cli.cli.analysis_cmd import (
+    COLOR_HELP,
     ENV_HELP,
+    LABEL_HELP,
     METRIC_HELP,
+    SCORE_HELP,
     SPECS_HELP,
     X_KEY_HELP,
+    X_SCALE_HELP,
     ListOptionsCommand,
     _split,
     check_x,
+    pairs,
+    score_rule,
+    style_slots,
 )
 from openrlb_cli.cli.context import app, info, open_store, out, warn
 from openrlb_cli.errors import InputError
@@ -38,6 +45,9 @@ def aggregate(
     normalize: str = typer.Option("maxmin", "--normalize", "-n",
                                   help="atari (human-normalized, 57-game table) | maxmin (per task, over the "
                                        "selection) | none | PATH.csv (columns env,low,high or game,random,human)."),
+    score: str = typer.Option(None, "--score", metavar="RULE[:PARAM]", help=SCORE_HELP, show_default=False),
+    max_steps: float = typer.Option(None, "--max-steps", show_default=False,
+                                    help="Step budget: only points at step <= this are scored and drawn."),
     last_n: int = typer.Option(None, "--last-n", help="Run score = mean of its last N logged points (default 100).",
                                show_default=False),
     last_frac: float = typer.Option(None, "--last-frac", show_default=False,
@@ -57,7 +67,10 @@ def aggregate(
     task_bootstrap: bool = typer.Option(False, "--task-bootstrap",
                                         help="Resample tasks as well as runs (rliable's task_bootstrap; not for "
                                              "P(X > Y); needs equal run counts per task)."),
-    seed: int = typer.Option(0, "--seed", help="Seed: same seed, same intervals bit for bit."),
+    seed: int = typer.Option(0, "--bootstrap-seed", help="Seed of the bootstrap's random numbers: same seed, same "
+                                                         "intervals bit for bit (not a run filter)."),
+    old_seed: int = typer.Option(None, "--seed", hidden=True, show_default=False,
+                                 help="Old name of --bootstrap-seed."),
     gamma: float = typer.Option(1.0, "--gamma", help="Target of the optimality gap."),
     tau_points: int = typer.Option(101, "--tau-points", help="Thresholds τ of the performance profiles."),
     tau_max: float = typer.Option(None, "--tau-max", help="Profiles over τ in [0, MAX] (default: the score range).",
@@ -77,6 +90,11 @@ def aggregate(
                                 help="Prefix of the files written (PREFIX_aggregates.json, PREFIX_intervals.png, ...); "
                                      "an existing directory gets the bare names."),
     dpi: int = typer.Option(150, "--dpi"),
+    xlabel: str = typer.Option(None, "--xlabel", show_default=False,
+                               help="x label of the sample-efficiency figure (default: what the steps count)."),
+    x_scale: float = typer.Option(1.0, "--x-scale", help=X_SCALE_HELP + " (sample-efficiency figure)"),
+    color: list[str] = typer.Option(None, "--color", metavar="LABEL=COLOR", help=COLOR_HELP, show_default=False),
+    label: list[str] = typer.Option(None, "--label", metavar="OLD=NEW", help=LABEL_HELP, show_default=False),
     workers: int = typer.Option(None, "--workers", help="Threads (default: cores, at most 8); never changes results.",
                                 show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print the aggregates document as JSON instead of the table."),
@@ -100,12 +118,14 @@ def aggregate(
 
     if quiet:
         context.state.quiet = True
-    chosen = [name for name, v in (("--last-n", last_n), ("--last-frac", last_frac), ("--at-step", at_step))
-              if v is not None]
-    if len(chosen) > 1:
-        raise InputError(f"give only one of --last-n, --last-frac, --at-step (got {', '.join(chosen)})")
+    if old_seed is not None:
+        if seed != 0 and seed != old_seed:
+            raise InputError("--seed is the old name of --bootstrap-seed; give one")
+        seed = old_seed
+    rule = score_rule(score, last_n=last_n, last_frac=last_frac, at_step=at_step, max_steps=max_steps)
     opts = ag.AggregateOptions(
         normalize=normalize, last_n=100 if last_n is None else last_n, last_frac=last_frac, at_step=at_step,
+        score=rule,
         reps=reps, profile_reps=profile_reps, poi_reps=poi_reps, curve_reps=curve_reps, ci=ci, method=method,
         seed=seed, gamma=gamma, tau_points=tau_points, tau_max=tau_max, curve_points=curve_points,
         curve_aggregate=curve_aggregate,
@@ -118,15 +138,30 @@ def aggregate(
         raise InputError(f"--formats must be among {', '.join(FORMATS)}, got {', '.join(bad)}")
     if dpi < 10:
         raise InputError(f"--dpi must be >= 10, got {dpi}")
+    if not x_scale > 0:
+        raise InputError(f"--x-scale must be > 0, got {x_scale:g}")
     if x == "time":
         raise InputError("--x time is for plots; aggregate steps are step or a series KEY")
     memory.reuse_freed_blocks()  # ~0.8 s less page faulting in the bootstrap (see openrlb_cli.memory)
     with open_store(create=False) as store:
-        curves = ag.load(store, specs or [], _split(env_ids), metric, allow_missing_tasks, x=check_x(x))
+        curves = ag.load(store, specs or [], _split(env_ids), metric, allow_missing_tasks, x=check_x(x),
+                         max_steps=max_steps, labels=pairs(label, "--label"))
     result = ag.compute(curves, opts)
     for w in result.warnings:
         warn(w)
-    paths = ag.write_outputs(result, output, fmts, dpi=dpi, pool=pool)
+    pinned = pairs(color, "--color")
+    slots = style_slots(result.labels)
+    colors = None
+    if pinned:
+        from openrlb_cli.render.styles import check_pinned, colors_of
+
+        try:
+            check_pinned(pinned, result.labels)
+        except ValueError as exc:
+            raise InputError(f"--color: {exc}") from exc
+        colors = colors_of(result.labels, slots, pinned)
+    paths = ag.write_outputs(result, output, fmts, dpi=dpi, pool=pool, slots=slots, colors=colors, xlabel=xlabel,
+                             x_scale=x_scale)
     if as_json:
         sys.stdout.write(ag.data_files(result)["aggregates.json"])
     elif not context.state.quiet:

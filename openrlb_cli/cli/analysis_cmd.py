@@ -68,10 +68,108 @@ X_KEY_HELP = ("x axis: step, or any series of the runs (e.g. global_step, _runti
               "takes the value KEY logged at its step; points without one are left out.")
 
 
+SCORE_HELP = ("How a run becomes a score: last-n[:N] (mean of the last N logged points, default 100), "
+              "last-frac[:F] (mean over the last fraction F of its steps), final (last point at or before "
+              "--max-steps), max-mean (max over steps of the mean over seeds, each seed at that step: the TD3 / "
+              "SpinningUp / Tianshou 'max average return'), auc (mean of the curve over its step range), "
+              "at-step[:S] (value interpolated at step S). Default: last-n:100.")
+STD_HELP = "Std over seeds: sample (ddof=1) | population (ddof=0, as np.std and Tianshou's tables)."
+
+
+def score_rule(score: str | None, *, last_n: int | None = None, last_frac: float | None = None,
+               at_step: float | None = None, max_steps: float | None = None, std: str = "sample"):
+    """--score and the older --last-n/--last-frac/--at-step -> one `ScoreRule` (InputError naming the flags)."""
+    from openrlb_cli.analysis import score_rules as sr
+
+    given = {flag: v for flag, v in (("--last-n", last_n), ("--last-frac", last_frac), ("--at-step", at_step))
+             if v is not None}
+    flag_of = {"last-n": "--last-n", "last-frac": "--last-frac", "at-step": "--at-step"}
+    source = "--score"
+    try:
+        if score is None:
+            if len(given) > 1:
+                raise InputError(f"give only one of --last-n, --last-frac, --at-step (got {', '.join(given)})")
+            implied = {"--last-frac": "last-frac", "--at-step": "at-step"}
+            rule, param = implied.get(next(iter(given), ""), "last-n"), None
+        else:
+            rule, param = sr.parse_rule(score)
+        flag = flag_of.get(rule)
+        extra = [f for f in given if f != flag]
+        if extra:
+            raise InputError(f"{', '.join(extra)} does not apply to --score {rule}")
+        if param is None and flag in given:
+            param, source = float(given[flag]), flag
+        if param is None and rule == "last-n":
+            param = float(sr.DEFAULT_LAST_N)
+        if param is None and rule in sr.RULES_WITH_PARAM:
+            raise InputError(f"--score {rule} needs its parameter: --score {rule}:{sr.RULES_WITH_PARAM[rule]} "
+                             f"(or {flag} {sr.RULES_WITH_PARAM[rule]})")
+        return sr.ScoreRule(rule, param, max_steps, std)
+    except ValueError as exc:
+        what = "--std" if "std convention" in str(exc) else "--max-steps" if "budget" in str(exc) else source
+        raise InputError(f"{what}: {exc}") from exc
+
+
 def check_x(x: str) -> str:
     if not x or not x.strip():
         raise InputError("--x must be step, time, or the key of a series of the runs (e.g. global_step)")
     return x.strip()
+
+
+def pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    """`--color sac=#0072B2 --color 'td3=tab:red'` -> {'sac': '#0072B2', 'td3': 'tab:red'}."""
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise InputError(f"{flag} takes LABEL=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def relabel(selection, labels: dict[str, str]) -> None:
+    """`--label OLD=NEW`: `selection.relabel` with the flag named in its errors."""
+    from openrlb_cli.errors import SelectionError
+    from openrlb_cli.selection import relabel as rename
+
+    try:
+        rename(selection, labels)
+    except SelectionError as exc:
+        raise SelectionError(f"--label: {exc}") from exc
+
+
+def style_slots(labels: list[str]) -> dict[str, int]:
+    """The store's style book (`render.styles`), with any new label added: each label's colour and marker."""
+    from openrlb_cli.cli import context
+    from openrlb_cli.render.styles import style_book_path, update_style_book
+    from openrlb_cli.store.database import default_db_path
+
+    path = Path(context.state.db).expanduser() if context.state.db else default_db_path()
+    return update_style_book(style_book_path(path), labels)
+
+
+def parse_width(text: str | None) -> float | None:
+    """`--width one|two|INCHES` -> inches (None: from the panels)."""
+    from openrlb_cli.render.figures import WIDTHS
+
+    if text is None:
+        return None
+    if text.strip().lower() in WIDTHS:
+        return WIDTHS[text.strip().lower()]
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"--width must be one, two or a width in inches, got {text!r}") from None
+
+
+WIDTH_HELP = ("Figure width: one (3.25 in, one column of a two-column paper), two (6.75 in, full width) or inches; "
+              "panels are sized to fit and fonts print at their point size. Default: 2.6 in per panel.")
+SMOOTH_HELP = ("Smoothing of each run: with --smooth-kind ma (default) a centred moving average over N logged points; "
+               "with ema the weight in [0, 1) of TensorBoard's debiased exponential moving average (e.g. 0.6).")
+SMOOTH_KIND_HELP = "ma (centred moving average) | ema (TensorBoard / W&B exponential moving average)."
+COLOR_HELP = "Pin a line's colour: LABEL=COLOR (repeatable; e.g. 'sac=#0072B2'). Default: stable per label."
+LABEL_HELP = "Rename a line: OLD=NEW (repeatable; e.g. each experiment of '?project=x')."
+X_SCALE_HELP = "Multiply steps by this on the x axis (e.g. 4 frames per agent step); pair it with --xlabel."
 
 
 GROUP_BY_HELP = ("One line (table: one column) per value of this config key within each experiment, e.g. "
@@ -79,7 +177,8 @@ GROUP_BY_HELP = ("One line (table: one column) per value of this config key with
 
 
 def _selection(specs: list[str] | None, env_ids: list[str] | None, metric: str | None, allow_missing: bool,
-               max_steps: float | None, x: str = "step", group_by: str | None = None):
+               max_steps: float | None, x: str = "step", labels: dict[str, str] | None = None,
+               group_by: str | None = None):
     if max_steps is not None and max_steps <= 0:
         raise InputError(f"--max-steps must be > 0, got {max_steps:g}")
     from openrlb_cli.selection import group_by_config, load_curves, resolve
@@ -88,6 +187,7 @@ def _selection(specs: list[str] | None, env_ids: list[str] | None, metric: str |
         sel = resolve(store, specs or [], _split(env_ids), metric, allow_missing=allow_missing)
         if group_by is not None:
             sel = group_by_config(sel, group_by)
+        relabel(sel, labels or {})
         curves = load_curves(store, sel, max_steps=max_steps, x=check_x(x))
     for w in curves.warnings:
         warn(w)
@@ -109,21 +209,29 @@ def plot(
                                "the runs (e.g. global_step), joined on step; points without a KEY value are left "
                                "out."),
     band: str = typer.Option("std", "--band", help="std | ci (95% bootstrap over seeds) | minmax | none."),
-    smooth: int = typer.Option(0, "--smooth", help="Centred moving average over N logged points per run."),
+    smooth: float = typer.Option(0, "--smooth", help=SMOOTH_HELP),
+    smooth_kind: str = typer.Option("ma", "--smooth-kind", help=SMOOTH_KIND_HELP),
     max_steps: float = typer.Option(None, "--max-steps", help="Only points at step <= this.", show_default=False),
     ncols: int = typer.Option(None, "--ncols", help="Panels per row.", show_default=False),
+    width: str = typer.Option(None, "--width", metavar="one|two|INCHES", help=WIDTH_HELP, show_default=False),
     individual: bool = typer.Option(False, "--individual", help="Also draw each seed as a thin line."),
     partial: str = typer.Option("dashed", "--partial",
                                 help="Where not all seeds reach: dashed | hide | solid."),
     title: str = typer.Option(None, "--title", show_default=False),
     grid_points: int = typer.Option(500, "--grid-points", help="Max points of the common step grid."),
     dpi: int = typer.Option(150, "--dpi"),
-    xlabel: str = typer.Option(None, "--xlabel", help="x-axis label (step axis).", show_default=False),
-    ylabel: str = typer.Option(None, "--ylabel", help="y-axis label (default: the metric).", show_default=False),
+    xlabel: str = typer.Option(None, "--xlabel", show_default=False,
+                               help="x-axis label (default: what the steps count: Environment steps, Iterations...)."),
+    x_scale: float = typer.Option(1.0, "--x-scale", help=X_SCALE_HELP),
+    ylabel: str = typer.Option(None, "--ylabel", help="y-axis label (default: a short name of the metric).",
+                               show_default=False),
     time_unit: str = typer.Option(None, "--time-unit", help="s | min | h for --x time (default: from the data).",
                                   show_default=False),
-    legend_cols: int = typer.Option(None, "--legend-cols", help="Legend columns (default: one row).",
+    legend_cols: int = typer.Option(None, "--legend-cols", help="Legend columns (default: as many as fit).",
                                     show_default=False),
+    color: list[str] = typer.Option(None, "--color", metavar="LABEL=COLOR", help=COLOR_HELP, show_default=False),
+    label: list[str] = typer.Option(None, "--label", metavar="OLD=NEW", help=LABEL_HELP, show_default=False),
+    no_caption: bool = typer.Option(False, "--no-caption", help="No caption line under the panels."),
     allow_missing: bool = typer.Option(False, "--allow-missing", help=MISSING_HELP),
     group_by: str = typer.Option(None, "--group-by", metavar="CONFIG_KEY", help=GROUP_BY_HELP, show_default=False),
 ) -> None:
@@ -138,11 +246,15 @@ def plot(
     if output.is_dir():
         output = output / "curves"
     fmts = _split(formats) or ([output.suffix[1:]] if output.suffix[1:] in fg.FORMATS else list(fg.FORMATS))
-    opts = fg.PlotOptions(x=x, band=band, smooth=smooth, max_steps=max_steps, ncols=ncols, individual=individual,
-                          partial=partial, grid_points=grid_points, formats=fmts, dpi=dpi, title=title,
-                          xlabel=xlabel, ylabel=ylabel, time_unit=time_unit, legend_cols=legend_cols)
+    opts = fg.PlotOptions(x=x, band=band, smooth=smooth, smooth_kind=smooth_kind, max_steps=max_steps, ncols=ncols,
+                          individual=individual, partial=partial, grid_points=grid_points, formats=fmts, dpi=dpi,
+                          title=title, xlabel=xlabel, ylabel=ylabel, time_unit=time_unit, legend_cols=legend_cols,
+                          x_scale=x_scale, width=parse_width(width), colors=pairs(color, "--color"),
+                          caption=not no_caption)
     fg.check_options(opts)
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x, group_by)
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x, pairs(label, "--label"), group_by)
+    fg.check_colors(opts.colors, curves.selection.labels)
+    opts.slots = style_slots(curves.selection.labels)
     for path in fg.plot_curves(curves, output, opts):
         print(path)
 
@@ -152,40 +264,57 @@ def table(
     specs: list[str] = typer.Argument(None, help=SPECS_HELP, show_default=False),
     env_ids: list[str] = typer.Option(None, "--env-ids", "-e", help=ENV_HELP, show_default=False),
     metric: str = typer.Option(None, "--metric", "-m", help=METRIC_HELP, show_default=False),
-    last_n: int = typer.Option(100, "--last-n", help="Run score = mean of its last N logged points."),
+    score: str = typer.Option(None, "--score", metavar="RULE[:PARAM]", help=SCORE_HELP, show_default=False),
+    last_n: int = typer.Option(None, "--last-n", show_default=False,
+                               help="Run score = mean of its last N logged points (--score last-n:N; default 100)."),
     last_frac: float = typer.Option(None, "--last-frac", show_default=False,
-                                    help="Run score = mean of points in the last fraction of its steps."),
+                                    help="Run score = mean of points in the last fraction of its steps (--score "
+                                         "last-frac:F)."),
+    at_step: float = typer.Option(None, "--at-step", show_default=False,
+                                  help="Run score = value interpolated at step S (--score at-step:S)."),
+    std: str = typer.Option("sample", "--std", help=STD_HELP),
     ci: bool = typer.Option(False, "--ci", help="Add the 95% bootstrap CI over seeds."),
-    max_steps: float = typer.Option(None, "--max-steps", help="Score at this step budget.", show_default=False),
+    max_steps: float = typer.Option(None, "--max-steps", help="Step budget: only points at step <= this are scored.",
+                                    show_default=False),
     x: str = typer.Option("step", "--x", metavar="step|KEY", help=X_KEY_HELP + " Applies to --last-frac and "
                           "--max-steps."),
     runtime: bool = typer.Option(False, "--runtime", help="Wall-clock runtime table instead of scores."),
     minimize: bool = typer.Option(False, "--minimize", help="Lower is better when marking the best cell."),
     fmt: str = typer.Option(None, "--format", "-f", show_default=False,
                             help="rich (terminal) | md | csv | latex | json | html. Default: rich, or from -o."),
+    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON (= --format json)."),
+    label: list[str] = typer.Option(None, "--label", metavar="OLD=NEW", help=LABEL_HELP, show_default=False),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file.", show_default=False),
     allow_missing: bool = typer.Option(False, "--allow-missing", help=MISSING_HELP),
     group_by: str = typer.Option(None, "--group-by", metavar="CONFIG_KEY", help=GROUP_BY_HELP, show_default=False),
 ) -> None:
-    """Final score per environment × experiment: mean ± sample std over seeds (seed count).
+    """Final score per environment × experiment: mean ± std over seeds (seed count).
 
-    A run's score is the mean of its last --last-n logged points, or with --last-frac of the points
-    in that last fraction of its logged step range. The best mean per environment is marked.
+    A run's score follows --score (default: the mean of its last 100 logged points); every output
+    states the rule, its parameter, the step budget and the std convention. The best mean per
+    environment is marked. A rule averaging more than half of a run, or a run stopping before
+    --max-steps, is a warning naming the runs.
     """
     from openrlb_cli.render import tables as tb
 
+    if as_json:
+        if fmt not in (None, "json"):
+            raise InputError(f"--json and --format {fmt} disagree; give one")
+        fmt = "json"
     by_suffix = {v: k for k, v in tb.SUFFIXES.items()}
     fmt = fmt or (by_suffix.get(output.suffix, "md") if output is not None else "rich")
     if fmt != "rich" and fmt not in tb.TABLE_FORMATS:
         raise InputError(f"--format must be one of rich, {', '.join(tb.TABLE_FORMATS)}, got {fmt!r}")
     if fmt == "rich" and output is not None:
         raise InputError("--format rich is for the terminal; use md, csv, latex, json or html with -o")
-    tb.check_score_options(last_n, last_frac)
+    rule = score_rule(score, last_n=last_n, last_frac=last_frac, at_step=at_step, max_steps=max_steps, std=std)
     if x == "time":
         raise InputError("--x time is for plots; a table's steps are step or a series KEY")
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x, group_by)
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, x, pairs(label, "--label"), group_by)
     result = (tb.runtime_table(curves) if runtime else
-              tb.score_table(curves, last_n=last_n, last_frac=last_frac, ci=ci, minimize=minimize))
+              tb.score_table(curves, ci=ci, minimize=minimize, rule=rule))
+    for w in result.warnings:
+        warn(w)
     if runtime and not tb.has_values(result):
         warn("no wall-clock times in the selected runs")
     if fmt == "rich":
@@ -205,11 +334,22 @@ def report(
     formats: list[str] = typer.Option(None, "--formats", help="Figure formats (PNG is always written).",
                                       show_default=False),
     band: str = typer.Option("std", "--band", help="std | ci | minmax | none."),
-    smooth: int = typer.Option(0, "--smooth", help="Centred moving average over N logged points per run."),
+    smooth: float = typer.Option(0, "--smooth", help=SMOOTH_HELP),
+    smooth_kind: str = typer.Option("ma", "--smooth-kind", help=SMOOTH_KIND_HELP),
     max_steps: float = typer.Option(None, "--max-steps", show_default=False),
     ncols: int = typer.Option(None, "--ncols", show_default=False),
-    last_n: int = typer.Option(100, "--last-n"),
-    last_frac: float = typer.Option(None, "--last-frac", show_default=False),
+    width: str = typer.Option(None, "--width", metavar="one|two|INCHES", help=WIDTH_HELP, show_default=False),
+    xlabel: str = typer.Option(None, "--xlabel", show_default=False,
+                               help="x-axis label of the step figures (default: what the steps count)."),
+    x_scale: float = typer.Option(1.0, "--x-scale", help=X_SCALE_HELP),
+    ylabel: str = typer.Option(None, "--ylabel", help="y-axis label (default: a short name of the metric).",
+                               show_default=False),
+    color: list[str] = typer.Option(None, "--color", metavar="LABEL=COLOR", help=COLOR_HELP, show_default=False),
+    label: list[str] = typer.Option(None, "--label", metavar="OLD=NEW", help=LABEL_HELP, show_default=False),
+    score: str = typer.Option(None, "--score", metavar="RULE[:PARAM]", help=SCORE_HELP, show_default=False),
+    last_n: int = typer.Option(None, "--last-n", show_default=False, help="= --score last-n:N (default 100)."),
+    last_frac: float = typer.Option(None, "--last-frac", show_default=False, help="= --score last-frac:F."),
+    std: str = typer.Option("sample", "--std", help=STD_HELP),
     no_ci: bool = typer.Option(False, "--no-ci", help="Leave the bootstrap CI out of the score table."),
     minimize: bool = typer.Option(False, "--minimize"),
     title: str = typer.Option("openrlb report", "--title"),
@@ -227,21 +367,24 @@ def report(
     everything was written."""
     from openrlb_cli.render import figures as fg
     from openrlb_cli.render import report as rp
-    from openrlb_cli.render import tables as tb
 
-    popts = fg.PlotOptions(band=band, smooth=smooth, max_steps=max_steps, ncols=ncols,
-                           formats=_split(formats) or ["png", "svg"])
+    popts = fg.PlotOptions(band=band, smooth=smooth, smooth_kind=smooth_kind, max_steps=max_steps, ncols=ncols,
+                           formats=_split(formats) or ["png", "svg"], width=parse_width(width), xlabel=xlabel,
+                           x_scale=x_scale, ylabel=ylabel, colors=pairs(color, "--color"))
     fg.check_options(popts)
-    tb.check_score_options(last_n, last_frac)
+    rule = score_rule(score, last_n=last_n, last_frac=last_frac, max_steps=max_steps, std=std)
     extra = []
-    if aggregate:  # the section uses the report's --last-n/--last-frac for run scores
+    if aggregate:  # the section uses the report's score rule for run scores
         from openrlb_cli import aggregate as ag
 
         agg_opts = ag.AggregateOptions(normalize=normalize)
         ag.check_options(agg_opts)
         extra.append(ag.report_provider(agg_opts))
-    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, group_by=group_by)
-    ropts = rp.ReportOptions(plot=popts, last_n=last_n, last_frac=last_frac, ci=not no_ci, minimize=minimize,
+    curves = _selection(specs, env_ids, metric, allow_missing, max_steps, labels=pairs(label, "--label"),
+                        group_by=group_by)
+    fg.check_colors(popts.colors, curves.selection.labels)
+    popts.slots = style_slots(curves.selection.labels)
+    ropts = rp.ReportOptions(plot=popts, score=rule, ci=not no_ci, minimize=minimize,
                              title=title, specs=list(specs or []))
     result = rp.write_report(curves, output, ropts, extra_sections=extra, use_registered=not no_sections)
     for path in result.files:

@@ -236,7 +236,8 @@ def fetch_wandb_cmd(
 @fetch_app.command("mlflow", epilog=EXIT_HELP)
 def fetch_mlflow_cmd(
     url: str = typer.Argument(..., help="Tracking server, e.g. http://127.0.0.1:5000."),
-    experiment: list[str] = typer.Option(..., "--experiment", "-e", help="Experiment name (repeatable)."),
+    experiment: list[str] = typer.Option(..., "--experiment", help="Experiment name (repeatable). (-e is --env-ids "
+                                                                     "everywhere, so it is not a short name here.)"),
     filter_: str | None = typer.Option(None, "--filter", help="MLflow search filter, e.g. "
                                        "\"params.env_id = 'Hopper-v4'\"."),
     metric: list[str] = typer.Option(None, "--metric", help="Fetch only these metric keys (repeatable)."),

@@ -253,6 +253,9 @@ def export_cmd(
         return
     if metric is None:
         raise InputError(f"--format {fmt} exports one metric: give --metric KEY")
+    if fmt == "jsonl":
+        _export_jsonl(filters, metric, output)
+        return
     from openrlb_cli.api import frame_for_runs
 
     with open_store() as store:
@@ -266,14 +269,41 @@ def export_cmd(
                                  f"{suggest.close(metric, keys)}")
     target = sys.stdout if output is None else output
     try:
-        if fmt == "csv":
-            df.to_csv(target, index=False)
-        else:
-            df.to_json(target, orient="records", lines=True)
+        df.to_csv(target, index=False)
     except OSError as exc:
         raise InputError(f"cannot write {output}: {exc.strerror}") from exc
     if output is not None:
         info(f"wrote {len(df):,} points of {df['run'].nunique()} runs to {output}")
+
+
+def _export_jsonl(filters: list[str] | None, metric: str, output: Path | None) -> None:
+    """JSON lines with exact doubles and NaN/Infinity/-Infinity as strings (see `dataset.jsonl`)."""
+    from openrlb_cli.dataset import jsonl
+
+    with open_store() as store:
+        runs = store.runs(parse_filters(filters))
+        if not runs:
+            raise SelectionError(f"no runs match {' '.join(filters or []) or 'the store'}")
+        try:
+            if output is None:
+                points, n_runs = jsonl.write_points(store, runs, metric, sys.stdout)
+            else:
+                tmp = output.with_name(f".{output.name}.partial")
+                try:
+                    with open(tmp, "w", encoding="utf-8") as fh:
+                        points, n_runs = jsonl.write_points(store, runs, metric, fh)
+                    tmp.replace(output)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
+        except OSError as exc:
+            raise InputError(f"cannot write {output}: {exc.strerror}") from exc
+    if n_runs == 0:
+        if output is not None:
+            output.unlink(missing_ok=True)
+        raise SelectionError(f"none of the {len(runs)} selected runs has metric {metric!r}")
+    if output is not None:
+        info(f"wrote {points:,} points of {n_runs} runs to {output}")
 
 
 def _export_parquet(filters: list[str] | None, metric: str | None, output: Path | None) -> None:

@@ -365,6 +365,14 @@ def _expand(value: Any, unit: Unit) -> Any:
             .replace("{parent}", path.parent.name))
 
 
+def _place_fields(path: Path, run_dir: Path, overrides: Overrides) -> dict[str, Any]:
+    """The run fields a log's place gives it: its folder layout, a benchmark tree, this ingest's options."""
+    found: dict[str, Any] = {k: v for k, v in layout.infer_from_tree(path).items()}
+    found.update({k: v for k, v in layout.infer_from_path(run_dir).items() if k in ("env", "experiment", "seed")})
+    found.update(option_fields(Unit("", [path], str(path), run_dir), overrides))
+    return found
+
+
 def option_fields(unit: Unit, overrides: Overrides) -> dict[str, Any]:
     """The run fields this ingest's options give `unit` (placeholders expanded)."""
     out: dict[str, Any] = {}
@@ -529,7 +537,7 @@ def ingest(
         units, summary.skipped = discover(paths, fmt)
     if overrides.layout:
         summary.warnings.extend(_apply_layout(overrides, paths, units))
-    resolver = Resolver(store, as_copy=as_copy)
+    resolver = Resolver(store, as_copy=as_copy, implied=lambda path, run_dir: _place_fields(path, run_dir, overrides))
     found: list[tuple[Unit, int, float]] = []
     by_index: dict[int, _Plan] = {}
     with store.transaction():  # moved units are re-pathed and copies recorded before anything is read
@@ -619,11 +627,16 @@ def kept_metadata(store: Store, units: list[Unit], overrides: Overrides) -> list
         if not wanted:
             continue
         path = str(unit.paths[0])
+        # the unit's runs: by its identity (`resolve`: external_id = ident or ident#run), or by its path
+        # (stores from before 0006)
+        found = store.conn.execute("SELECT ident FROM ingest_files WHERE path = ?", (unit.key,)).fetchone()
+        ident = found[0] if found and found[0] else path
         rows = store.conn.execute(
             "SELECT project, experiment, env, seed, name, user_fields FROM runs WHERE source = 'local' AND "
-            "(external_id IN (?, ?) OR (external_id > ? AND external_id < ?) "
-            "OR id = (SELECT run_id FROM ingest_files WHERE path = ?))",
-            (path, str(layout.run_identity_dir(unit.run_dir)), path + "#", path + "$", unit.key),
+            "(external_id IN (?, ?, ?) OR (external_id > ? AND external_id < ?) "
+            "OR (external_id > ? AND external_id < ?) OR id = (SELECT run_id FROM ingest_files WHERE path = ?))",
+            (path, ident, str(layout.run_identity_dir(unit.run_dir)), path + "#", path + "$", ident + "#",
+             ident + "$", unit.key),
         ).fetchall()
         for row in rows:
             stored = dict(zip(("project", "experiment", "env", "seed", "name"), row[:5], strict=True))

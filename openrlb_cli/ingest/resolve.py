@@ -26,6 +26,7 @@ keeps).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,10 @@ class Resolver:
     warnings: list[str] = field(default_factory=list)
     _dir_ident: dict[str, str] = field(default_factory=dict)  # run folder -> ident, this ingest
     _new: dict[str, tuple[Unit, str]] = field(default_factory=dict)  # fingerprint -> (unit, ident), this ingest
+    # The run fields a file's place gives it (layout, benchmark tree, this ingest's options): two files
+    # with the same bytes whose places say different runs (Tianshou ships one npg file for 9 envs;
+    # `Hopper-v3/sac/log.csv` beside `Hopper-v3/td3/log.csv`) are two runs, not a copy.
+    implied: Callable[[Path, Path], dict[str, Any]] | None = None
 
     def resolve(self, unit: Unit, size: int, mtime: float) -> Resolution:
         per_dir = unit.fmt in PER_DIRECTORY
@@ -157,6 +162,7 @@ class Resolver:
                 return self._adopt(unit, row, size, mtime, run_dir)
         if self.as_copy:
             return None
+        rows = [r for r in rows if self._same_place_fields(unit, _row_file(r), r["run_dir"])]
         for row in rows:
             verdict = self._compare(unit, row, size)
             if verdict == "stored":
@@ -171,9 +177,18 @@ class Resolver:
                 self._dir_ident[run_dir] = ident
             return Resolution(None, ident, run_dir, fp, fork_of=row["path"])
         twin = self._new.get(fp.head_hash)
-        if twin is not None and twin[0].fmt == unit.fmt and _same_content(twin[0], unit):
+        if (twin is not None and twin[0].fmt == unit.fmt and _same_content(twin[0], unit)
+                and self._same_place_fields(unit, twin[0].paths[0], str(twin[0].run_dir))):
             return self._stored(unit, twin[0].key, twin[1], None, fp, size, mtime, run_dir)
         return None
+
+    def _same_place_fields(self, unit: Unit, there: Path, there_dir: str | None) -> bool:
+        """Whether the place of a stored file implies the same run fields as `unit`'s place."""
+        if self.implied is None:
+            return True
+        here = self.implied(unit.paths[0], unit.run_dir)
+        other = self.implied(there, Path(there_dir) if there_dir else there.parent)
+        return here == other
 
     def _compare(self, unit: Unit, row: dict[str, Any], size: int) -> str:
         """'stored', 'continues' or 'fork': how a copy relates to the unit stored from `row`."""

@@ -24,13 +24,13 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import MaxNLocator
 
 from openrlb_cli.analysis.bootstrap import Band, Interval
 from openrlb_cli.analysis.improvement import ImprovementMatrix
 from openrlb_cli.render import figures as fg
 
-Color = fg.Color
+Color = str | fg.Color  # a pinned colour as given (name or hex), or RGBA
 CHAR_WIDTH = 0.075  # inches per character of a 9 pt label (generous, so labels never clip)
 SMALL_CHAR_WIDTH = 0.062  # the same for the 8 pt subtitle
 PROFILE_TITLES = {"run": "Run-score distribution", "average": "Average-score distribution"}
@@ -47,10 +47,17 @@ def _margins(fig: Figure, width: float, height: float, left: float, right: float
                         wspace=wspace / panel[0], hspace=hspace / panel[1])
 
 
+def _band_patch(text: str):
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor="0.5", alpha=0.3, lw=0, label=text)
+
+
 def _legend(fig: Figure, labels: Sequence[str], colors: Mapping[str, Color], width: float, height: float,
-            top: float, extra: Sequence[Line2D] = ()) -> None:
+            top: float, extra: Sequence[Line2D] = (), handles: Sequence | None = None) -> None:
     """One legend row block centred above the axes, ``top`` inches below the figure's top edge."""
-    handles = [Line2D([], [], color=colors[lbl], lw=2, label=lbl) for lbl in labels] + list(extra)
+    handles = list(handles) if handles is not None else (
+        [Line2D([], [], color=colors[lbl], lw=2, label=lbl) for lbl in labels] + list(extra))
     if not handles:
         return
     fig.legend(handles=handles, loc="upper center", frameon=False, ncols=_legend_cols(handles, width),
@@ -138,8 +145,26 @@ def interval_figure(intervals: Mapping[str, Mapping[str, Interval]], metrics: Se
     return fig
 
 
+def _markers(labels: Sequence[str], slots: Mapping[str, int] | None) -> dict[str, fg.Style]:
+    return fg.experiment_styles(list(labels), slots=slots)
+
+
+def _mark(ax, x: np.ndarray, y: np.ndarray, color: Color, style: fg.Style, slot: int) -> None:
+    """The line's marker at a few spread points (greyscale prints tell the lines apart by it)."""
+    at = fg._marker_positions(len(x), slot)
+    at = at[np.isfinite(np.asarray(y, dtype=float)[at])] if at.size else at
+    if at.size:
+        ax.plot(np.asarray(x)[at], np.asarray(y)[at], ls="none", marker=style.marker, ms=4, color=color,
+                mfc=color if style.filled else "white", mew=0.9, zorder=4)
+
+
+def _legend_markers(labels: Sequence[str], colors: Mapping[str, Color], styles: Mapping[str, fg.Style]) -> list:
+    return [Line2D([], [], color=colors[lbl], lw=1.6, marker=styles[lbl].marker, ms=4.5,
+                   mfc=colors[lbl] if styles[lbl].filled else "white", label=lbl) for lbl in labels]
+
+
 def profile_figure(taus: np.ndarray, profiles: Mapping[str, Mapping[str, Band]], colors: Mapping[str, Color], *,
-                   xlabel: str, subtitle: str = "", dpi: int = 150) -> Figure:
+                   xlabel: str, subtitle: str = "", dpi: int = 150, slots: Mapping[str, int] | None = None) -> Figure:
     """Run-score and average-score distributions side by side, each line with its pointwise band."""
     labels = list(profiles)
     kinds = [k for k in PROFILE_TITLES if any(k in p for p in profiles.values())]
@@ -152,18 +177,22 @@ def profile_figure(taus: np.ndarray, profiles: Mapping[str, Mapping[str, Band]],
     fig = Figure(figsize=(width, height), dpi=dpi)
     _margins(fig, width, height, left, right, top, bottom, wspace, 0, panel)
     axes = np.atleast_1d(fig.subplots(1, len(kinds), squeeze=False)).ravel()
+    styles, slot_of = _markers(labels, slots), fg.assign_slots(list(labels), slots)
     for ax, kind in zip(axes, kinds, strict=True):
         for label in labels:
             band = profiles[label][kind]
             ax.fill_between(taus, band.lower, band.upper, color=colors[label], alpha=0.2, lw=0)
             ax.plot(taus, band.point, color=colors[label], lw=1.6)
+            _mark(ax, taus, band.point, colors[label], styles[label], slot_of[label])
         ax.set_title(PROFILE_TITLES[kind])
         ax.set_ylabel(PROFILE_YLABELS[kind])
         ax.set_xlabel(xlabel + " (τ)")
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlim(float(taus[0]), float(taus[-1]))
+        ax.xaxis.set_major_formatter(fg.TickFormat())
     _subtitle(fig, subtitle, height)
-    _legend(fig, labels, colors, width, height, 0.05 + sub_h)
+    _legend(fig, labels, colors, width, height, 0.05 + sub_h,
+            handles=_legend_markers(labels, colors, styles) + [_band_patch("pointwise 95% bootstrap CI")])
     return fig
 
 
@@ -217,8 +246,9 @@ def improvement_figure(matrix: ImprovementMatrix, colors: Mapping[str, Color], *
 
 
 def efficiency_figure(bands: Mapping[str, Band], colors: Mapping[str, Color], *, ylabel: str, subtitle: str = "",
-                      dpi: int = 150) -> Figure:
-    """An aggregate against environment steps per experiment, with its pointwise band."""
+                      dpi: int = 150, slots: Mapping[str, int] | None = None, xlabel: str = "Steps",
+                      x_scale: float = 1.0) -> Figure:
+    """An aggregate against steps (× ``x_scale``) per experiment, with its pointwise band."""
     labels = list(bands)
     panel = (5.0, 3.0)
     left, right, bottom = 0.8, 0.3, 0.6
@@ -229,25 +259,31 @@ def efficiency_figure(bands: Mapping[str, Band], colors: Mapping[str, Color], *,
     fig = Figure(figsize=(width, height), dpi=dpi)
     _margins(fig, width, height, left, right, top, bottom)
     ax = fig.subplots()
+    styles, slot_of = _markers(labels, slots), fg.assign_slots(list(labels), slots)
     for label in labels:
         band = bands[label]
-        x = band.grid if band.grid is not None else np.arange(band.point.size, dtype=float)
+        x = (band.grid if band.grid is not None else np.arange(band.point.size, dtype=float)) * x_scale
         ax.fill_between(x, band.lower, band.upper, color=colors[label], alpha=0.2, lw=0)
         ax.plot(x, band.point, color=colors[label], lw=1.6)
+        _mark(ax, x, band.point, colors[label], styles[label], slot_of[label])
         if x.size == 1:
             ax.plot(x, band.point, "o", color=colors[label], ms=4)
-    ax.set_xlabel("Environment steps")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(6, steps=[1, 2, 2.5, 5, 10]))
-    ax.xaxis.set_major_formatter(FuncFormatter(fg.si_format))
+    ax.xaxis.set_major_formatter(fg.TickFormat())
+    ax.yaxis.set_major_formatter(fg.TickFormat())
     if not labels:
         ax.text(0.5, 0.5, "no curves", ha="center", va="center", transform=ax.transAxes, color="0.5")
     _subtitle(fig, subtitle, height)
-    _legend(fig, labels, colors, width, height, 0.05 + sub_h)
+    _legend(fig, labels, colors, width, height, 0.05 + sub_h,
+            handles=_legend_markers(labels, colors, styles) + ([_band_patch("pointwise 95% bootstrap CI")]
+                                                               if labels else []))
     return fig
 
 
-def draw(figure: str, *, colors: Mapping[str, Color] | None, labels: Sequence[str], **kwargs) -> Figure:
+def draw(figure: str, *, colors: Mapping[str, Color] | None, labels: Sequence[str],
+         slots: Mapping[str, int] | None = None, **kwargs) -> Figure:
     """The figure named ``figure`` (intervals, profiles, improvement, efficiency) from plain data.
 
     ``colors=None`` takes `figures.experiment_colors(labels)`, so worker processes drawing different
@@ -256,7 +292,9 @@ def draw(figure: str, *, colors: Mapping[str, Color] | None, labels: Sequence[st
     fns: dict[str, Callable[..., Figure]] = {
         "intervals": interval_figure, "profiles": profile_figure, "improvement": improvement_figure,
         "efficiency": efficiency_figure}
-    return fns[figure](colors=colors or fg.experiment_colors(labels), **kwargs)
+    if figure in ("profiles", "efficiency"):
+        kwargs["slots"] = slots
+    return fns[figure](colors=colors or fg.experiment_colors(labels, slots=slots), **kwargs)
 
 
 def save(draw: Callable[[], Figure], base: Path, formats: Sequence[str], dpi: int = 150) -> list[Path]:

@@ -9,7 +9,19 @@ Conventions:
   step range. Where fewer than all of the line's seeds cover the grid (ragged runs), the line is
   drawn dashed (`partial="dashed"`, the default), left out (`"hide"`) or drawn solid (`"solid"`).
   Isolated points (e.g. a run with a single logged point) are drawn as markers.
-* Bands: `std` = mean ± sample std, `ci` = 95% bootstrap CI over seeds, `minmax`, or `none`.
+* Bands: `std` = mean ± sample std, `ci` = 95% bootstrap CI over seeds, `minmax`, or `none`; the
+  legend says which, and a caption line under the panels states the smoothing and what the line is.
+* Styles (`experiment_styles`): the Okabe–Ito colour-blind-safe palette, and a marker per line so
+  that 8+ lines stay apart in greyscale. The CLI keeps each label's slot in a style book beside the
+  store (`update_style_book`), so a label keeps its colour and marker in every figure and selection
+  (a hash of the name would give two of eight lines the same colour a third of the time);
+  `PlotOptions.colors` pins colours per label.
+* Ticks (`TickFormat`): one format per axis — a common k/M/B suffix from the largest tick and the
+  fewest decimals that keep every label exact — never `14k` next to `8000`.
+* The x label names what the steps count (`step_axis_label`: environment steps, iterations,
+  frames, from how the runs were read), `--xlabel` overrides it, `x_scale` multiplies steps (e.g.
+  frames per iteration). `width` fixes the figure width in inches (or `one` / `two` columns of a
+  paper) so that fonts print at their point size.
 * Output is byte-identical for the same input: Agg backend, fixed DPI and rc settings, no dates
   in PNG/PDF/SVG metadata and a fixed `svg.hashsalt`.
 """
@@ -17,7 +29,8 @@ Conventions:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,10 +40,23 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.patches import Patch
+from matplotlib.ticker import Formatter, MaxNLocator
 
 from openrlb_cli.analysis import curves as cv
 from openrlb_cli.errors import InputError, SelectionError
+from openrlb_cli.render.styles import (  # noqa: F401  (re-exported)
+    MARKERS,
+    PALETTE,
+    STYLE_SLOTS,
+    assign_slots,
+    check_pinned,
+    load_style_book,
+    short_metric_label,
+    step_axis_label,
+    style_book_path,
+    update_style_book,
+)
 from openrlb_cli.selection import Curves
 
 if TYPE_CHECKING:
@@ -38,7 +64,13 @@ if TYPE_CHECKING:
 
 FORMATS = ("png", "pdf", "svg")
 BANDS = ("std", "ci", "minmax", "none")
+BAND_TEXT = {"std": "± 1 std over seeds", "ci": "95% bootstrap CI over seeds", "minmax": "min–max over seeds",
+             "none": ""}
 PARTIAL = ("dashed", "hide", "solid")
+SMOOTH_KINDS = ("ma", "ema")
+#: Paper widths in inches: one column of a two-column paper (ICML, NeurIPS workshop, IEEE ~3.25-3.5) and
+#: the full text width of a two-column paper.
+WIDTHS = {"one": 3.25, "two": 6.75}
 RC: dict[RcKeyType, Any] = {
     "font.size": 9,
     "axes.titlesize": 10,
@@ -68,7 +100,8 @@ METADATA = {
 class PlotOptions:
     x: str = "step"  # step | time | the key of a series used as x (joined on step by `load_curves`)
     band: str = "std"
-    smooth: int = 0  # centred moving average over this many logged points (0/1 = off)
+    smooth: float = 0  # ma: centred moving average over this many logged points (0/1 = off); ema: the weight
+    smooth_kind: str = "ma"  # ma | ema (TensorBoard's debiased exponential moving average)
     max_steps: float | None = None
     ncols: int | None = None
     individual: bool = False
@@ -79,10 +112,15 @@ class PlotOptions:
     title: str | None = None
     n_boot: int = 1000
     seed: int = 0
-    xlabel: str | None = None  # default: "Environment steps" / "Wall-clock time (unit)"
-    ylabel: str | None = None  # default: the metric key
+    xlabel: str | None = None  # default: what the steps count (step_axis_label) / "Wall-clock time (unit)"
+    ylabel: str | None = None  # default: a short name of the metric (short_metric_label)
     time_unit: str | None = None  # s | min | h; default: chosen from the data
     legend_cols: int | None = None  # default: as many as fit on one row
+    x_scale: float = 1.0  # steps are multiplied by this (e.g. frames per iteration)
+    width: float | None = None  # figure width in inches (WIDTHS: one / two columns); None: from the panels
+    colors: Mapping[str, str] = field(default_factory=dict)  # label -> colour, pinned
+    slots: Mapping[str, int] = field(default_factory=dict)  # label -> style slot (the store's style book)
+    caption: bool = True  # a caption line under the panels (line, band, smoothing)
 
 
 @dataclass
@@ -105,16 +143,54 @@ class FigureData:
     time_unit: tuple[str, float] = ("s", 1.0)
     y_label: str = ""
     warnings: list[str] = field(default_factory=list)
+    x_label: str | None = None  # what the steps count; None: "Steps"
 
 
-Color = tuple[float, float, float, float]  # RGBA in [0, 1], as a matplotlib colormap returns it
+Color = tuple[float, float, float, float]  # RGBA in [0, 1], plain floats
 
 
-def experiment_colors(labels: Sequence[str]) -> dict[str, Color]:
-    """Stable colours by position: tab10 for up to 10 experiments, tab20 beyond, cycling after."""
-    cmap = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"]
-    n = cmap.N
-    return {label: cmap(i % n) for i, label in enumerate(labels)}
+def _rgba(color: str) -> Color:
+    r, g, b, a = matplotlib.colors.to_rgba(color)
+    return float(r), float(g), float(b), float(a)
+
+
+@dataclass(frozen=True)
+class Style:
+    color: Color
+    marker: str
+    filled: bool = True
+
+
+def style_of(slot: int) -> Style:
+    n = len(PALETTE)
+    cycle = slot // n
+    color = _rgba(PALETTE[slot % n])
+    return Style(color, MARKERS[(slot + 3 * cycle) % n], cycle % 2 == 0)
+
+
+def experiment_styles(labels: Sequence[str], colors: Mapping[str, str] | None = None,
+                      slots: Mapping[str, int] | None = None) -> dict[str, Style]:
+    """Colour and marker per label (see `assign_slots`); ``colors`` pins the colour of some labels."""
+    styles = {label: style_of(slot) for label, slot in assign_slots(labels, slots).items()}
+    for label, color in (colors or {}).items():
+        if label in styles:
+            styles[label] = Style(_rgba(color), styles[label].marker,
+                                  styles[label].filled)
+    return {label: styles[label] for label in labels}
+
+
+def experiment_colors(labels: Sequence[str], colors: Mapping[str, str] | None = None,
+                      slots: Mapping[str, int] | None = None) -> dict[str, Color]:
+    """The colour of each label (with the store's style book ``slots``: the same in every figure)."""
+    return {label: st.color for label, st in experiment_styles(labels, colors, slots).items()}
+
+
+def check_colors(colors: Mapping[str, str], labels: Sequence[str]) -> None:
+    """Pinned colours must name lines of the figure and be colours matplotlib knows."""
+    try:
+        check_pinned(colors, labels)
+    except ValueError as exc:
+        raise InputError(f"--color: {exc}") from exc
 
 
 TIME_UNITS = {"s": ("s", 1.0), "min": ("min", 60.0), "m": ("min", 60.0), "h": ("h", 3600.0)}
@@ -133,19 +209,24 @@ def compute_panels(curves: Curves, opts: PlotOptions) -> FigureData:
     check_options(opts)
     sel = curves.selection
     data = FigureData([], opts.x, y_label=sel.metric_label, warnings=list(curves.warnings))
+    if opts.x == "step":
+        data.x_label = step_axis_label([curves.step_axes[r.run.id] for rs in curves.by_cell.values() for r in rs
+                                        if r.run.id in curves.step_axes]) if curves.step_axes else "Steps"
+    elif opts.x != "time":
+        data.x_label = opts.x
     no_walls = []
     for env in sel.env_ids:
         lines = []
         for exp in sel.experiments:
             xs, ys = [], []
             for rc in curves.get(exp.label, env):
-                x = cv.elapsed(rc.walls) if opts.x == "time" else rc.steps
+                x = cv.elapsed(rc.walls) if opts.x == "time" else rc.steps * opts.x_scale
                 x, y, _ = cv.clean(x, rc.values)
                 if x.size == 0:
                     no_walls.append(rc.run.uid)
                     continue
                 xs.append(x)
-                ys.append(cv.smooth(y, opts.smooth))
+                ys.append(cv.smooth_values(y, opts.smooth, opts.smooth_kind))
             if not xs:
                 continue
             grid = cv.common_grid(xs, opts.grid_points)
@@ -178,8 +259,20 @@ def check_options(opts: PlotOptions) -> None:
         raise InputError(f"--time-unit must be one of s, min (or m), h; got {opts.time_unit!r}")
     if opts.legend_cols is not None and opts.legend_cols < 1:
         raise InputError("--legend-cols must be >= 1")
+    if opts.smooth_kind not in SMOOTH_KINDS:
+        raise InputError(f"--smooth-kind must be one of {', '.join(SMOOTH_KINDS)}, got {opts.smooth_kind!r}")
+    if opts.smooth_kind == "ema" and not 0 <= opts.smooth < 1:
+        raise InputError(f"--smooth with --smooth-kind ema is the EMA weight in [0, 1) (TensorBoard's slider), "
+                         f"got {opts.smooth:g}")
+    if opts.smooth_kind == "ma" and opts.smooth != int(opts.smooth):
+        raise InputError(f"--smooth is a whole number of points for the moving average, got {opts.smooth:g} "
+                         "(for an exponential moving average pass --smooth-kind ema)")
     if opts.smooth < 0 or opts.grid_points < 2 or (opts.ncols is not None and opts.ncols < 1):
         raise InputError("--smooth must be >= 0, --grid-points >= 2 and --ncols >= 1")
+    if not (math.isfinite(opts.x_scale) and opts.x_scale > 0):
+        raise InputError(f"--x-scale must be > 0, got {opts.x_scale:g}")
+    if opts.width is not None and not 1.5 <= opts.width <= 40:
+        raise InputError(f"--width must be between 1.5 and 40 inches (or one, two), got {opts.width:g}")
 
 
 def si_format(x: float, _pos: object = None) -> str:
@@ -191,8 +284,36 @@ def si_format(x: float, _pos: object = None) -> str:
     return f"{x:.3g}"
 
 
-def _y_format(x: float, _pos: object = None) -> str:
-    return si_format(x) if abs(x) >= 1e4 else f"{x:.4g}"
+class TickFormat(Formatter):
+    """One format for all tick labels of an axis: a common suffix (k from 10,000, M, B) picked from
+    the largest tick, and the fewest decimals (up to 6) that write every tick exactly — so an axis
+    reads ``0, 5k, 10k, 15k`` or ``6000, 8000`` but never ``14k`` beside ``8000``."""
+
+    def format_ticks(self, values: Sequence[float]) -> list[str]:
+        vals = [float(v) for v in values]
+        finite = [abs(v) for v in vals if math.isfinite(v)]
+        top = max(finite, default=0.0)
+        div, suffix = 1.0, ""
+        for d, sfx in ((1e9, "B"), (1e6, "M"), (1e4, "k")):
+            if top >= d:
+                div, suffix = (1e3 if sfx == "k" else d), sfx
+                break
+        scaled = [v / div for v in vals]
+        for places in range(7):
+            if all(not math.isfinite(v) or abs(round(v, places) - v) <= 1e-9 * max(1.0, abs(v)) for v in scaled):
+                break
+        out = []
+        for v in scaled:
+            text = f"{v:.{places}f}"
+            if text.lstrip("-").strip("0.") == "":
+                text = "0"  # no '-0' and no '0k'
+            else:
+                text += suffix
+            out.append(text)
+        return out
+
+    def __call__(self, x: float, pos: object = None) -> str:
+        return self.format_ticks([x])[0]
 
 
 def _segments(stats: cv.CurveStats, partial: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -239,6 +360,33 @@ AXES_SIZE = (2.6, 1.8)
 MARGINS = {"left": 0.85, "right": 0.3, "bottom": 0.65, "wspace": 0.65, "hspace": 0.62, "title": 0.3}
 
 
+def smoothing_text(opts: PlotOptions) -> str:
+    """What the smoothing did, for captions ('' when none)."""
+    if opts.smooth_kind == "ema":
+        return f"EMA of each run, weight {opts.smooth:g} (TensorBoard's)" if opts.smooth > 0 else ""
+    return f"moving average of each run over {int(opts.smooth)} points" if opts.smooth > 1 else ""
+
+
+def _any_partial(data: FigureData) -> bool:
+    return any(((ln.stats.count > 0) & ~ln.stats.full).any() for p in data.panels for ln in p.lines)
+
+
+BAND_CAPTION = {"std": "± 1 std", "ci": "95% bootstrap CI", "minmax": "min–max", "none": ""}
+
+
+def caption_text(data: FigureData, opts: PlotOptions) -> str:
+    """The caption: what a line is, what the band is, the smoothing and the metric key."""
+    band = BAND_CAPTION[opts.band]
+    parts = [f"Mean over seeds of {data.y_label}" + (f"; band: {band}" if band else "")]
+    smooth = smoothing_text(opts)
+    parts.append(smooth if smooth else "unsmoothed")
+    if opts.partial == "dashed" and _any_partial(data):
+        parts.append("dashed: not every seed reaches")
+    if opts.x_scale != 1:
+        parts.append(f"steps × {opts.x_scale:g}")
+    return "; ".join(parts) + "."
+
+
 def _y_label_lines(metric: str, smooth: int, height_in: float) -> str:
     """The y label, wrapped onto more lines when it is longer than the panels are tall (~11
     characters an inch at the label's size), so a long metric name is never cut off."""
@@ -257,38 +405,74 @@ def _y_label_lines(metric: str, smooth: int, height_in: float) -> str:
     return "\n".join([*lines, line])
 
 
-def _legend_handles(data: FigureData, opts: PlotOptions, colors: dict[str, Color]) -> list[Line2D]:
+def _legend_handles(data: FigureData, opts: PlotOptions, colors: dict[str, Color],
+                    styles: Mapping[str, Style]) -> list:
     present = {ln.label for p in data.panels for ln in p.lines}
-    handles = [Line2D([], [], color=c, lw=2, label=lbl) for lbl, c in colors.items() if lbl in present]
-    if opts.partial == "dashed" and any(
-            ((ln.stats.count > 0) & ~ln.stats.full).any() for p in data.panels for ln in p.lines):
+    handles: list = []
+    for lbl, c in colors.items():
+        if lbl in present:
+            st = styles[lbl]
+            handles.append(Line2D([], [], color=c, lw=1.6, marker=st.marker, ms=4.5,
+                                  mfc=c if st.filled else "white", label=lbl))
+    if BAND_TEXT[opts.band] and present:
+        handles.append(Patch(facecolor="0.5", alpha=0.3, lw=0, label=BAND_TEXT[opts.band]))
+    if opts.partial == "dashed" and _any_partial(data):
         handles.append(Line2D([], [], color="0.4", lw=1.2, ls=(0, (3, 2)), label="not all seeds"))
     return handles
+
+
+def legend_columns(labels: Sequence[str], available: float) -> int:
+    """The most legend columns whose entries fit in ``available`` inches: an entry is ~0.55 in of
+    handle and padding plus ~0.065 in per character at 9 pt, and entries are split over columns as
+    matplotlib splits them (the first ``n % ncols`` columns take one entry more)."""
+    widths = [0.55 + 0.065 * len(lbl) for lbl in labels]
+    for cols in range(len(widths), 1, -1):
+        rows, large = divmod(len(widths), cols)
+        counts = [rows + 1] * large + [rows] * (cols - large)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
+        if sum(max(widths[a:a + c], default=0.0) for a, c in zip(starts, counts, strict=True)) <= available:
+            return cols
+    return 1
 
 
 def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, Color]) -> Figure:
     """Draw the panel grid (call inside `matplotlib.rc_context(RC)`).
 
     A bare `Figure` (no pyplot, no GUI backend): saving picks Agg/PDF/SVG canvases by format, so
-    this works headless and never touches the user's pyplot state.
+    this works headless and never touches the user's pyplot state. With ``opts.width`` the panels
+    shrink or grow to fill that width (fonts keep their point size); otherwise each panel is
+    `AXES_SIZE`.
     """
     n = max(len(data.panels), 1)
     ncols = min(opts.ncols or (n if n <= 3 else math.ceil(math.sqrt(n))), n)
     nrows = math.ceil(n / ncols)
     m = dict(MARGINS)
-    y_label = _y_label_lines(opts.ylabel or data.y_label, opts.smooth, nrows * AXES_SIZE[1] + (nrows - 1) * m["hspace"])
+    axes_w, axes_h = AXES_SIZE
+    if opts.width is not None:
+        m["left"], m["wspace"], m["right"] = 0.8, 0.5, 0.12
+        axes_w = max(0.6, (opts.width - m["left"] - m["right"] - (ncols - 1) * m["wspace"]) / ncols)
+        axes_h = max(0.8, 0.72 * axes_w)
+    y_label = _y_label_lines(opts.ylabel or short_metric_label(data.y_label), 0,
+                             nrows * axes_h + (nrows - 1) * m["hspace"])
     m["left"] += 0.17 * (y_label.count("\n"))  # room for a wrapped label
-    width = m["left"] + ncols * AXES_SIZE[0] + (ncols - 1) * m["wspace"] + m["right"]
-    handles = _legend_handles(data, opts, colors)
-    per_entry = 0.6 + 0.07 * max((len(str(h.get_label())) for h in handles), default=1)  # inches at 9 pt
-    leg_cols = max(1, min(len(handles), opts.legend_cols or int((width - 0.4) // per_entry)))
+    width = m["left"] + ncols * axes_w + (ncols - 1) * m["wspace"] + m["right"]
+    styles = experiment_styles(list(colors), slots=opts.slots)
+    slots = assign_slots(list(colors), opts.slots)
+    handles = _legend_handles(data, opts, colors, styles)
+    leg_cols = max(1, min(len(handles), opts.legend_cols or legend_columns([h.get_label() for h in handles],
+                                                                           width - 0.2)))
     leg_rows = math.ceil(len(handles) / leg_cols) if handles else 0
+    caption = ""
+    if opts.caption:
+        caption = "\n".join(textwrap.wrap(caption_text(data, opts), max(30, int((width - 0.2) / 0.062))))
+    cap_h = 0.14 * (caption.count("\n") + 1) + 0.05 if caption else 0.0
     head = (0.35 if opts.title else 0.05) + leg_rows * 0.25 + 0.05
     top = head + m["title"]
-    height = top + nrows * AXES_SIZE[1] + (nrows - 1) * m["hspace"] + m["bottom"]
+    bottom = m["bottom"] + cap_h
+    height = top + nrows * axes_h + (nrows - 1) * m["hspace"] + bottom
     fig = Figure(figsize=(width, height), dpi=opts.dpi)
-    fig.subplots_adjust(left=m["left"] / width, right=1 - m["right"] / width, bottom=m["bottom"] / height,
-                        top=1 - top / height, wspace=m["wspace"] / AXES_SIZE[0], hspace=m["hspace"] / AXES_SIZE[1])
+    fig.subplots_adjust(left=m["left"] / width, right=1 - m["right"] / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=m["wspace"] / axes_w, hspace=m["hspace"] / axes_h)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     unit, div = data.time_unit if data.x == "time" else ("", 1.0)
     for ax, panel in zip(axes, data.panels, strict=False):
@@ -296,17 +480,18 @@ def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, Color]) -
         if not panel.lines:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="0.5")
         for line in panel.lines:
-            _draw_line(ax, line, colors[line.label], div, opts)
-        ax.xaxis.set_major_locator(MaxNLocator(5, steps=[1, 2, 2.5, 5, 10]))
-        if data.x != "time":
-            ax.xaxis.set_major_formatter(FuncFormatter(si_format))
-        ax.yaxis.set_major_formatter(FuncFormatter(_y_format))
+            _draw_line(ax, line, colors[line.label], styles[line.label], slots[line.label], div, opts)
+        ax.xaxis.set_major_locator(MaxNLocator(4 if axes_w < 1.6 else 5, steps=[1, 2, 2.5, 5, 10]))
+        ax.xaxis.set_major_formatter(TickFormat())
+        ax.yaxis.set_major_formatter(TickFormat())
     for ax in axes[len(data.panels):]:
         ax.set_visible(False)
-    default_x = {"step": "Environment steps", "time": f"Wall-clock time ({unit})"}.get(data.x, data.x)
+    default_x = f"Wall-clock time ({unit})" if data.x == "time" else (data.x_label or "Steps")
     fig.supxlabel(opts.xlabel if opts.xlabel and data.x != "time" else default_x,
-                  y=0.1 / height, va="bottom")
+                  y=(0.1 + cap_h) / height, va="bottom")
     fig.supylabel(y_label, x=0.1 / width, ha="left")
+    if caption:
+        fig.text(0.5, 0.04 / height, caption, ha="center", va="bottom", fontsize=7, color="0.3", linespacing=1.25)
     if opts.title:
         fig.suptitle(opts.title, y=1 - 0.08 / height, va="top")
     if handles:
@@ -315,7 +500,18 @@ def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, Color]) -
     return fig
 
 
-def _draw_line(ax: Axes, line: Line, color: Color, div: float, opts: PlotOptions) -> None:
+def _marker_positions(n: int, slot: int, count: int = 6) -> np.ndarray:
+    """About ``count`` evenly spread indices into a line of n points, offset by the line's slot so that
+    the markers of different lines do not sit on top of each other."""
+    if n <= count:
+        return np.arange(n)
+    spacing = n / count
+    offset = (slot % len(PALETTE) + 0.5) / len(PALETTE) * spacing
+    return np.unique(np.clip((offset + spacing * np.arange(count)).astype(int), 0, n - 1))
+
+
+def _draw_line(ax: Axes, line: Line, color: Color, style: Style, slot: int, div: float,
+               opts: PlotOptions) -> None:
     st = line.stats
     gx = st.grid / div
     for sx, sy in line.seeds:
@@ -327,6 +523,12 @@ def _draw_line(ax: Axes, line: Line, color: Color, div: float, opts: PlotOptions
     ax.plot(gx, solid, color=color, lw=1.6, zorder=3)
     if dashed is not None:
         ax.plot(gx, dashed, color=color, lw=1.2, ls=(0, (3, 2)), zorder=3)
+    shown = np.where(np.isfinite(solid), solid, dashed if dashed is not None else np.nan)
+    at = _marker_positions(gx.size, slot)
+    at = at[np.isfinite(shown[at])] if at.size else at
+    if at.size:
+        ax.plot(gx[at], shown[at], ls="none", marker=style.marker, ms=4, color=color,
+                mfc=color if style.filled else "white", mew=0.9, zorder=4)
     for y in (solid, dashed):
         if y is not None:
             iso = _isolated(y)
@@ -357,7 +559,7 @@ def plot_curves(curves: Curves, out: Path, opts: PlotOptions,
                 colors: dict[str, Color] | None = None) -> list[Path]:
     """Selection curves -> figure files. Returns the paths written."""
     data = compute_panels(curves, opts)
-    return render(data, out, opts, colors or experiment_colors(curves.selection.labels))
+    return render(data, out, opts, colors or experiment_colors(curves.selection.labels, opts.colors, opts.slots))
 
 
 def render(data: FigureData, out: Path, opts: PlotOptions, colors: dict[str, Color]) -> list[Path]:
@@ -367,6 +569,8 @@ def render(data: FigureData, out: Path, opts: PlotOptions, colors: dict[str, Col
 
 
 __all__ = [
-    "BANDS", "FORMATS", "check_options", "FigureData", "Line", "Panel", "PlotOptions", "compute_panels", "draw_figure",
-    "experiment_colors", "output_paths", "plot_curves", "render", "save_figure", "si_format",
+    "BANDS", "FORMATS", "MARKERS", "PALETTE", "WIDTHS", "FigureData", "Line", "Panel", "PlotOptions", "Style",
+    "TickFormat", "assign_slots", "caption_text", "check_colors", "check_options", "compute_panels", "draw_figure",
+    "experiment_colors", "experiment_styles", "load_style_book", "output_paths", "plot_curves", "render",
+    "save_figure", "short_metric_label", "si_format", "step_axis_label", "style_book_path", "update_style_book",
 ]

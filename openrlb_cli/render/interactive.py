@@ -33,7 +33,7 @@ def _script_text(js: str) -> str:
     return js.replace("</script", "<\\/script")
 
 
-def levels_for(smooth: int) -> list[int]:
+def levels_for(smooth: float) -> list[float]:
     base = 0 if smooth <= 1 else smooth
     return sorted({base, *SMOOTH_LEVELS})
 

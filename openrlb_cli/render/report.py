@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from openrlb_cli.analysis import score_rules as sr
 from openrlb_cli.errors import InputError, OpenrlbError
 from openrlb_cli.render import figures as fg
 from openrlb_cli.render import tables as tb
@@ -42,6 +43,7 @@ class ReportOptions:
     plot: fg.PlotOptions = field(default_factory=fg.PlotOptions)
     last_n: int | None = 100
     last_frac: float | None = None
+    score: sr.ScoreRule | None = None  # wins over last_n / last_frac when set
     ci: bool = True
     minimize: bool = False
     title: str = "openrlb report"
@@ -94,7 +96,7 @@ def write_report(curves: Curves, out_dir: Path, opts: ReportOptions | None = Non
     except OSError as exc:
         raise InputError(f"cannot write report directory {str(out_dir)!r}: {exc.strerror or exc}") from exc
     result = ReportResult(out_dir, warnings=list(curves.warnings))
-    colors = fg.experiment_colors(curves.selection.labels)
+    colors = fg.experiment_colors(curves.selection.labels, opts.plot.colors, opts.plot.slots)
     ctx = ReportContext(out_dir, curves, colors, opts)
     sections: list[ReportSection] = []
 
@@ -149,9 +151,7 @@ def _figures(ctx: ReportContext, result: ReportResult) -> list[ReportSection]:
         result.files += paths
         png = next(p for p in paths if p.suffix == ".png")
         others = ", ".join(f"[{p.suffix[1:].upper()}]({p.relative_to(ctx.out_dir).as_posix()})" for p in paths)
-        band = {"std": "mean ± std", "ci": "mean and 95% bootstrap CI", "minmax": "mean, min and max",
-                "none": "mean"}[opts.band]
-        text = f"{band} over seeds; dashed where not all seeds reach. Files: {others}."
+        text = f"{fg.caption_text(data, popts)} Files: {others}."
         if x == "step":
             out.append(_interactive_section(ctx, title))
         out.append(ReportSection(title, text, images=[png.relative_to(ctx.out_dir)]))
@@ -168,7 +168,9 @@ def _interactive_section(ctx: ReportContext, title: str) -> ReportSection:
 
 def _tables(ctx: ReportContext, result: ReportResult) -> list[ReportSection]:
     o = ctx.options
-    scores = tb.score_table(ctx.curves, last_n=o.last_n, last_frac=o.last_frac, ci=o.ci, minimize=o.minimize)
+    scores = tb.score_table(ctx.curves, last_n=o.last_n, last_frac=o.last_frac, ci=o.ci, minimize=o.minimize,
+                            rule=o.score)
+    result.warnings += [w for w in scores.warnings if w not in result.warnings]
     out = [_table_section(ctx, result, scores, "scores", ("md", "csv", "json", "latex"))]
     runtime = tb.runtime_table(ctx.curves)
     if tb.has_values(runtime):

@@ -5,8 +5,11 @@ bootstrap CI); this module only arranges them into one `ScoreTable` and writes t
 Markdown, CSV, LaTeX, JSON or HTML, so every format shows the same numbers.
 
 Rows are environments and columns experiments (papers' usual layout; 57 Atari games still fit).
-A cell is `mean ± std (n)`: sample std over seeds and the seed count, optionally followed by the
-95% bootstrap CI `[low, high]`. The best mean per environment (highest, or lowest with
+A cell is `mean ± std (n)`: std over seeds (sample by default, population with the rule's `std`)
+and the seed count, optionally followed by the 95% bootstrap CI `[low, high]`. How a run becomes a
+score is an `analysis.score_rules.ScoreRule`; every format states it, its parameter, the step budget
+and the std convention (caption, JSON `score_rule`, CSV columns). A runtime table uses one unit
+(s, min or h, from its largest cell) for every cell. The best mean per environment (highest, or lowest with
 `minimize`; ties all marked) is bold in Markdown, LaTeX, HTML and the terminal. CSV and JSON are
 long ("tidy") with full-precision numbers and a `best` flag.
 """
@@ -18,7 +21,7 @@ import html
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from typing import Any
 from rich.table import Table
 
 from openrlb_cli.analysis import curves as cv
+from openrlb_cli.analysis import score_rules as sr
 from openrlb_cli.errors import InputError
 from openrlb_cli.selection import Curves
 
@@ -45,6 +49,10 @@ class ScoreTable:
     ci: bool = False
     minimize: bool = False
     notes: list[str] = field(default_factory=list)
+    rule: sr.ScoreRule | None = None  # None for runtime tables
+    steps: dict[tuple[str, str], float] = field(default_factory=dict)  # max-mean: (env, label) -> step
+    warnings: list[str] = field(default_factory=list)
+    unit: tuple[str, float] = ("s", 1.0)  # runtime tables: one unit for every cell
 
     def best(self, env: str) -> set[str]:
         """Labels holding the best mean in this env (empty for runtime tables)."""
@@ -68,6 +76,14 @@ def check_score_options(last_n: int | None, last_frac: float | None) -> None:
         raise InputError(f"--last-n must be >= 1, got {last_n}")
 
 
+def legacy_rule(last_n: int | None = 100, last_frac: float | None = None, budget: float | None = None,
+                std: str = "sample") -> sr.ScoreRule:
+    """The rule the older ``last_n``/``last_frac`` arguments meant."""
+    if last_frac is not None:
+        return sr.ScoreRule("last-frac", last_frac, budget, std)
+    return sr.ScoreRule("last-n", last_n, budget, std)
+
+
 def _cells(curves: Curves, stats: Callable[[list[Any]], Any]) -> dict[tuple[str, str], Any]:
     """``stats(runs)`` for every (env, label) cell of the selection that has runs."""
     sel = curves.selection
@@ -75,26 +91,67 @@ def _cells(curves: Curves, stats: Callable[[list[Any]], Any]) -> dict[tuple[str,
             if (runs := curves.get(label, env))}
 
 
+def rule_scores(curves: Curves, rule: sr.ScoreRule) -> tuple[dict[tuple[str, str], sr.CellScores], list[str]]:
+    """Per-run scores of every (env, label) cell under ``rule`` and the rule's warnings (naming runs).
+
+    A run that cannot be scored (``at-step`` outside its range) is an InputError naming it.
+    """
+    long_runs: list[str] = []
+    short_runs: list[str] = []
+
+    def one(runs: list[Any]) -> sr.CellScores:
+        names = [r.run.uid for r in runs]
+        try:
+            cell = sr.cell_scores(rule, [(r.steps, r.values) for r in runs], names, [r.last_step for r in runs])
+        except ValueError as exc:
+            raise InputError(f"score rule {rule.rule}: {exc}") from exc
+        long_runs.extend(cell.long_runs)
+        short_runs.extend(cell.short_runs)
+        return cell
+
+    cells = _cells(curves, one)
+    return cells, sr.warning_lines(rule, long_runs, short_runs)
+
+
 def score_table(curves: Curves, *, last_n: int | None = 100, last_frac: float | None = None,
-                ci: bool = False, n_boot: int = 10000, seed: int = 0, minimize: bool = False) -> ScoreTable:
-    """Final score per run (last N points or last fraction), then mean ± std over seeds per cell."""
-    check_score_options(last_n, last_frac)
+                ci: bool = False, n_boot: int = 10000, seed: int = 0, minimize: bool = False,
+                rule: sr.ScoreRule | None = None) -> ScoreTable:
+    """A score per run under ``rule`` (default: from ``last_n``/``last_frac``), then mean ± std over
+    seeds per cell, with the std convention of the rule."""
+    if rule is None:
+        check_score_options(last_n, last_frac)
+        rule = legacy_rule(last_n, last_frac)
     sel = curves.selection
-    cells = _cells(curves, lambda runs: cv.score_stats(
-        [cv.final_score(r.steps, r.values, last_n=last_n, last_frac=last_frac) for r in runs],
-        ci=ci, n_boot=n_boot, seed=seed))
-    how = (f"mean over the last {last_frac:.0%} of each run's steps" if last_frac is not None
-           else f"mean of the last {last_n} logged points")
-    return ScoreTable("Final scores", sel.metric_label, how, list(sel.env_ids), sel.labels, cells,
-                      ci=ci, minimize=minimize)
+    scored, warnings = rule_scores(curves, rule)
+    cells = {key: cv.score_stats(c.scores, ci=ci, n_boot=n_boot, seed=seed, ddof=rule.ddof)
+             for key, c in scored.items()}
+    steps = {key: c.step for key, c in scored.items() if c.step is not None}
+    return ScoreTable("Final scores", sel.metric_label, rule.describe(), list(sel.env_ids), sel.labels, cells,
+                      ci=ci, minimize=minimize, rule=rule, steps=steps, warnings=warnings)
+
+
+RUNTIME_UNITS = (("s", 1.0), ("min", 60.0), ("h", 3600.0))
+
+
+def runtime_unit(seconds: Sequence[float]) -> tuple[str, float]:
+    """One unit for a whole runtime table, from its largest finite value: s up to 2 min, min up to
+    3 h, else h."""
+    finite = [abs(x) for x in seconds if math.isfinite(x)]
+    top = max(finite, default=0.0)
+    if top < 120:
+        return RUNTIME_UNITS[0]
+    if top < 3 * 3600:
+        return RUNTIME_UNITS[1]
+    return RUNTIME_UNITS[2]
 
 
 def runtime_table(curves: Curves) -> ScoreTable:
     """Wall-clock seconds from each run's first to its last logged point of the metric."""
     sel = curves.selection
     cells = _cells(curves, lambda runs: cv.score_stats([cv.runtime(r.walls) for r in runs]))
+    unit = runtime_unit([v for c in cells.values() for v in (c.mean, c.std)])
     return ScoreTable("Runtime", sel.metric_label, "wall-clock time from the first to the last logged point",
-                      list(sel.env_ids), sel.labels, cells, kind="runtime")
+                      list(sel.env_ids), sel.labels, cells, kind="runtime", unit=unit)
 
 
 def has_values(table: ScoreTable) -> bool:
@@ -134,7 +191,9 @@ def cell_parts(table: ScoreTable, st: cv.ScoreStats | None) -> tuple[str, str, s
         return MISSING, "", "", ""
     num: Callable[[float], str]
     if table.kind == "runtime":
-        num = duration
+        div = table.unit[1]
+        places = {"s": 0, "min": 1, "h": 2}.get(table.unit[0], 1)
+        num = lambda v: fmt_num(v / div, places)  # noqa: E731
     else:
         d = _decimals(st.mean)
         num = lambda v: fmt_num(v, d)  # noqa: E731
@@ -151,10 +210,17 @@ def cell_text(table: ScoreTable, st: cv.ScoreStats | None) -> str:
 
 
 def caption(table: ScoreTable) -> str:
-    stat = "mean ± std over seeds (seed count)" + (", [95% bootstrap CI]" if table.ci else "")
+    std = table.rule.std_text() if table.rule is not None else "sample std (ddof=1)"
+    stat = f"mean ± {std} over seeds (seed count)" + (", [95% bootstrap CI]" if table.ci else "")
+    if table.kind == "runtime":
+        stat += f", in {'seconds' if table.unit[0] == 's' else 'minutes' if table.unit[0] == 'min' else 'hours'}"
     best = "; best per environment in bold" if table.kind == "score" else ""
     dirn = " (lower is better)" if table.minimize and table.kind == "score" else ""
-    return f"{table.title} of {table.metric}: {table.how}; {stat}{best}{dirn}."
+    rule = f"score rule {table.rule.rule}: " if table.rule is not None else ""
+    at = ""
+    if table.steps:
+        at = "; the step of each cell's maximum is in the JSON and CSV outputs"
+    return f"{table.title} of {table.metric}: {rule}{table.how}; {stat}{best}{dirn}{at}."
 
 
 # ---------------------------------------------------------------------------- output formats
@@ -179,19 +245,24 @@ def _md_escape(s: str) -> str:
 
 def records(table: ScoreTable) -> list[dict[str, object]]:
     out = []
+    rule = table.rule
     for env in table.envs:
         best = table.best(env)
         for lbl in table.labels:
             st = table.cell(env, lbl)
             if st is None:
                 continue
-            out.append({
+            rec: dict[str, object] = {
                 "env": env, "experiment": lbl, "metric": table.metric, "n_seeds": st.n,
                 "mean": _num(st.mean), "std": _num(st.std),
                 "ci_low": _num(st.ci_low) if table.ci else None,
                 "ci_high": _num(st.ci_high) if table.ci else None,
                 "best": lbl in best,
-            })
+            }
+            if rule is not None:
+                rec.update({"score_rule": rule.rule, "score_param": rule.param, "max_steps": rule.budget,
+                            "std_ddof": rule.ddof, "score_step": table.steps.get((env, lbl))})
+            out.append(rec)
     return out
 
 
@@ -201,7 +272,8 @@ def _num(x: float) -> float | None:
 
 def to_csv(table: ScoreTable) -> str:
     buf = io.StringIO()
-    fields = ["env", "experiment", "metric", "n_seeds", "mean", "std", "ci_low", "ci_high", "best"]
+    fields = ["env", "experiment", "metric", "n_seeds", "mean", "std", "ci_low", "ci_high", "best",
+              "score_rule", "score_param", "max_steps", "std_ddof", "score_step"]
     if table.kind == "runtime":
         fields = ["env", "experiment", "metric", "n_seeds", "mean_seconds", "std_seconds"]
     writer = csv.writer(buf, lineterminator="\n")
@@ -215,11 +287,14 @@ def to_csv(table: ScoreTable) -> str:
 
 
 def to_json(table: ScoreTable) -> str:
+    std = table.rule.std_text() if table.rule is not None else "sample std (ddof=1)"
     doc = {
         "table": table.kind, "metric": table.metric, "score": table.how,
-        "statistic": "mean and sample std (ddof=1) over seeds",
+        "score_rule": table.rule.record() if table.rule is not None else None,
+        "statistic": f"mean and {std} over seeds",
         "confidence": 0.95 if table.ci else None, "minimize": table.minimize,
         "envs": table.envs, "experiments": table.labels, "rows": records(table),
+        "warnings": table.warnings,
     }
     if table.kind == "runtime":
         doc["unit"] = "seconds"
