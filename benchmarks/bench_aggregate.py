@@ -15,8 +15,8 @@ one is missed.
 
 Usage::
 
-    /work/venv/bin/python benchmarks/bench_aggregate.py [--repeat 3] [--workers N]
-        [--rliable /work/venv-rliable/bin/python [--rliable-fraction 0.1]] [--check]
+    python benchmarks/bench_aggregate.py [--repeat 3] [--workers N]
+        [--rliable ../venv-rliable/bin/python [--rliable-fraction 0.1]] [--check]
 """
 
 from __future__ import annotations

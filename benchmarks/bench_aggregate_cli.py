@@ -25,7 +25,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_aggregate_cli.py --data dopamine [--reps 50000] [--repeat 3]
         [--formats png,pdf,svg --formats png] [--extra "--whole-curve-auc"] [--keep DIR]
-        [--rliable /work/venv-rliable/bin/python]
+        [--rliable ../venv-rliable/bin/python]
 """
 
 from __future__ import annotations

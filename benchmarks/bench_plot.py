@@ -11,7 +11,7 @@ For each: the CLI run in-process (`openrlb plot ... --formats png pdf svg`), a f
 into phases through the library: resolve (run query), load (points query + decode), analysis
 (interpolation + statistics, `compute_panels`), draw (matplotlib artists), save per format.
 
-    /work/venv/bin/python benchmarks/bench_plot.py [--skip-synthetic] [--band std|ci]
+    python benchmarks/bench_plot.py [--skip-synthetic] [--band std|ci]
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
     python benchmarks/bench_scale.py                 # the full size (issue 13): a few minutes
     python benchmarks/bench_scale.py --fraction 0.1  # 2,500 runs and 100 event files: quick
     python benchmarks/bench_scale.py --scaling       # also at 1/4 of the runs: time ratios (~4 = linear)
-    mkdir /tmp/old && git archive main | tar -x -C /tmp/old && \
-        python benchmarks/bench_scale.py --compare-with /tmp/old   # ingest with that code too, same data
+    OLD_SRC=$(mktemp -d) && git archive main | tar -x -C "$OLD_SRC" && \
+        python benchmarks/bench_scale.py --compare-with "$OLD_SRC"   # ingest with that code too, same data
     python benchmarks/bench_scale.py --skip-events --ingest-repeat 3  # CSV ingest best of 3 (alternating
                                                      # with --compare-with code), also without pyarrow
 

@@ -1,8 +1,8 @@
 """Many small event files decoded together: milliseconds per file for each stage of `tfbatch.read_many`.
 
     python benchmarks/bench_tfbatch.py [--files 1000] [--points 5000] [--repeat 3]
-    mkdir /tmp/old && git archive main | tar -x -C /tmp/old && \
-        python benchmarks/bench_tfbatch.py --compare-with /tmp/old   # the same stages of that code, same files
+    OLD_SRC=$(mktemp -d) && git archive main | tar -x -C "$OLD_SRC" && \
+        python benchmarks/bench_tfbatch.py --compare-with "$OLD_SRC"   # the same stages of that code, same files
 
 Writes `--files` CleanRL-layout event files (`bench_scale.make_event_runs`: irregular CleanRL-PPO
 shape, a few distinct files copied), then reads them as `openrlb ingest` does (groups of up to

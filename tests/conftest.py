@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
@@ -62,6 +61,25 @@ def cli(db_path: Path, capsys: pytest.CaptureFixture[str]):
 
 @pytest.fixture
 def shared() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip("../shared/data is not present")
-    return SHARED
+    """`../shared/data`, or the test skips with the one shared-data message (tests/shared_data.py)."""
+    from shared_data import need_shared
+
+    return need_shared()
+
+
+# Tests measured over ~5 s (on an idle 2-core machine; 10-20x that under load), marked `slow` here in one
+# place rather than in each file: CI runs them, `-m 'not slow'` leaves them out of a quick loop.
+# The MLflow server tests carry the mark in their module.
+SLOW_TESTS = {
+    "test_aggregate_figures.py::test_cli_figures_are_byte_identical",
+    "test_aggregate_cli.py::test_figures_from_worker_processes_are_the_in_process_bytes",
+    "test_aggregate_cli.py::test_same_seed_same_bytes_other_seed_other_bounds",
+    "test_aggregate_cli.py::test_tianshou_mujoco_against_pandas",
+    "test_aggregate_cli.py::test_table_on_terminal_and_quiet",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("/")[-1].split("[")[0] in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 import tianshou_helper as th
+from shared_data import need_shared
 
 from openrlb_cli import aggregate as ag
 from openrlb_cli.analysis import aggregates as agg
@@ -414,8 +415,7 @@ def _tianshou_direct(last_n: int) -> dict[str, np.ndarray]:
 
 
 def test_tianshou_mujoco_against_pandas(tmp_path, cli, db_path):
-    if not th.TIANSHOU.is_dir():
-        pytest.skip("../shared/data/tianshou-mujoco is not present")
+    need_shared("tianshou-mujoco")
     with Store(db_path) as s:
         assert th.load_into(s) == 720
     code, out, err = cli("aggregate", "?project=tianshou", "--normalize", "maxmin", "--reps", "2000", "--last-n", "10",

@@ -4,6 +4,10 @@ The reference is typer's pydantic-based runtime conversion of the same parameter
 same type descriptor: for every parameter of every command that the plain conversion takes, each
 sample value must give the same result, or both must refuse it (typer's message is then the one
 shown, since an unsure value is handed to typer).
+
+The fast path exists only on a typer with the private conversion modules it subclasses (>= 0.29);
+on any other typer the comparison tests skip and the last tests check that options still convert
+(through typer's own behaviour), as they do on the fast path.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer import _coercion
-from typer._click import Context
-from typer._click.exceptions import BadParameter
 
-from openrlb_cli.cli import app, run
+from openrlb_cli.cli import app, coercion, run
 from openrlb_cli.cli.coercion import PlainRuntimeParam, plain_runtime_param
+
+if coercion.FAST_PATH:
+    from typer import _coercion
+    from typer._click import Context
+    from typer._click.exceptions import BadParameter
+
+fast_path_only = pytest.mark.skipif(not coercion.FAST_PATH, reason="this typer has no private conversion to speed up")
 
 SAMPLES = {
     int: ["3", "-7", "+2", "0012", "0", " 3", "3 ", "3.0", "1_000", "x", "", "99999999999999999999999", "٣", 5],
@@ -73,12 +81,14 @@ def _outcome(runtime, value, param, ctx):
     return ("value", type(result), result)
 
 
+@fast_path_only
 def test_the_plain_conversion_covers_the_options_that_start_up_parses():
     names = {p.id for p in PARAMS}
     assert {"openrlb db", "openrlb quiet", "openrlb runs limit", "openrlb plot smooth",
             "openrlb plot max_steps", "openrlb plot output"} <= names, sorted(names)[:20]
 
 
+@fast_path_only
 @pytest.mark.parametrize("cmd,param", PARAMS)
 def test_plain_conversion_equals_typers(cmd, param, tmp_path):
     ctx = Context(cmd, info_name=cmd.name)
@@ -100,3 +110,28 @@ def test_a_bad_number_is_one_usage_error_naming_the_option(capsys, tmp_path):
 def test_a_good_number_reaches_the_command(capsys, tmp_path):
     assert run(["--db", str(tmp_path / "s.db"), "runs", "--limit", "0012", "--json"]) == 0
     assert capsys.readouterr().out.strip() in ("[]", "")
+
+
+def test_without_the_fast_path_options_convert_through_typer(monkeypatch, capsys, tmp_path):
+    """What an older (or a changed) typer gets: no plain conversion at all, typer's own, same results."""
+    monkeypatch.setattr(coercion, "PlainRuntimeParam", None)
+    assert all(plain_runtime_param(getattr(p, "type_descriptor", None)) is None
+               for p in typer.main.get_command(app).params)
+    assert run(["--db", str(tmp_path / "s.db"), "runs", "--limit", "0012", "--json"]) == 0
+    assert capsys.readouterr().out.strip() in ("[]", "")
+    assert run(["--db", str(tmp_path / "s.db"), "runs", "--limit", "ten"]) == 2
+    assert "--limit" in capsys.readouterr().err
+
+
+def test_the_feature_check_refuses_a_typer_without_the_private_modules(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_private(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "typer" and fromlist and "_coercion" in fromlist:
+            raise ImportError("cannot import name '_coercion' from 'typer'")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", no_private)
+    assert coercion._private_conversion() is None

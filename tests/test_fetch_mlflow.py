@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import socket
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import numpy as np
 import pytest
 import requests
 
+# one server per session: under pytest-xdist, `--dist loadfile` (README's test command) keeps these tests
+# on one worker, so the server starts once
 pytestmark = pytest.mark.slow
 
 if importlib.util.find_spec("mlflow") is None or importlib.util.find_spec("flask") is None:
@@ -46,7 +49,10 @@ def mlflow_url(tmp_path_factory: pytest.TempPathFactory):
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--default-artifact-root", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root)
+        stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        # MLflow 3 also starts a job executor (huey consumers) with the server: nothing here uses it, and
+        # on a loaded 2-core machine it took ~60 of the ~105 s before the server answered /health
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     try:

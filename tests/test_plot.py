@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tianshou_helper as th
+from shared_data import need_shared
 
 from openrlb_cli.model import RunRecord, Series
 from openrlb_cli.render import figures as fg
@@ -213,8 +214,7 @@ def test_one_point_and_nan_runs_plot(db_path, cli, tmp_path):
 
 @pytest.fixture(scope="module")
 def tianshou_db(tmp_path_factory):
-    if not th.TIANSHOU.is_dir():
-        pytest.skip("../shared/data/tianshou-mujoco is not present")
+    need_shared("tianshou-mujoco")
     path = tmp_path_factory.mktemp("ts") / "ts.db"
     with Store(path) as s:
         assert th.load_into(s) == 9 * 8 * 10

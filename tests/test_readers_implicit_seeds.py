@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from shared_data import SHARED_DATA, SKIP_REASON
 
 from openrlb_cli.store import Store
 
-DOPAMINE = Path(__file__).resolve().parents[2] / "shared" / "data" / "dopamine-atari"
+DOPAMINE = SHARED_DATA / "dopamine-atari"
 
 
 def _records(agents: dict[str, int], iterations: int) -> list[dict]:
@@ -99,7 +99,7 @@ def test_parent_placeholder_and_plain_json_objects_are_not_records(cli, db_path,
         assert all("from-dqn" in r.tags for r in runs)
 
 
-@pytest.mark.skipif(not DOPAMINE.is_dir(), reason="needs ../shared/data/dopamine-atari")
+@pytest.mark.skipif(not DOPAMINE.is_dir(), reason=SKIP_REASON)
 def test_real_dopamine_files(cli, db_path):
     files = [DOPAMINE / "pong.json", DOPAMINE / "breakout.json"]
     code, out, err = cli("ingest", *map(str, files), "--env", "{stem}", "--project", "dopamine", "--json")

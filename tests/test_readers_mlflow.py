@@ -8,20 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA, need_shared
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions
 from openrlb_cli.ingest.mlflow import file_store as mlflow_files
 
-MLRUNS = Path(__file__).resolve().parents[2] / "shared" / "data" / "formats" / "mlflow-files" / "mlruns"
+MLRUNS = SHARED_DATA / "formats" / "mlflow-files" / "mlruns"
 EXP = "430617627772943387"
 RUNS = {1: "5867d383992a49bba1b32c209d26a3db", 2: "65869a5481c5461d80441a985543d5df"}
 OPTS = ReadOptions()
 
 
 def need() -> None:
-    if not MLRUNS.exists():
-        pytest.skip("shared data absent")
+    need_shared(MLRUNS)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

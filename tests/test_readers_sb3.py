@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from shared_data import SHARED_DATA, SKIP_REASON, need_shared, requires_shared
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions
 from openrlb_cli.ingest.sb3 import logs as sb3
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 SB3 = DATA / "formats" / "sb3"
 OPTS = ReadOptions()
 README_RUNS = {  # seed: (episodes per worker, first r, last r, first ep_rew_mean, last ep_rew_mean)
@@ -23,8 +24,7 @@ README_RUNS = {  # seed: (episodes per worker, first r, last r, first ep_rew_mea
 
 
 def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip("shared data absent")
+    need_shared(path)
     return path
 
 
@@ -79,8 +79,8 @@ def test_rl_zoo_acrobot_16_workers() -> None:
                                   "policy": "MlpPolicy"}
 
 
-@pytest.mark.parametrize("run_dir", sorted(p.parent for p in (DATA / "sb3-monitor").glob("*/*/0.monitor.csv")),
-                         ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("run_dir", sorted(p.parent for p in (DATA / "sb3-monitor").glob("*/*/0.monitor.csv"))
+                         or [pytest.param(None, marks=requires_shared)], ids=lambda p: p.parent.name if p else "-")
 def test_rl_zoo_monitor_collection(run_dir: Path) -> None:
     files = sb3.monitor_files(run_dir)
     assert all(sb3.MONITOR.detect(p) for p in files)
@@ -268,7 +268,7 @@ def test_real_sb3_monitor_file_as_bare_monitor_csv(tmp_path: Path) -> None:
     src = DATA / "sb3-monitor"
     real = sorted(src.glob("*/*/0.monitor.csv"))[:1] if src.is_dir() else []
     if not real:
-        pytest.skip("../shared is absent")
+        pytest.skip(SKIP_REASON)
     for i, name in enumerate(("monitor.csv", ".monitor.csv")):
         (tmp_path / f"run{i}").mkdir()
         dst = tmp_path / f"run{i}" / name

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA, need_shared
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions
 from openrlb_cli.ingest.sb3.evaluations import EVALUATIONS
 from openrlb_cli.store import Store
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "formats" / "sb3" / "logs" / "a2c" / "Acrobot-v1_1"
+REAL = SHARED_DATA / "formats" / "sb3" / "logs" / "a2c" / "Acrobot-v1_1"
 
 
 def _read(path: Path):
@@ -21,8 +22,7 @@ def _read(path: Path):
 
 def test_real_zoo_file_matches_the_documented_facts():
     path = REAL / "evaluations.npz"
-    if not path.exists():
-        pytest.skip("shared data absent")
+    need_shared(path)
     raw = np.load(path)
     series = _read(path)
     assert series["evaluations/mean_reward"].steps.tolist() == [2496, 4992, 7488, 9984]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_data import SHARED_DATA, SKIP_REASON
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
@@ -18,7 +19,7 @@ from openrlb_cli.ingest.tabular import csv_engine as tabular_csv
 from openrlb_cli.ingest.tabular import readers as tabular
 from openrlb_cli.model import Series
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 OPTS = ReadOptions()
 
 
@@ -132,7 +133,7 @@ def test_wide_by_seed_patterns(tmp_path: Path) -> None:
 def test_tianshou_real_files_match_pandas() -> None:
     files = sorted((SHARED / "tianshou-mujoco").glob("*/*/test_rew_10seeds.csv"))
     if not files:
-        pytest.skip("shared data absent")
+        pytest.skip(SKIP_REASON)
     assert len(files) == 72
     for f in files:
         res = tabular.CSV.read(f, 0, {}, OPTS)

@@ -7,21 +7,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from shared_data import SHARED_DATA, need_shared
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.base import ReadOptions
 from openrlb_cli.ingest.tabular import readers as tabular
 from openrlb_cli.ingest.wandb import csv_export as wandb_csv
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 EXPORTS = DATA / "formats" / "wandb-export"
 OPTS = ReadOptions()
 
 
 def export(name: str) -> Path:
     p = EXPORTS / name
-    if not p.exists():
-        pytest.skip("shared data absent")
+    need_shared(p)
     return p
 
 

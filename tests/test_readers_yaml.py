@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from shared_data import SHARED_DATA, need_shared
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest import yaml_safe
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 FILES = sorted([*DATA.glob("sb3-monitor/*/*/*/*.yml"), *DATA.glob("formats/sb3/logs/*/*/*/*.yml"),
                 *DATA.glob("formats/mlflow-files/mlruns/**/meta.yaml")])
 SAMPLE_ZOO = Path(__file__).resolve().parents[1] / "sample_runs"
@@ -38,8 +39,7 @@ def test_real_files_equal_unsafe_load_without_running_it(path: Path) -> None:
 
 def test_rl_zoo_values_by_hand() -> None:
     zoo = DATA / "sb3-monitor"
-    if not zoo.exists():
-        pytest.skip("shared data absent")
+    need_shared(zoo)
     args = yaml_safe.load_path(zoo / "sac" / "HalfCheetah-v3_1" / "HalfCheetah-v3" / "args.yml")
     assert args["algo"] == "sac" and args["hyperparams"] == {"use_sde": False}
     assert args["gym_packages"] == [] and args["env_kwargs"] is None and args["trained_agent"] == ""

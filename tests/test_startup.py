@@ -12,10 +12,14 @@ import sys
 
 import pytest
 
+from openrlb_cli.cli import coercion
+
 # pydantic: typer >= 0.29 converts parameters with it (cli/coercion.py does the plain ones without);
-# typer.rich_utils: typer's help renderer, which pulls in markdown-it and pygments (cli/help_render.py)
+# typer.rich_utils: typer's help renderer, which pulls in markdown-it and pygments (cli/help_render.py).
+# typer <= 0.28 imports rich_utils itself (0.15 on `import typer`, 0.2x for any option's help line):
+# its cost there is typer's own, as with any typer app.
 HEAVY = ("numpy", "pandas", "scipy", "matplotlib", "sqlite_utils", "requests", "pyarrow", "pydantic",
-         "typer.rich_utils")
+         *(("typer.rich_utils",) if coercion.FAST_PATH else ()))
 
 _PROBE = f"""
 import json, sys

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA, SKIP_REASON
 
 from openrlb_cli.analysis import normalize as nz
 
-SHARED_TABLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "atari-human-random-scores.csv"
+SHARED_TABLE = SHARED_DATA / "atari-human-random-scores.csv"
 
 
 def test_bundled_table_has_57_games():
@@ -21,7 +20,7 @@ def test_bundled_table_has_57_games():
     assert all(human != random for random, human in table.values())
 
 
-@pytest.mark.skipif(not SHARED_TABLE.exists(), reason="shared/ reference data not present")
+@pytest.mark.skipif(not SHARED_TABLE.exists(), reason=SKIP_REASON)
 def test_bundled_table_equals_shared_reference():
     assert nz.atari_reference_table() == nz.read_reference_csv(SHARED_TABLE)
 

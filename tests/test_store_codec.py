@@ -95,10 +95,10 @@ def test_store_keeps_compact_chunks_and_names_them(db_path):
 
 
 def test_readme_recipe_reads_compact_chunks(db_path):
-    """The README's read-a-series-by-hand snippet decodes every encoding the store writes."""
+    """The docs' read-a-series-by-hand snippet (the store's design page) decodes every encoding the store writes."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "explanation" / "store.md").read_text()
     snippet = readme.split("To read a series by hand:", 1)[1].split("```python", 1)[1].split("```", 1)[0]
     steps = np.concatenate([np.arange(0, 3000, 5, dtype=float), [4000.0, 4100.0, 4500.0]])
     with Store(db_path) as store:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tianshou_helper as th
+from shared_data import need_shared
 
 from openrlb_cli.model import RunRecord, Series
 from openrlb_cli.render import tables as tb
@@ -139,8 +140,7 @@ def test_cli_table_unwritable(hand, cli, tmp_path):
 
 @pytest.fixture(scope="module")
 def tianshou_db(tmp_path_factory):
-    if not th.TIANSHOU.is_dir():
-        pytest.skip("../shared/data/tianshou-mujoco is not present")
+    need_shared("tianshou-mujoco")
     path = tmp_path_factory.mktemp("ts") / "ts.db"
     with Store(path) as s:
         th.load_into(s)

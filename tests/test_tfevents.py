@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_data import SHARED_DATA, need_shared
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest.tensorboard import crc32c as crcmod
@@ -32,7 +33,7 @@ from openrlb_cli.ingest.tensorboard.events import (
     write_scalars,
 )
 
-FORMATS = Path(__file__).resolve().parents[2] / "shared" / "data" / "formats"
+FORMATS = SHARED_DATA / "formats"
 ENCODINGS = ["simple_value", "tensor_float", "tensor_double", "tensor_content"]
 HYP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -96,8 +97,7 @@ def _shape(*dims: int) -> bytes:
 
 
 def _real(rel: str) -> ScalarBatch:
-    if not FORMATS.is_dir():
-        pytest.skip("../shared is absent")
+    need_shared(FORMATS)
     (path,) = (FORMATS / rel).glob("events.out.tfevents.*")
     return read_scalars(path)
 
@@ -175,8 +175,7 @@ def test_tensorboard_summary_writer():
 
 def test_real_files_match_tensorboard():
     """Every scalar of every real file equals what TensorBoard's own EventAccumulator reads."""
-    if not FORMATS.is_dir():
-        pytest.skip("../shared is absent")
+    need_shared(FORMATS)
     ea_mod = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     tensor_util = pytest.importorskip("tensorboard.util.tensor_util")
     for path in FORMATS.rglob("events.out.tfevents.*"):

@@ -11,12 +11,12 @@ import re
 from pathlib import Path
 
 import pandas as pd
+from shared_data import SHARED_DATA
 
 from openrlb_cli.model import RunRecord, Series
 from openrlb_cli.store import Store
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-TIANSHOU = SHARED / "data" / "tianshou-mujoco"
+TIANSHOU = SHARED_DATA / "tianshou-mujoco"
 KEY = "test/reward"
 _SEED = re.compile(r"^rew:seed_(\d+)_")
 

@@ -3,10 +3,9 @@
 Runs ONLY in a separate virtualenv with the reference implementation (never a dependency of
 openrlb)::
 
-    python3.11 -m venv /work/venv-orlb
-    /work/venv-orlb/bin/pip install openrlbenchmark==0.3.1 'pandas<3'
-    cd /work && /work/venv-orlb/bin/python wt/i11/benchmarks/orlb_reference/make_fixture.py \
-        wt/i11/tests/data/orlb_reference.json
+    python3.11 -m venv ../venv-orlb
+    ../venv-orlb/bin/pip install openrlbenchmark==0.3.1 'pandas<3'
+    ../venv-orlb/bin/python benchmarks/orlb_reference/make_fixture.py tests/data/orlb_reference.json
 
 (run it from a directory that is not site-packages: the `dataclasses` backport openrlbenchmark
 pulls in must not shadow the standard library).

@@ -3,9 +3,9 @@
 Runs ONLY in a separate virtualenv with the reference implementation (never a dependency of
 openrlb), e.g.::
 
-    python3.11 -m venv /work/venv-rliable
-    /work/venv-rliable/bin/pip install rliable==1.2.0 'arch==7.2' 'pandas<3' 'numpy<2.3'
-    /work/venv-rliable/bin/python benchmarks/rliable_reference/make_fixture.py \
+    python3.11 -m venv ../venv-rliable
+    ../venv-rliable/bin/pip install rliable==1.2.0 'arch==7.2' 'pandas<3' 'numpy<2.3'
+    ../venv-rliable/bin/python benchmarks/rliable_reference/make_fixture.py \
         tests/data/rliable_reference.json
 
 The fixture stores the input data too, so tests need neither rliable nor this script. Point

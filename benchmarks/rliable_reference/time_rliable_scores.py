@@ -7,7 +7,7 @@ the file's order; every task must have the same run count, as rliable requires) 
 rliable's Atari colab does. Prints one JSON object: seconds, and rliable's point estimates and
 intervals per experiment so the caller can compare them with openrlb's.
 
-    /work/venv-rliable/bin/python time_rliable_scores.py PREFIX_scores.csv [REPS]
+    ../venv-rliable/bin/python time_rliable_scores.py PREFIX_scores.csv [REPS]
 """
 
 from __future__ import annotations

@@ -31,24 +31,22 @@ __all__ = ["app", "main", "run"]
 
 
 def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
-    """(usage errors, exits, aborts) of the click typer parses with.
+    """(usage errors, exits, aborts) of the click typer parses with, found through typer's public names.
 
-    typer >= 0.2x parses with its own copy of click (`typer._click`); plain click is not imported
-    for it (that alone costs ~70 ms of start-up) but, when something else loaded it, its classes
-    are caught too.
+    typer >= 0.2x parses with its own copy of click and older typer with plain click; either way
+    `typer.BadParameter` derives from that click's `ClickException`, and `typer.Exit` / `typer.Abort`
+    are what it raises. Plain click is not imported for this (that alone costs ~70 ms of start-up)
+    but, when something else loaded it, its classes are caught too.
     """
-    try:
-        from typer._click import exceptions as vendored
-    except ImportError:  # older typer: plain click
-        import click.exceptions as vendored
-    mods = [vendored]
+    usage = [c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"][:1] or [typer.BadParameter]
+    exits: list[type] = [typer.Exit]
+    aborts: list[type] = [typer.Abort]
     plain = sys.modules.get("click.exceptions")
-    if plain is not None and plain is not vendored:
-        mods.append(plain)
-    # typer's copy raises typer.Exit / typer.Abort; plain click has its own Exit and Abort
-    exits = (typer.Exit, *(m.Exit for m in mods if hasattr(m, "Exit")))
-    aborts = (typer.Abort, *(m.Abort for m in mods if hasattr(m, "Abort")))
-    return tuple(m.ClickException for m in mods), exits, aborts
+    if plain is not None:
+        usage.append(plain.ClickException)
+        exits.append(plain.Exit)
+        aborts.append(plain.Abort)
+    return tuple(dict.fromkeys(usage)), tuple(dict.fromkeys(exits)), tuple(dict.fromkeys(aborts))
 
 
 #: Global options that are also accepted after the subcommand (`openrlb table ... --db x.db`): moved in front.

@@ -10,16 +10,42 @@ one obvious reading (a plain ASCII integer or decimal literal; any string for `s
 `Path`, whose existence and kind checks are typer's own `coerce_cli_path`), and
 `tests/test_cli_coercion.py` checks those readings against typer's pydantic path on every
 parameter of every command.
+
+All of this rests on typer's private conversion modules (`typer._coercion`, `typer._param_types`,
+typer >= 0.29), so it is a fast path behind a feature check: `FAST_PATH` is true only when those
+modules exist with the names and fields used here. Otherwise (older typer, which converts with
+click's own types and never imports pydantic; or a later typer that changed them)
+`plain_runtime_param` returns None and every value goes through typer's public behaviour. A value
+whose fast conversion meets an unexpected typer API (TypeError, AttributeError) is also handed to
+typer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from typer import _coercion, _param_types
+
+def _private_conversion() -> tuple[Any, Any] | None:
+    """typer's private conversion modules when they have what the fast path uses, else None."""
+    try:
+        from typer import _coercion, _param_types
+    except ImportError:  # typer < 0.29: click's types convert, pydantic is never imported
+        return None
+    runtime = getattr(_coercion, "RuntimeParam", None)
+    needed = (getattr(_coercion, "resolve_type_descriptor", None), getattr(_coercion, "build_runtime_param", None),
+              getattr(_param_types, "coerce_cli_path", None), getattr(runtime, "_coerce_value", None))
+    if runtime is None or not all(callable(f) for f in needed) or not dataclasses.is_dataclass(runtime):
+        return None
+    if {f.name for f in dataclasses.fields(runtime)} != {"parameter_info", "annotation"}:
+        return None
+    return _coercion, _param_types
+
+
+_PRIVATE = _private_conversion()
+FAST_PATH = _PRIVATE is not None
 
 _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -84,41 +110,52 @@ def _plain(annotation: Any, info: Any) -> bool:
     return annotation in _LEAVES or _plain_path(annotation, info)
 
 
-@dataclass(frozen=True)
-class PlainRuntimeParam(_coercion.RuntimeParam):
-    """typer's runtime conversion contract, for plain annotations; typer's own one as the fallback."""
+def _plain_runtime_param_class(coercion: Any, param_types: Any) -> type:
+    """A subclass of typer's `RuntimeParam` (only defined when typer has one)."""
 
-    def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-        try:
-            return self._convert(self.annotation, value, param, ctx)
-        except _Unsure:
-            descriptor = _coercion.resolve_type_descriptor(self.annotation, self.parameter_info)
-            return _coercion.build_runtime_param(descriptor)._coerce_value(value, param=param, ctx=ctx)
+    @dataclasses.dataclass(frozen=True)
+    class PlainRuntimeParam(coercion.RuntimeParam):
+        """typer's runtime conversion contract, for plain annotations; typer's own one as the fallback."""
 
-    def _convert(self, annotation: Any, value: Any, param: Any, ctx: Any) -> Any:
-        origin = get_origin(annotation)
-        if origin is list:
-            (element,) = get_args(annotation)
-            items = value if isinstance(value, (list, tuple)) else [value]
-            return [self._convert(element, item, param, ctx) for item in items]
-        if origin is tuple:
-            elements = get_args(annotation)
-            if not isinstance(value, (list, tuple)) or len(value) != len(elements) or Ellipsis in elements:
-                raise _Unsure
-            return tuple(self._convert(e, v, param, ctx) for e, v in zip(elements, value, strict=True))
-        if _plain_path(annotation, self.parameter_info):
-            if not isinstance(value, (str, Path)):
-                raise _Unsure
-            path = value if isinstance(value, annotation) else annotation(value)
-            return _param_types.coerce_cli_path(path, self.parameter_info, path_type=annotation,
-                                                param=param, ctx=ctx)
-        return _LEAVES[annotation](value)
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            try:
+                return self._convert(self.annotation, value, param, ctx)
+            except (_Unsure, TypeError, AttributeError):  # not obvious here, or typer's API moved
+                descriptor = coercion.resolve_type_descriptor(self.annotation, self.parameter_info)
+                return coercion.build_runtime_param(descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+        def _convert(self, annotation: Any, value: Any, param: Any, ctx: Any) -> Any:
+            origin = get_origin(annotation)
+            if origin is list:
+                (element,) = get_args(annotation)
+                items = value if isinstance(value, (list, tuple)) else [value]
+                return [self._convert(element, item, param, ctx) for item in items]
+            if origin is tuple:
+                elements = get_args(annotation)
+                if not isinstance(value, (list, tuple)) or len(value) != len(elements) or Ellipsis in elements:
+                    raise _Unsure
+                return tuple(self._convert(e, v, param, ctx) for e, v in zip(elements, value, strict=True))
+            if _plain_path(annotation, self.parameter_info):
+                if not isinstance(value, (str, Path)):
+                    raise _Unsure
+                path = value if isinstance(value, annotation) else annotation(value)
+                return param_types.coerce_cli_path(path, self.parameter_info, path_type=annotation,
+                                                    param=param, ctx=ctx)
+            return _LEAVES[annotation](value)
+
+    return PlainRuntimeParam
 
 
-def plain_runtime_param(descriptor: Any) -> PlainRuntimeParam | None:
+PlainRuntimeParam: Any = _plain_runtime_param_class(*_PRIVATE) if _PRIVATE is not None else None
+
+
+def plain_runtime_param(descriptor: Any) -> Any:
     """The pydantic-free conversion for this parameter's type descriptor, or None (typer's then)."""
-    if descriptor is None or descriptor.file_annotation is not None:
+    if PlainRuntimeParam is None or descriptor is None:
         return None
-    if not _plain(descriptor.annotation, descriptor.parameter_info):
+    try:
+        if descriptor.file_annotation is not None or not _plain(descriptor.annotation, descriptor.parameter_info):
+            return None
+        return PlainRuntimeParam(annotation=descriptor.annotation, parameter_info=descriptor.parameter_info)
+    except (AttributeError, TypeError):  # a typer whose descriptors look different: its own conversion
         return None
-    return PlainRuntimeParam(annotation=descriptor.annotation, parameter_info=descriptor.parameter_info)

@@ -37,7 +37,7 @@ def set_cmd(
         None, "--reset",
         help="Hand a field (experiment, env, seed, project, name, tags) back to ingest/sync: "
         "the next ingest or sync of the run sets it again (repeatable)."),
-    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show what would change; change nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing."),
     json_out: bool = typer.Option(False, "--json", help="Print the changes as JSON."),
 ) -> None:
     """Fix the metadata of the selected runs: experiment, env, seed, project, name, tags, note.

@@ -49,9 +49,8 @@ def click_label(param: Any) -> str | None:
     if getattr(param, "is_flag", False) or getattr(param, "count", False):
         return None
     desc = getattr(param, "type_descriptor", None)
-    if desc is None:  # typer on click's types (<= 0.2x): click already labels them
-        kind = getattr(param, "type", None)
-        return getattr(kind, "name", "text").upper() if kind is not None else "TEXT"
+    if desc is None:  # typer <= 0.28 converts with click's types: label by their class
+        return _click_type_label(getattr(param, "type", None))
     if desc.is_choice:
         return "[" + "|".join(str(getattr(c, "value", c)) for c in desc.choices or ()) + "]"
     if desc.is_path:
@@ -62,6 +61,26 @@ def click_label(param: Any) -> str | None:
     if desc.is_ranged:
         name += " RANGE"
     return name
+
+
+_CLICK_TYPES = {"StringParamType": "TEXT", "IntParamType": "INTEGER", "FloatParamType": "FLOAT",
+                "BoolParamType": "BOOLEAN", "UUIDParameterType": "UUID", "IntRange": "INTEGER RANGE",
+                "FloatRange": "FLOAT RANGE", "DateTime": "DATETIME"}
+
+
+def _click_type_label(kind: Any) -> str:
+    """click's label for one of its parameter types, by class (typer <= 0.28 names them `str`, `int`)."""
+    if kind is None:
+        return "TEXT"
+    for cls in type(kind).__mro__:
+        if cls.__name__ == "Choice":
+            return "[" + "|".join(str(getattr(c, "value", c)) for c in getattr(kind, "choices", ())) + "]"
+        if cls.__name__ == "Path":
+            file_okay, dir_okay = getattr(kind, "file_okay", True), getattr(kind, "dir_okay", True)
+            return "FILE" if file_okay and not dir_okay else "DIRECTORY" if dir_okay and not file_okay else "PATH"
+        if cls.__name__ in _CLICK_TYPES:
+            return _CLICK_TYPES[cls.__name__]
+    return str(getattr(kind, "name", "text")).upper()
 
 
 class _ConventionalParameter:

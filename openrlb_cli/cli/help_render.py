@@ -30,13 +30,18 @@ def _console() -> Console:
 
 
 def _split_extra(record_help: str) -> tuple[str, str]:
-    """click's help record ends with `  [default: 100; required]`: (help, that bracket)."""
+    """click's help record ends with `  [default: 100; required]`: (help, that bracket).
+
+    typer <= 0.28 escapes that bracket for rich markup (`\\[default: …]`); shown as written here, so
+    the escape is dropped.
+    """
     if record_help.endswith("]"):
-        head, sep, tail = record_help.rpartition("  [")
-        if sep:
-            return head, "[" + tail
-        if record_help.startswith("["):
-            return "", record_help
+        for opening in ("  \\[", "  ["):
+            head, sep, tail = record_help.rpartition(opening)
+            if sep:
+                return head, "[" + tail
+        if record_help.startswith(("[", "\\[")):
+            return "", record_help.removeprefix("\\")
     return record_help, ""
 
 

@@ -132,7 +132,7 @@ def draw(data: SensitivityData, colors: dict[str, fg.Color], ncols: int | None =
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
         else:
             ax.set_xticks(range(len(categories)), categories, rotation=30 if len(categories) > 4 else 0)
-        ax.yaxis.set_major_formatter(FuncFormatter(fg._y_format))
+        ax.yaxis.set_major_formatter(fg.TickFormat())  # one format per axis, as `plot`
     for ax in axes[len(data.envs):]:
         ax.set_visible(False)
     fig.supxlabel(data.key)

@@ -265,6 +265,18 @@ def split_word(word: str) -> tuple[str, str, str]:
     return word[: m.start()], m.group(), word[m.end():]
 
 
+def config_text(value: Any) -> str:
+    """A config value as a filter word writes it (`lr=0.001`, `use_sde=true`): labels of lines grouped
+    by a config key use it, so the label's `KEY=VALUE` selects exactly that line's runs."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return repr(value)
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
 def parse_filters(words: list[str] | None) -> RunFilter:
     """`["env=Hopper-v3", "tag=v1", "seed>=3"]` -> RunFilter; a word without an operator is an
     error naming it."""
