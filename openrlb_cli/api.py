@@ -139,10 +139,10 @@ def frame_for_runs(store: Store, runs: list[RunInfo], metric: str) -> pd.DataFra
         parts.append(
             pd.DataFrame(
                 {
-                    "project": np.repeat(run.project, n),
-                    "experiment": np.repeat(run.experiment, n),
-                    "env": np.repeat(run.env, n),
-                    "seed": pd.array(np.repeat(run.seed, n), dtype="Int64"),
+                    "project": np.repeat(np.array(run.project), n),
+                    "experiment": np.repeat(np.array(run.experiment), n),
+                    "env": np.repeat(np.array(run.env), n),
+                    "seed": pd.array(np.repeat(np.array(run.seed), n), dtype="Int64"),
                     "run": np.repeat(run.uid, n),
                     "step": s.steps,
                     "value": s.values,

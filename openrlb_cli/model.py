@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+    from numpy.typing import ArrayLike
 
 
 def _f64(a: Any) -> np.ndarray:
@@ -20,27 +21,25 @@ def _f64(a: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a, dtype=np.float64))
 
 
-@dataclass
+@dataclass(init=False)
 class Series:
     """Points of one metric key: steps, values and wall times (seconds since epoch, NaN if unknown).
 
     Steps are float64 so fractional x-axes (e.g. evaluations) survive; integer steps below 2**53
-    are exact.
+    are exact. `wall_times` is always an array after construction (all NaN when not given), so
+    the constructor takes it as optional while the attribute is not.
     """
 
     steps: np.ndarray
     values: np.ndarray
-    wall_times: np.ndarray | None = None
+    wall_times: np.ndarray
 
-    def __post_init__(self) -> None:
+    def __init__(self, steps: ArrayLike, values: ArrayLike, wall_times: ArrayLike | None = None) -> None:
         import numpy as np
 
-        self.steps = _f64(self.steps)
-        self.values = _f64(self.values)
-        if self.wall_times is None:
-            self.wall_times = np.full(self.steps.shape, np.nan)
-        else:
-            self.wall_times = _f64(self.wall_times)
+        self.steps = _f64(steps)
+        self.values = _f64(values)
+        self.wall_times = np.full(self.steps.shape, np.nan) if wall_times is None else _f64(wall_times)
         if not (self.steps.shape == self.values.shape == self.wall_times.shape) or self.steps.ndim != 1:
             raise ValueError(
                 f"series arrays must be 1-D and equally long, got {self.steps.shape}, "

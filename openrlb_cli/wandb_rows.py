@@ -203,7 +203,7 @@ def rows_to_series(rows: list[dict[str, Any]], floors: dict[str, int], default_f
     else:
         xs = np.array([_point(row.get(x_key)) if x_key in row else None for row in valid], dtype=np.float64)
         xs[~np.isfinite(xs)] = math.nan
-    raw_walls = [row.get("_timestamp") for row in valid]
+    raw_walls: list[Any] = [row.get("_timestamp") for row in valid]  # JSON values
     if set(map(type, raw_walls)) <= _NUMBERS:
         walls = np.array(raw_walls, dtype=np.float64)
     else:

@@ -25,6 +25,7 @@ def test_wheel_ships_migrations_and_opens_a_store(tmp_path):
     expected = sorted(f"openrlb_cli/migrations/{p.name}" for p in (ROOT / "migrations").glob("*.sql"))
     assert shipped == expected and expected
     assert "openrlb_cli/data/atari_scores.csv" in names
+    assert "openrlb_cli/py.typed" in names  # PEP 561: users' type checkers read the package's hints
     # the web assets of `openrlb view` and the interactive report, uPlot with its license
     assert {f"openrlb_cli/view/static/{n}" for n in ("uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE",
                                                       "charts.js", "charts.css", "view.html", "view.js",

@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -260,7 +261,7 @@ def compute(curves: Curves, opts: AggregateOptions | None = None) -> AggregateRe
     method = sc.resolve_normalization(o.normalize)[0]
     if o.task_bootstrap:
         _check_equal_runs(normed)
-    common = dict(ci=o.ci, workers=o.workers, task_bootstrap=o.task_bootstrap)
+    common: dict[str, Any] = dict(ci=o.ci, workers=o.workers, task_bootstrap=o.task_bootstrap)
     intervals: dict[str, dict[str, bs.Interval]] = {}
     for label, m in normed.items():
         with _collect_warnings(result_warnings, f"{label} aggregates"):

@@ -53,7 +53,7 @@ def normalization_text(result: AggregateResult) -> str:
 
 def records(result: AggregateResult) -> list[dict[str, object]]:
     """One record per experiment × metric (the rows of ``_aggregates.csv``)."""
-    out = []
+    out: list[dict[str, object]] = []
     for label in result.labels:
         m = result.normalized[label]
         for metric, iv in result.intervals[label].items():
@@ -78,7 +78,7 @@ def document(result: AggregateResult) -> dict[str, object]:
 
 
 def improvement_records(result: AggregateResult) -> list[dict[str, object]]:
-    mat, out = result.improvement, []
+    mat, out = result.improvement, list[dict[str, object]]()
     for i, x in enumerate(mat.names):
         for j, y in enumerate(mat.names):
             if i != j:
@@ -95,6 +95,12 @@ def _matrix(a: np.ndarray) -> list[list[float | None]]:
 def _band_doc(band: bs.Band) -> dict[str, list[float | None]]:
     return {"point": [_num(v) for v in band.point], "lower": [_num(v) for v in band.lower],
             "upper": [_num(v) for v in band.upper]}
+
+
+def _steps(band: bs.Band) -> np.ndarray:
+    """A sample-efficiency band's steps (`_efficiency` always passes them, so the grid is set)."""
+    assert band.grid is not None
+    return band.grid
 
 
 def _csv(rows: Sequence[dict[str, object]], fields: Sequence[str]) -> str:
@@ -143,12 +149,12 @@ def data_files(result: AggregateResult) -> dict[str, str]:
         files["efficiency.json"] = _json({
             "aggregate": o.curve_aggregate, "points": o.curve_points, "reps": o.curve_reps, "ci": o.ci,
             "method": "percentile", "seed": o.seed,
-            "curves": {lbl: {"steps": [float(s) for s in b.grid], **_band_doc(b)}
+            "curves": {lbl: {"steps": [float(s) for s in _steps(b)], **_band_doc(b)}
                        for lbl, b in result.efficiency.items()}})
         files["efficiency.csv"] = _csv(
             [{"experiment": lbl, "aggregate": o.curve_aggregate, "step": float(s), "point": _num(b.point[k]),
               "lower": _num(b.lower[k]), "upper": _num(b.upper[k])}
-             for lbl, b in result.efficiency.items() for k, s in enumerate(b.grid)],
+             for lbl, b in result.efficiency.items() for k, s in enumerate(_steps(b))],
             ["experiment", "aggregate", "step", "point", "lower", "upper"])
     return files
 
@@ -176,7 +182,7 @@ def bootstrap_text(o: AggregateOptions) -> str:
 
 
 def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] = ("png", "pdf", "svg"),
-                  *, colors: Mapping[str, tuple[float, ...]] | None = None, dpi: int = 150,
+                  *, colors: Mapping[str, str | tuple[float, ...]] | None = None, dpi: int = 150,
                   pool: FigurePool | None = None, slots: Mapping[str, int] | None = None,
                   xlabel: str | None = None, x_scale: float = 1.0) -> list[Path]:
     """Write the data files and the four figures under ``prefix``; returns the paths written.
@@ -195,18 +201,20 @@ def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] 
     if pool is not None:
         return paths + pool.write([(draw, kwargs, Path(f"{name(fig)}.{fmt}"), dpi)
                                    for fig, draw, kwargs in figures for fmt in formats])
+    import functools
+
     from openrlb_cli.render import aggregate_figures as af
     from openrlb_cli.render import figure_pool
 
     for fig, draw, kwargs in figures:  # in-process: draw each figure once for all its formats
-        paths += af.save(lambda d=figure_pool.resolve(draw), k=kwargs: d(**k), name(fig), formats, dpi)
+        paths += af.save(functools.partial(figure_pool.resolve(draw), **kwargs), name(fig), formats, dpi)
     return paths
 
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
-def figure_jobs(result: AggregateResult, colors: Mapping[str, tuple[float, ...]] | None,
+def figure_jobs(result: AggregateResult, colors: Mapping[str, str | tuple[float, ...]] | None,
                 dpi: int, *, slots: Mapping[str, int] | None = None, xlabel: str | None = None,
                 x_scale: float = 1.0) -> list[tuple[str, str, dict[str, object]]]:
     """``(name, "module:function", kwargs)`` per figure; the function's ``(**kwargs)`` returns it.
@@ -221,7 +229,7 @@ def figure_jobs(result: AggregateResult, colors: Mapping[str, tuple[float, ...]]
     common = {"colors": None if colors is None else dict(colors), "labels": list(result.labels),
               "subtitle": sub, "dpi": dpi, "slots": dict(slots or {})}
     draw = "openrlb_cli.render.aggregate_figures:draw"
-    jobs = [
+    jobs: list[tuple[str, str, dict[str, object]]] = [
         ("intervals", draw, dict(common, figure="intervals", intervals=result.intervals, metrics=result.metrics,
                                  xlabel=label, titles=titles, notes=notes)),
         ("profiles", draw, dict(common, figure="profiles", taus=result.taus, profiles=result.profiles, xlabel=label)),

@@ -21,6 +21,7 @@ bootstrap evaluates thousands of times, so they are vectorised over ``reps`` (no
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -31,7 +32,10 @@ BatchStatistic = Callable[[np.ndarray], np.ndarray]
 AGGREGATE_NAMES: tuple[str, ...] = ("iqm", "median", "mean", "optimality_gap")
 
 
-def _trim_bounds(n: np.ndarray | int) -> tuple[np.ndarray | int, np.ndarray | int]:
+_Count = TypeVar("_Count", np.ndarray, int)
+
+
+def _trim_bounds(n: _Count) -> tuple[_Count, _Count]:
     """Slice bounds scipy's trim_mean keeps for ``n`` values at proportion 0.25."""
     lo = n // 4  # == int(0.25 * n) for non-negative integers
     return lo, n - lo
@@ -53,10 +57,10 @@ def iqm_batch(x: np.ndarray) -> np.ndarray:
     missing = np.isnan(pooled)
     ordered = np.sort(pooled, axis=-1)  # NaN sorts last
     if not missing.any():
-        lo, hi = _trim_bounds(pooled.shape[-1])
-        out = ordered[..., lo:hi].mean(axis=-1)
+        first, end = _trim_bounds(pooled.shape[-1])  # ints here, arrays of bounds below
+        out = ordered[..., first:end].mean(axis=-1)
         return out.reshape(reps, *rest)
-    count = (~missing).sum(axis=-1)
+    count: np.ndarray = (~missing).sum(axis=-1)
     lo, hi = _trim_bounds(count)
     pos = np.arange(pooled.shape[-1])
     keep = (pos >= lo[..., None]) & (pos < hi[..., None])

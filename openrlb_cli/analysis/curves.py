@@ -28,12 +28,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
 DEFAULT_GRID_POINTS = 500
 
 
+@overload
+def clean(steps: np.ndarray, values: np.ndarray, walls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+@overload
+def clean(steps: np.ndarray, values: np.ndarray, walls: None = None) -> tuple[np.ndarray, np.ndarray, None]: ...
 def clean(steps: np.ndarray, values: np.ndarray, walls: np.ndarray | None = None
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Drop points whose step or value is NaN/inf and sort by step (stable, so resumed logs keep order)."""
@@ -297,8 +302,8 @@ class ScoreStats:
     ci_high: float = float("nan")
 
 
-def score_stats(scores: Sequence[float], *, ci: bool = False, n_boot: int = 10000, confidence: float = 0.95,
-                seed: int = 0, ddof: int = 1) -> ScoreStats:
+def score_stats(scores: Sequence[float] | np.ndarray, *, ci: bool = False, n_boot: int = 10000,
+                confidence: float = 0.95, seed: int = 0, ddof: int = 1) -> ScoreStats:
     """Statistics of per-run scores; NaN scores (runs without data) are left out. ``ddof`` 1 = sample
     std (NaN with one seed), 0 = population std."""
     arr = np.asarray(scores, dtype=np.float64)
@@ -334,6 +339,12 @@ def join_on_step(steps: np.ndarray, key_steps: np.ndarray, key_values: np.ndarra
     return vals[at][hit], hit
 
 
+@overload
+def truncate(steps: np.ndarray, values: np.ndarray, walls: np.ndarray, max_steps: float | None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+@overload
+def truncate(steps: np.ndarray, values: np.ndarray, walls: None, max_steps: float | None
+             ) -> tuple[np.ndarray, np.ndarray, None]: ...
 def truncate(steps: np.ndarray, values: np.ndarray, walls: np.ndarray | None, max_steps: float | None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Keep points with step <= max_steps (all when None); steps must be sorted."""

@@ -7,12 +7,16 @@ exiting so tests can call it in-process; `main()` is the console script.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, cast
 
 import typer
 
 from openrlb_cli.cli import context
 from openrlb_cli.cli.context import app
 from openrlb_cli.errors import OpenrlbError
+
+if TYPE_CHECKING:  # the click typer parses with: its own copy (typer >= 0.2x); nothing is imported at run time
+    from typer._click.exceptions import ClickException
 
 # Command modules register their commands on `app` when imported; the order is the help order.
 from openrlb_cli.cli import ingest_cmd as _ingest_cmd  # noqa: E402,F401  isort: skip
@@ -30,7 +34,8 @@ from openrlb_cli.cli import view_cmd as _view_cmd  # noqa: E402,F401  isort: ski
 __all__ = ["app", "main", "run"]
 
 
-def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+def _click_exceptions() -> tuple[tuple[type[ClickException], ...], tuple[type[typer.Exit], ...],
+                                 tuple[type[BaseException], ...]]:
     """(usage errors, exits, aborts) of the click typer parses with, found through typer's public names.
 
     typer >= 0.2x parses with its own copy of click and older typer with plain click; either way
@@ -38,9 +43,11 @@ def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type,
     are what it raises. Plain click is not imported for this (that alone costs ~70 ms of start-up)
     but, when something else loaded it, its classes are caught too.
     """
-    usage = [c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"][:1] or [typer.BadParameter]
-    exits: list[type] = [typer.Exit]
-    aborts: list[type] = [typer.Abort]
+    usage: list[type[ClickException]] = cast(  # the class of that name in BadParameter's MRO is one
+        "list[type[ClickException]]",
+        [c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"][:1] or [typer.BadParameter])
+    exits: list[type[typer.Exit]] = [typer.Exit]  # and plain click's Exit, with the same `exit_code`
+    aborts: list[type[BaseException]] = [typer.Abort]
     plain = sys.modules.get("click.exceptions")
     if plain is not None:
         usage.append(plain.ClickException)

@@ -19,8 +19,8 @@ from openrlb_cli.cli.context import app, error, info, open_store, out, warn
 from openrlb_cli.errors import InputError
 from openrlb_cli.metric_keys import METRIC_FALLBACKS
 
-if TYPE_CHECKING:
-    import click
+if TYPE_CHECKING:  # the click typer parses with: its own copy (typer >= 0.2x); nothing is imported at run time
+    from typer import _click as click
 
 _GREEDY = ("--env-ids", "-e", "--formats")
 

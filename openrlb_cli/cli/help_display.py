@@ -21,8 +21,8 @@ import typer.core
 
 from openrlb_cli.cli.coercion import plain_runtime_param
 
-if TYPE_CHECKING:  # plain click costs start-up; typer parses with its own copy
-    import click
+if TYPE_CHECKING:  # the click typer parses with: its own copy (typer >= 0.2x); nothing is imported at run time
+    from typer import _click as click
 
 _NAMES: dict[Any, str] = {str: "TEXT", int: "INTEGER", float: "FLOAT", bool: "BOOLEAN", Path: "PATH",
                           uuid.UUID: "UUID", _dt.datetime: "DATETIME"}
@@ -86,6 +86,9 @@ def _click_type_label(kind: Any) -> str:
 class _ConventionalParameter:
     """Methods given to subclasses of typer's parameter classes (recent typer): click's labels in help."""
 
+    metavar: str | None  # attributes of the parameter classes these methods are given to
+    name: str | None
+
     def display_type(self, ctx: Any) -> str:
         return click_label(self) or ""
 
@@ -113,8 +116,8 @@ def _is_option(param: Any) -> bool:
     return getattr(param, "param_type_name", "option") == "option"
 
 
-_MIXED: dict[type, type] = {}  # typer's parameter class -> its conventional subclass
-_BASES: dict[type, type] = {}  # and back
+_MIXED: dict[type, type[Any]] = {}  # typer's parameter class -> its conventional subclass
+_BASES: dict[type, type[Any]] = {}  # and back
 
 
 def _conventional_param(param: Any) -> None:

@@ -14,7 +14,9 @@ import typer
 from openrlb_cli.cli.context import app, error, info, open_store, print_json, progress, state, warn
 
 if TYPE_CHECKING:
-    from openrlb_cli.ingest.pipeline import IngestSummary
+    from openrlb_cli.ingest.base import ReadOptions
+    from openrlb_cli.ingest.pipeline import IngestSummary, Overrides
+    from openrlb_cli.store import Store
 
 EXIT_SKIPPED = 2
 EXIT_NOTHING = 4  # as fetch's "nothing could be fetched": no log file under the paths given
@@ -168,7 +170,8 @@ def _gc_paused() -> Iterator[None]:
             gc.collect(0)
 
 
-def _ingest_once(store, paths, fmt, options, overrides, as_copy=False) -> tuple[IngestSummary, bool]:  # type: ignore[no-untyped-def]
+def _ingest_once(store: Store, paths: list[Path], fmt: str | None, options: ReadOptions, overrides: Overrides,
+                 as_copy: bool = False) -> tuple[IngestSummary, bool]:
     """The summary, and whether any log file was found at all."""
     from openrlb_cli.ingest.pipeline import discover, ingest
 

@@ -64,7 +64,7 @@ def runs_cmd(
         for message in suggest.unused_values(store, flt) if runs else []:
             warn(message)
         gone = store.deleted_at([r.id for r in runs]) if deleted else {}
-        counts = {}
+        counts: dict[int, list[int]] = {}  # run id -> [series, points]
         for s in store.series_info([r.id for r in runs]):
             counts.setdefault(s.run_id, [0, 0])
             counts[s.run_id][0] += 1
@@ -77,7 +77,7 @@ def runs_cmd(
         return
     columns = ("run", "project", "experiment", "env", "seed", "state", "series", "points", "tags", "created")
     right = {"seed", "series", "points"}
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in runs:
         n_series, n_points = counts.get(r.id, [0, 0])
         rows.append((r.uid, r.project, r.experiment or "", r.env or "", "" if r.seed is None else str(r.seed),
@@ -139,7 +139,7 @@ def show_cmd(
         if r.source == "wandb" and x_axis is None:
             x_axis = "_step"  # fetched before migration 0005 (re-keyed at the next fetch or sync)
     if json_out:
-        extra = {"x_axis": x_axis} if r.source == "wandb" else {}
+        extra: dict[str, str | float | None] = {"x_axis": x_axis} if r.source == "wandb" else {}
         extra["deleted_on_server_at"] = gone
         print_json({**r.to_dict(), **extra, "user_fields": user, "series": [s.__dict__ for s in series],
                     "provenance": prov.to_dict() if prov is not None else None})

@@ -33,7 +33,7 @@ def number(x: float) -> str:
     return repr(x) if math.isfinite(x) else NON_FINITE[repr(x)]
 
 
-def decode(value: object) -> float:
+def decode(value: float | str) -> float:
     """Back from the encoding (a JSON number or one of the three strings) to the float64."""
     return float(value)  # float("NaN"), float("Infinity"), float("-Infinity") are Python's own spellings
 

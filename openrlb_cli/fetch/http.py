@@ -175,7 +175,7 @@ class _BudgetRetry(Retry):
         fresh.policy = self.policy
         return fresh
 
-    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kw: Any) -> Retry:
+    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kw: Any) -> _BudgetRetry:
         fresh = super().increment(method, url, *args, **kw)
         budget: _Budget | None = getattr(_local, "budget", None)
         if budget is not None and not budget.take(retry=True):

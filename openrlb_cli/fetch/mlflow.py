@@ -430,7 +430,8 @@ def check_deleted(store: Any, client: MlflowClient, source: str, listed: dict[st
     """Runs of the source the listing left out: deleted on the server (marked), or no longer selected."""
     missing = {ext: run_id for ext, run_id in state.live_members(store, source, f"{client.base_url}#").items()
                if ext not in listed}
-    gone, moved = [], []
+    gone: list[int] = []
+    moved: list[int] = []
     try:
         for ext, run_id in missing.items():
             (moved if client.get_run(ext.split("#", 1)[1]) is not None else gone).append(run_id)

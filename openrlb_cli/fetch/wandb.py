@@ -388,11 +388,11 @@ class _Shape:
 
 
 def _steps_in(rows: list[dict[str, Any]], lo: int, hi: int) -> set[int]:
-    return {int(s) for r in rows if type(s := r.get("_step")) in (int, float) and lo <= s < hi}
+    return {int(s) for r in rows if (s := r.get("_step")) is not None and type(s) in (int, float) and lo <= s < hi}
 
 
 def _inside(rows: list[dict[str, Any]], lo: int, hi: int) -> list[dict[str, Any]]:
-    return [r for r in rows if type(s := r.get("_step")) in (int, float) and lo <= s < hi]
+    return [r for r in rows if (s := r.get("_step")) is not None and type(s) in (int, float) and lo <= s < hi]
 
 
 class _Window:

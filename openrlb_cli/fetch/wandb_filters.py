@@ -106,8 +106,9 @@ def words_to_filter(words: list[str], *, env_key: str = "env_id", exp_key: str =
 def parse_json_filter(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"--filter is not valid JSON ({exc.msg} at character {exc.pos}): {text[:80]!r}") from None
+    except ValueError as exc:  # a JSONDecodeError, or e.g. an integer literal over Python's digit limit
+        why = f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise InputError(f"--filter is not valid JSON ({why}): {text[:80]!r}") from None
     if not isinstance(value, dict):
         raise InputError(f"--filter must be a JSON object like {{\"state\": \"finished\"}}, got {text[:80]!r}")
     return value

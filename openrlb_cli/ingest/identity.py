@@ -136,7 +136,7 @@ def resumed_files(fmt: str, paths: list[Path], offset: int, state: dict[str, Any
         return []
     first = paths[0]
     if fmt == "mlflow-files":
-        metrics = state.get("metrics") if isinstance(state.get("metrics"), dict) else {}
+        metrics = state["metrics"] if isinstance(state.get("metrics"), dict) else {}
         return [(f"metrics/{key}", first / "metrics" / key, int(st.get("offset", 0)))
                 for key, st in sorted(metrics.items()) if isinstance(st, dict) and st.get("offset", 0) > 0]
     if fmt == "wandb-files":

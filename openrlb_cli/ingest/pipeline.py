@@ -23,7 +23,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, closing
 from dataclasses import dataclass, field
 from itertools import chain, groupby
@@ -226,7 +226,8 @@ def _monitor_units(files: list[Path]) -> list[Unit]:
 
 
 # ---------------------------------------------------------------------------- reading
-def _read(unit: Unit, offset: int, state: dict[str, Any], options: ReadOptions) -> Iterator[ReadResult]:
+def _read(unit: Unit, offset: int, state: dict[str, Any], options: ReadOptions
+          ) -> Generator[ReadResult, None, None]:
     reader: Any = registry.reader(unit.fmt)
     if unit.fmt == "sb3-monitor":
         yield reader.read_group(unit.paths, options)
@@ -271,7 +272,8 @@ def _read_all(plans: list[_Plan], options: ReadOptions) -> Iterator[list[tuple[i
     (items one at a time would hold it back until the writer had nearly finished the group)."""
     i = 0
     while i < len(plans):
-        group, total = [], 0
+        group: list[_Plan] = []
+        total = 0
         while i + len(group) < len(plans) and _small(plans[i + len(group)]) and total < GROUP_BYTES \
                 and (not group or plans[i + len(group)].unit.fmt == plans[i].unit.fmt):
             total += plans[i + len(group)].size - plans[i + len(group)].offset

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -18,7 +18,7 @@ _END = object()
 _POLL = 0.05  # seconds between checks that the consumer still wants batches
 
 
-def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+def prefetched(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
     """Yield ``items`` in order, producing each next one in a background thread.
 
     Closing the returned generator (or leaving it by an exception) stops the producer after the item

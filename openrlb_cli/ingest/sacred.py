@@ -77,14 +77,14 @@ class SacredRunReader:
         config = read_json(path / "config.json")
         if not isinstance(run, dict) or not isinstance(config, dict):
             raise InputError(f"{path}: run.json and config.json must hold JSON objects")
-        exp = run.get("experiment") if isinstance(run.get("experiment"), dict) else {}
+        exp = run["experiment"] if isinstance(run.get("experiment"), dict) else {}
         rec = RunRecord(source="local", external_id="")
         rec.experiment = str(exp["name"]) if exp.get("name") else None
         rec.state = STATES.get(str(run.get("status", "")).upper())
         rec.created_at = utc_seconds(run.get("start_time"))
         rec.updated_at = utc_seconds(run.get("stop_time")) or utc_seconds(run.get("heartbeat"))
-        meta = run.get("meta") if isinstance(run.get("meta"), dict) else {}
-        host = run.get("host") if isinstance(run.get("host"), dict) else {}
+        meta = run["meta"] if isinstance(run.get("meta"), dict) else {}
+        host = run["host"] if isinstance(run.get("host"), dict) else {}
         rec.config = {**config, "sacred_command": run.get("command"),
                       "sacred_config_updates": meta.get("config_updates", {}),
                       "sacred_host": {k: host[k] for k in ("hostname", "python_version", "cpu") if k in host}}
@@ -115,7 +115,7 @@ class SacredRunReader:
             raise InputError(f"{path}: metric {key!r} has no list of values")
         values = _numbers(m["values"])
         steps = _numbers(m["steps"]) if isinstance(m.get("steps"), list) else np.arange(len(values), dtype=float)
-        stamps = m.get("timestamps") if isinstance(m.get("timestamps"), list) else []
+        stamps = m["timestamps"] if isinstance(m.get("timestamps"), list) else []
         if len(steps) != len(values):
             raise InputError(f"{path}: metric {key!r} has {len(steps)} steps for {len(values)} values")
         walls = _walls(stamps) if len(stamps) == len(values) else np.full(len(values), math.nan)

@@ -11,7 +11,7 @@ as the plain node under it, never imported or called: metadata is best effort, c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -29,6 +29,7 @@ def _plain(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
         return loader.construct_mapping(node, deep=True)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node, deep=True)
+    assert isinstance(node, yaml.ScalarNode)  # the composer makes only scalar, sequence and mapping nodes
     return loader.construct_scalar(node)
 
 
@@ -48,7 +49,8 @@ def _ordered_dict(loader: yaml.SafeLoader, node: yaml.Node) -> dict[Any, Any]:
 
 
 def _tuple(loader: yaml.SafeLoader, node: yaml.Node) -> list[Any]:
-    return list(loader.construct_sequence(node, deep=True))
+    # construct_sequence raises ConstructorError itself when the node is not a sequence
+    return list(loader.construct_sequence(cast(yaml.SequenceNode, node), deep=True))
 
 
 def _other_python_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:

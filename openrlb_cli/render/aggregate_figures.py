@@ -30,7 +30,7 @@ from openrlb_cli.analysis.bootstrap import Band, Interval
 from openrlb_cli.analysis.improvement import ImprovementMatrix
 from openrlb_cli.render import figures as fg
 
-Color = tuple[float, ...]
+Color = str | fg.Color  # a pinned colour as given (name or hex), or RGBA
 CHAR_WIDTH = 0.075  # inches per character of a 9 pt label (generous, so labels never clip)
 SMALL_CHAR_WIDTH = 0.062  # the same for the 8 pt subtitle
 PROFILE_TITLES = {"run": "Run-score distribution", "average": "Average-score distribution"}
@@ -65,7 +65,7 @@ def _legend(fig: Figure, labels: Sequence[str], colors: Mapping[str, Color], wid
 
 
 def _legend_cols(handles: Sequence[Line2D], width: float) -> int:
-    per_entry = 0.6 + CHAR_WIDTH * max(len(h.get_label()) for h in handles)
+    per_entry = 0.6 + CHAR_WIDTH * max(len(str(h.get_label())) for h in handles)
     return max(1, min(len(handles), int((width - 0.4) // per_entry)))
 
 
@@ -289,8 +289,9 @@ def draw(figure: str, *, colors: Mapping[str, Color] | None, labels: Sequence[st
     ``colors=None`` takes `figures.experiment_colors(labels)`, so worker processes drawing different
     figures of one run agree on every experiment's colour.
     """
-    fns = {"intervals": interval_figure, "profiles": profile_figure, "improvement": improvement_figure,
-           "efficiency": efficiency_figure}
+    fns: dict[str, Callable[..., Figure]] = {
+        "intervals": interval_figure, "profiles": profile_figure, "improvement": improvement_figure,
+        "efficiency": efficiency_figure}
     if figure in ("profiles", "efficiency"):
         kwargs["slots"] = slots
     return fns[figure](colors=colors or fg.experiment_colors(labels, slots=slots), **kwargs)

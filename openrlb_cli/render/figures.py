@@ -33,6 +33,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -58,6 +59,9 @@ from openrlb_cli.render.styles import (  # noqa: F401  (re-exported)
 )
 from openrlb_cli.selection import Curves
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 FORMATS = ("png", "pdf", "svg")
 BANDS = ("std", "ci", "minmax", "none")
 BAND_TEXT = {"std": "± 1 std over seeds", "ci": "95% bootstrap CI over seeds", "minmax": "min–max over seeds",
@@ -67,7 +71,7 @@ SMOOTH_KINDS = ("ma", "ema")
 #: Paper widths in inches: one column of a two-column paper (ICML, NeurIPS workshop, IEEE ~3.25-3.5) and
 #: the full text width of a two-column paper.
 WIDTHS = {"one": 3.25, "two": 6.75}
-RC = {
+RC: dict[RcKeyType, Any] = {
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.labelsize": 9,
@@ -142,9 +146,17 @@ class FigureData:
     x_label: str | None = None  # what the steps count; None: "Steps"
 
 
+Color = tuple[float, float, float, float]  # RGBA in [0, 1], plain floats
+
+
+def _rgba(color: str) -> Color:
+    r, g, b, a = matplotlib.colors.to_rgba(color)
+    return float(r), float(g), float(b), float(a)
+
+
 @dataclass(frozen=True)
 class Style:
-    color: tuple[float, ...]
+    color: Color
     marker: str
     filled: bool = True
 
@@ -152,7 +164,7 @@ class Style:
 def style_of(slot: int) -> Style:
     n = len(PALETTE)
     cycle = slot // n
-    color = tuple(float(c) for c in matplotlib.colors.to_rgba(PALETTE[slot % n]))
+    color = _rgba(PALETTE[slot % n])
     return Style(color, MARKERS[(slot + 3 * cycle) % n], cycle % 2 == 0)
 
 
@@ -162,13 +174,13 @@ def experiment_styles(labels: Sequence[str], colors: Mapping[str, str] | None = 
     styles = {label: style_of(slot) for label, slot in assign_slots(labels, slots).items()}
     for label, color in (colors or {}).items():
         if label in styles:
-            styles[label] = Style(tuple(float(c) for c in matplotlib.colors.to_rgba(color)), styles[label].marker,
+            styles[label] = Style(_rgba(color), styles[label].marker,
                                   styles[label].filled)
     return {label: styles[label] for label in labels}
 
 
 def experiment_colors(labels: Sequence[str], colors: Mapping[str, str] | None = None,
-                      slots: Mapping[str, int] | None = None) -> dict[str, tuple[float, ...]]:
+                      slots: Mapping[str, int] | None = None) -> dict[str, Color]:
     """The colour of each label (with the store's style book ``slots``: the same in every figure)."""
     return {label: st.color for label, st in experiment_styles(labels, colors, slots).items()}
 
@@ -393,7 +405,7 @@ def _y_label_lines(metric: str, smooth: int, height_in: float) -> str:
     return "\n".join([*lines, line])
 
 
-def _legend_handles(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[float, ...]],
+def _legend_handles(data: FigureData, opts: PlotOptions, colors: dict[str, Color],
                     styles: Mapping[str, Style]) -> list:
     present = {ln.label for p in data.panels for ln in p.lines}
     handles: list = []
@@ -423,7 +435,7 @@ def legend_columns(labels: Sequence[str], available: float) -> int:
     return 1
 
 
-def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, tuple[float, ...]]) -> Figure:
+def draw_figure(data: FigureData, opts: PlotOptions, colors: dict[str, Color]) -> Figure:
     """Draw the panel grid (call inside `matplotlib.rc_context(RC)`).
 
     A bare `Figure` (no pyplot, no GUI backend): saving picks Agg/PDF/SVG canvases by format, so
@@ -498,7 +510,7 @@ def _marker_positions(n: int, slot: int, count: int = 6) -> np.ndarray:
     return np.unique(np.clip((offset + spacing * np.arange(count)).astype(int), 0, n - 1))
 
 
-def _draw_line(ax: Axes, line: Line, color: tuple[float, ...], style: Style, slot: int, div: float,
+def _draw_line(ax: Axes, line: Line, color: Color, style: Style, slot: int, div: float,
                opts: PlotOptions) -> None:
     st = line.stats
     gx = st.grid / div
@@ -544,13 +556,13 @@ def save_figure(fig: Figure, paths: Sequence[Path], dpi: int) -> list[Path]:
 
 
 def plot_curves(curves: Curves, out: Path, opts: PlotOptions,
-                colors: dict[str, tuple[float, ...]] | None = None) -> list[Path]:
+                colors: dict[str, Color] | None = None) -> list[Path]:
     """Selection curves -> figure files. Returns the paths written."""
     data = compute_panels(curves, opts)
     return render(data, out, opts, colors or experiment_colors(curves.selection.labels, opts.colors, opts.slots))
 
 
-def render(data: FigureData, out: Path, opts: PlotOptions, colors: dict[str, tuple[float, ...]]) -> list[Path]:
+def render(data: FigureData, out: Path, opts: PlotOptions, colors: dict[str, Color]) -> list[Path]:
     with matplotlib.rc_context(RC):
         fig = draw_figure(data, opts, colors)
         return save_figure(fig, output_paths(out, opts.formats), opts.dpi)

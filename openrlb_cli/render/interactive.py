@@ -25,7 +25,7 @@ HINT = ("Hover for values; drag across a panel to zoom, double-click to reset; c
 
 def asset(name: str) -> str:
     """A vendored static file of `openrlb_cli.view` (shipped in the wheel)."""
-    return resources.files("openrlb_cli.view").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("openrlb_cli.view").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
 def _script_text(js: str) -> str:
@@ -33,12 +33,12 @@ def _script_text(js: str) -> str:
     return js.replace("</script", "<\\/script")
 
 
-def levels_for(smooth: int) -> list[int]:
+def levels_for(smooth: float) -> list[float]:
     base = 0 if smooth <= 1 else smooth
     return sorted({base, *SMOOTH_LEVELS})
 
 
-def interactive_html(curves: Curves, opts: fg.PlotOptions, colors: dict[str, tuple[float, ...]],
+def interactive_html(curves: Curves, opts: fg.PlotOptions, colors: dict[str, fg.Color],
                      element_id: str = "openrlb-curves") -> str:
     """The section's HTML: controls, chart container, data and inlined scripts."""
     from openrlb_cli.view import payload as pl

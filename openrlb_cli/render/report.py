@@ -54,7 +54,7 @@ class ReportOptions:
 class ReportContext:
     out_dir: Path
     curves: Curves
-    colors: dict[str, tuple[float, ...]]
+    colors: dict[str, fg.Color]
     options: ReportOptions
 
 
@@ -115,7 +115,7 @@ def write_report(curves: Curves, out_dir: Path, opts: ReportOptions | None = Non
         providers += list(_PROVIDERS.values())
     for i, item in enumerate(providers):
         name = getattr(item, "title", None) or getattr(item, "__name__", f"section {i + 1}")
-        attempt(str(name), lambda item=item: _as_sections(item(ctx) if callable(item) else item))
+        attempt(str(name), lambda: _as_sections(item(ctx) if callable(item) else item))  # noqa: B023 (called at once)
     for sec in sections:
         result.files += [_inside(out_dir, p) for p in (*sec.images, *sec.files)]
     result.files = list(dict.fromkeys(result.files))
@@ -294,8 +294,7 @@ def markdown_to_html(md: str, base: Path) -> str:
                 items.append(f"<li>{_md_inline(lines[i][2:])}</li>")
                 i += 1
             out.append(f"<ul>{''.join(items)}</ul>")
-        elif _IMG.fullmatch(line.strip()):
-            m = _IMG.fullmatch(line.strip())
+        elif m := _IMG.fullmatch(line.strip()):
             out.append(_embed(_inside(base, Path(m.group(2))), m.group(1)))
             i += 1
         else:

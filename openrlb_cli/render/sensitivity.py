@@ -19,6 +19,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
@@ -80,7 +81,7 @@ def compute(curves: Curves, key: str, *, last_n: int | None = 100, last_frac: fl
     lines = {}
     for cell_key, cell in raw.items():
         items = list(cell.values())
-        items.sort(key=(lambda it: float(it[0])) if numeric else (lambda it: str(it[0])))  # type: ignore[arg-type]
+        items.sort(key=(lambda it: float(it[0])) if numeric else (lambda it: str(it[0])))
         lines[cell_key] = [Point(v, cv.score_stats(s), s) for v, s in items]
     warnings = list(curves.warnings)
     if missing:
@@ -99,7 +100,7 @@ def to_csv(data: SensitivityData) -> str:
     return buf.getvalue()
 
 
-def draw(data: SensitivityData, colors: dict[str, tuple[float, ...]], ncols: int | None = None,
+def draw(data: SensitivityData, colors: dict[str, fg.Color], ncols: int | None = None,
          title: str | None = None) -> Figure:
     n = max(len(data.envs), 1)
     ncols = min(ncols or (n if n <= 3 else math.ceil(math.sqrt(n))), n)
@@ -107,7 +108,7 @@ def draw(data: SensitivityData, colors: dict[str, tuple[float, ...]], ncols: int
     fig = Figure(figsize=(0.9 + 3.0 * ncols, 1.0 + 2.4 * nrows + (0.3 if title else 0)), dpi=150)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     categories = sorted({str(p.value) for pts in data.lines.values() for p in pts})
-    shown: dict[str, object] = {}
+    shown: dict[str, ErrorbarContainer] = {}
     for ax, env in zip(axes, data.envs, strict=False):
         ax.set_title(env)
         labels = [lbl for lbl in data.labels if (env, lbl) in data.lines]
@@ -140,14 +141,16 @@ def draw(data: SensitivityData, colors: dict[str, tuple[float, ...]], ncols: int
     if title:
         fig.suptitle(title)
     if shown:
-        fig.legend(list(shown.values()), list(shown), loc="upper center", ncols=min(len(shown), 4), frameon=False)
+        # matplotlib's stubs type legend handles as Artists; legend takes errorbar containers too
+        fig.legend(list(shown.values()), list(shown), loc="upper center",  # type: ignore[call-overload]
+                   ncols=min(len(shown), 4), frameon=False)
     top = 1 - (0.55 + 0.25 * math.ceil(len(shown) / 4) + (0.3 if title else 0)) / fig.get_figheight()
     fig.subplots_adjust(left=0.9 / fig.get_figwidth() + 0.02, right=0.97, bottom=0.75 / fig.get_figheight(),
                         top=top, wspace=0.35, hspace=0.55)
     return fig
 
 
-def write(data: SensitivityData, out: Path, formats: list[str], colors: dict[str, tuple[float, ...]] | None = None,
+def write(data: SensitivityData, out: Path, formats: list[str], colors: dict[str, fg.Color] | None = None,
           ncols: int | None = None, title: str | None = None) -> list[Path]:
     """Figure files plus `<out>.csv` with every number drawn."""
     from openrlb_cli.render.tables import write_text

@@ -189,6 +189,7 @@ def cell_parts(table: ScoreTable, st: cv.ScoreStats | None) -> tuple[str, str, s
     """(mean, '± std' or '', '[lo, hi]' or '', 'n') as text; mean is MISSING when there is no data."""
     if st is None or st.n == 0:
         return MISSING, "", "", ""
+    num: Callable[[float], str]
     if table.kind == "runtime":
         div = table.unit[1]
         places = {"s": 0, "min": 1, "h": 2}.get(table.unit[0], 1)

@@ -224,7 +224,8 @@ def maxmin_normalize(scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: (v - low[None, :, None]) / (high - low)[None, :, None] for k, v in scores.items()}
 
 
-def reference_normalize(scores: dict[str, np.ndarray], low: np.ndarray, high: np.ndarray) -> dict[str, np.ndarray]:
+def reference_normalize(scores: dict[str, np.ndarray], low: Sequence[float] | np.ndarray,
+                        high: Sequence[float] | np.ndarray) -> dict[str, np.ndarray]:
     low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
     return {k: (v - low[None, :, None]) / (high - low)[None, :, None] for k, v in scores.items()}
 

@@ -96,7 +96,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 def tables(panels: Sequence[str], labels: Sequence[str], rows: dict[tuple[str, str], list[calc.RunRows]],
-           last_n: int, unit: str) -> dict[str, tuple[list[list[Any]], list[list[Any]]]]:
+           last_n: int, unit: str) -> dict[str, list[list[Any]]]:
     scores = [[calc.score_text(*calc.score_cell(rows.get((lbl, env), []), last_n)) for lbl in labels]
               for env in panels]
     runtimes = [[calc.runtime_summary(rows.get((lbl, env), []), unit) for lbl in labels] for env in panels]

@@ -58,7 +58,8 @@ def encode_steps(a: np.ndarray) -> bytes:
 
 def decode_steps(blob: bytes, n: int) -> np.ndarray:
     if n > 2 and len(blob) == _SPACED.size:
-        return _spaced(*_SPACED.unpack(blob), n)
+        first, spacing = _SPACED.unpack(blob)
+        return _spaced(first, spacing, n)
     return decode(blob)
 
 

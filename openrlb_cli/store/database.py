@@ -223,9 +223,12 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
+_SQLITE_FULL = 13  # SQLite's result code; `sqlite3.SQLITE_FULL` (and `sqlite_errorcode`) exist only from Python 3.11
+
+
 def is_disk_full(exc: sqlite3.Error) -> bool:
     """SQLITE_FULL: the disk (or the store's `max_page_count`) is full."""
-    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "disk is full" in str(exc)
 
 
 def disk_full_error(conn: sqlite3.Connection, exc: sqlite3.Error) -> StoreError:

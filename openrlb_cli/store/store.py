@@ -133,6 +133,7 @@ class Store:
             cur = self.conn.execute(
                 f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(fields))})", list(fields.values())
             )
+            assert cur.lastrowid is not None  # sqlite3 sets it after every INSERT
             run_id = int(cur.lastrowid)
         else:
             run_id = int(row[0])
@@ -181,6 +182,7 @@ class Store:
         ).fetchone()
         if row is None:
             cur = self.conn.execute("INSERT INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
+            assert cur.lastrowid is not None  # sqlite3 sets it after every INSERT
             return int(cur.lastrowid), 0, 0, None
         return int(row[0]), int(row[1]), int(row[2]), row[3]
 

@@ -21,6 +21,7 @@ directory. `--logdir DIR` narrows the search to DIR.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,14 +183,15 @@ class Snapshot:
         return sort_logs(found)
 
 
-def _walk(root: Path, max_depth: int, max_entries: int, snap: Snapshot | None):  # type: ignore[no-untyped-def]
+def _walk(root: Path, max_depth: int, max_entries: int, snap: Snapshot | None
+          ) -> Iterator[tuple[Path, os.stat_result]]:
     """(path, stat) of log files under root, breadth-first, bounded."""
     if not root.is_dir():
         return
     frontier = [root]
     seen = 0
     for _depth in range(max_depth + 1):
-        nxt = []
+        nxt: list[Path] = []
         for folder in frontier:
             try:
                 entries = sorted(os.scandir(folder), key=lambda e: e.name)

@@ -131,7 +131,8 @@ def installed_packages() -> list[str]:
 
     seen: dict[str, str] = {}
     for dist in md.distributions():
-        name = dist.metadata.get("Name")
+        # metadata is an email Message (typeshed declares its `get` only for Python >= 3.12)
+        name = dist.metadata.get("Name")  # type: ignore[attr-defined]
         if not name:
             continue
         canon = re.sub(r"[-_.]+", "-", name).lower()

@@ -233,7 +233,7 @@ def track(store: Store, argv: list[str], options: TrackOptions | None = None, *,
 
     tailer = LogTailer(run_id, snapshot, overrides)
     use_sigwait = _can_sigwait()
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WAITED) if use_sigwait else None
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WAITED) if use_sigwait else set()  # used with sigwait only
     received: list[int] = []
     forwarded: list[int] = []
     thread: _TailThread | None = None

@@ -73,6 +73,7 @@ def line_payload(line: fg.Line, kinds: Sequence[str], partial: str, width: int |
         if band is not None:
             bands[kind] = band
     x = st.grid
+    idx: np.ndarray | slice
     if width is not None and x.size > 4 * width:
         mean = np.where(st.count > 0, st.mean, np.nan)
         lows = [mean, *(b[0] for b in bands.values())]

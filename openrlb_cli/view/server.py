@@ -21,6 +21,7 @@ it read while they write). Results are cached per request and store version.
 
 from __future__ import annotations
 
+import builtins
 import json
 import queue
 import sqlite3
@@ -82,7 +83,7 @@ class Query:
         values = self.all(name)
         return values[-1].strip() if values else default
 
-    def int(self, name: str, default: int, lo: int, hi: int) -> int:
+    def int(self, name: builtins.str, default: int, lo: int, hi: int) -> int:
         text = self.str(name)
         if text is None:
             return default
@@ -94,7 +95,7 @@ class Query:
             raise BadRequest(400, f"{name} must be in [{lo}, {hi}], got {value}")
         return value
 
-    def float(self, name: str) -> float | None:
+    def float(self, name: builtins.str) -> float | None:
         text = self.str(name)
         if text is None:
             return None
@@ -106,7 +107,7 @@ class Query:
             raise BadRequest(400, f"{name} must be finite")
         return value
 
-    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+    def choice(self, name: builtins.str, default: builtins.str, options: tuple[builtins.str, ...]) -> builtins.str:
         value = self.str(name, default) or default
         if value not in options:
             raise BadRequest(400, f"{name} must be one of {', '.join(options)}, got {value[:40]!r}")
@@ -224,7 +225,7 @@ class ViewApp:
     def static(self, name: str) -> tuple[int, str, bytes]:
         if name not in STATIC:
             raise BadRequest(404, f"no such file: {name[:80]}")
-        data = resources.files("openrlb_cli.view").joinpath("static", name).read_bytes()
+        data = resources.files("openrlb_cli.view").joinpath("static").joinpath(name).read_bytes()
         return 200, STATIC[name], data
 
     # ------------------------------------------------------------------ selection helpers

@@ -181,7 +181,7 @@ class MonitorReader:
         eps = [(p, e) for p, e in eps if e.cols]
         if not eps:
             return result
-        starts = [e.meta.get("t_start") for _, e in eps]
+        starts: list[Any] = [e.meta.get("t_start") for _, e in eps]  # JSON values, numbers if `known`
         known = all(isinstance(s, (int, float)) for s in starts)
         t0 = min(starts) if known else 0.0
         shifts = [(s - t0) if known else 0.0 for s in starts]

@@ -10,6 +10,7 @@ here, apart from either file format, so the readers agree on all of it.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -64,7 +65,7 @@ def read_csv_quietly(path: Path, buf: Any, warn: list[str] | None, **kwargs: Any
 
 # ---------------------------------------------------------------- bytes and lines
 
-def open_log(path: Path) -> tuple[int, BinaryIO]:
+def open_log(path: Path) -> tuple[int, io.BufferedReader]:
     """The file's size and an open binary handle, or an InputError naming the file."""
     try:
         size = path.stat().st_size

@@ -233,7 +233,7 @@ def record_end(buf: bytes | bytearray, need: int, final: bool) -> int:
         hi = nl
 
 
-def _blocks(f: BinaryIO, start: int, end: int) -> Iterator[tuple[memoryview, int]]:
+def _blocks(f: io.BufferedReader, start: int, end: int) -> Iterator[tuple[memoryview, int]]:
     """Blocks of whole lines in [start, end) (end is just after a newline), with their end offsets:
     block k ends at the last newline before start + (k + 1) * BLOCK_BYTES (or at `end`).
 
@@ -315,6 +315,7 @@ def read_table(path: Path, offset: int, state: dict[str, Any], options: ReadOpti
             warn += layout.pop("warnings", [])
             st["layout"] = layout
             start = st["data_start"]
+        assert start is not None  # the resume point, or the data start when (re-)reading from the top
         layout = st["layout"]
         numeric_cols, id_cols = _needed(layout)
         end = complete_end(f, start, size)

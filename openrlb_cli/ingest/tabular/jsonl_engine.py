@@ -62,6 +62,7 @@ def read_json_rows(path: Path, offset: int, state: dict[str, Any], options: Read
         if not st:
             start = 0
             st = {"kind": "jsonl", "rows": 0, "lines": 0, "pending_nl": False, "numeric": [], "text": []}
+        assert start is not None  # no resume point emptied `st`, so it was set to 0 just above
         f.seek(start)
         data = f.read(size - start)
         check_text(path, data, start)
@@ -110,7 +111,7 @@ def read_json_rows(path: Path, offset: int, state: dict[str, Any], options: Read
 def _json_points(path: Path, rows: list[dict[str, Any]], st: dict[str, Any], options: ReadOptions,
                  step_candidates: tuple[str, ...], keep_axes: bool, guess_ids: bool, warn: list[str]) -> _Acc:
     acc = _Acc()
-    pts: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    pts: dict[tuple[str, str], list[tuple[float, float, float, int]]] = {}  # (step, value, wall, row)
     numeric, text = set(st["numeric"]), set(st["text"])
     skipped = 0
     row_runs: list[tuple[str, float]] = []  # (run, step) of each row read, for implicit seeds
@@ -129,6 +130,7 @@ def _json_points(path: Path, rows: list[dict[str, Any]], st: dict[str, Any], opt
             st["ids"] = ids
         ids, step_key, wall_key = st["ids"], st["step"], st["wall"]
         st["rows"] += 1
+        step: float | None
         if step_key is None:
             step = float(st["rows"] - 1)
         else:

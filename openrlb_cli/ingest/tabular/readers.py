@@ -76,8 +76,8 @@ def _generic_plan(path: Path, header: list[str], sniff: pd.DataFrame, numeric: s
         if c not in numeric:
             raise InputError(f"{path}: value column {c!r} is not numeric")
     layout: dict[str, Any] = {"step": step, "wall": wall, "ids": {}, "columns": [], "runs": {}, "warnings": []}
-    wide = [] if ids else [(c, WIDE_SEED.match(c)) for c in header if c in numeric and c not in axes]
-    wide = [(c, m) for c, m in wide if m and (not chosen or c in chosen)]
+    matches = [] if ids else [(c, WIDE_SEED.match(c)) for c in header if c in numeric and c not in axes]
+    wide = [(c, m) for c, m in matches if m and (not chosen or c in chosen)]
     if wide:
         per_seed: dict[int, list[str]] = {}
         for c, m in wide:

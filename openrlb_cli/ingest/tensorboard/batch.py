@@ -50,7 +50,7 @@ def read_many(files: list[tuple[Path, int]], check_crc: bool = True) -> list[Res
             sizes.append(0)
     buf = np.empty(sum(sizes) + tfrecord.SLACK, dtype=np.uint8)  # not zeroed: every file byte is read into it
     buf[len(buf) - tfrecord.SLACK :] = 0
-    view = memoryview(buf)
+    view = buf.data  # a memoryview of `buf`
     bases, ends, index = [], [], []  # where each file read together lies in `buf`; its place in `files`
     at = 0
     for i, ((path, start), want) in enumerate(zip(files, sizes, strict=True)):
@@ -108,13 +108,13 @@ def _decode_together(files: list[tuple[Path, int]], index: list[int], buf: np.nd
         return [_read_alone(*files[i], check_crc) for i in index]
     per_file, recs, (steps, values, walls) = _split(shared, counts)
     bounds = counts.tolist()
-    view = memoryview(buf)
+    view = buf.data  # a memoryview of `buf`
     results: list[tfevents.ScalarBatch | tfevents.CorruptEventFile] = []
     for k, fr in enumerate(frames):
         path, start = files[index[k]]
         lo = bases[k]
         rest = np.flatnonzero(~handled[bounds[k] : bounds[k + 1]])
-        state, tags, texts = State(), per_file[k], {}
+        state, tags, texts = State(), per_file[k], dict[str, str]()
         if len(rest):
             col = Collector()
             if len(rest) <= FEW_REST:

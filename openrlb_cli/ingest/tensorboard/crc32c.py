@@ -66,14 +66,14 @@ _RAMP8 = ((np.arange(_BATCH + _D + 1, dtype=np.int64) + 1) << 8).astype(np.uint1
 
 def _load_c_backend() -> tuple[str, Callable[[bytes], int]] | None:
     try:
-        import google_crc32c  # type: ignore[import-not-found]
+        import google_crc32c
 
         if getattr(google_crc32c, "implementation", "c") == "c":
             return "google_crc32c", google_crc32c.value
     except ImportError:
         pass
     try:
-        import crc32c as _crc32c_pkg  # type: ignore[import-not-found]
+        import crc32c as _crc32c_pkg
 
         return "crc32c", _crc32c_pkg.crc32c
     except ImportError:

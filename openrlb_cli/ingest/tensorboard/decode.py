@@ -238,6 +238,7 @@ def _slow_event(b: bytes, start: int, end: int, rec: int, state: State, out: Col
         if kind == _TEXT:
             out.text[tag] = text  # type: ignore[assignment]
         elif kind != _NONE:
+            assert value is not None  # simple values and scalar tensors always carry one
             out.rows.setdefault((kind == _SIMPLE, tag), []).append((rec, float(step), value, wall))
 
 

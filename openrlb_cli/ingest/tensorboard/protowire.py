@@ -140,12 +140,12 @@ def repeated_varints(wire_type: int, value: object) -> list[int]:
     raise ProtoError(f"wire type {wire_type} for a repeated varint field", 0)
 
 
-def repeated_fixed(wire_type: int, value: object, fmt: str) -> list[float]:
+def repeated_fixed(wire_type: int, value: Buffer, fmt: str) -> list[float]:
     """Elements of a repeated ``f`` (float, I32) or ``d`` (double, I64) field, packed or not."""
     size = 4 if fmt == "f" else 8
     single = I32 if size == 4 else I64
     if wire_type == single or wire_type == LEN:
-        data = bytes(value)  # type: ignore[arg-type]
+        data = bytes(value)
         if len(data) % size:
             raise ProtoError("packed fixed-width field with a partial element", 0)
         return list(struct.unpack(f"<{len(data) // size}{fmt}", data))
@@ -259,9 +259,9 @@ def tensor_scalar(b: bytes, start: int, end: int) -> tuple[int, float | None, Lo
             loc, elems = None, [e for wt, x, y in fields for e in repeated_varints(wt, b[x:y] if wt else x)]
         if not elems:
             return dtype, 0.0, None, strings  # TensorFlow reads a tensor without values as zeros
-        x = elems[0]
         if fmt in "fd?BHIQ":
-            return dtype, float(x), loc, strings
+            return dtype, float(elems[0]), loc, strings
+        x = int(elems[0])  # varints from here on (the fixed-width formats returned above)
         if fmt in "bhiq":  # negative int32 values are sign-extended to 64 bits on the wire
             return dtype, float(to_int64(x)), None, strings
     bits = (x & 0xFFFF).to_bytes(2, "little")  # half or bfloat16 bits

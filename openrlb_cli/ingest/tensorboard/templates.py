@@ -33,7 +33,7 @@ _EFFECTS = byte_effects()
 
 
 def decode_templates(
-    data: bytes, arr: np.ndarray, fr: Frame, check_crc: bool, out: Collector
+    data: bytes | memoryview | np.ndarray, arr: np.ndarray, fr: Frame, check_crc: bool, out: Collector
 ) -> tuple[np.ndarray, int | None, str]:
     """Decode the records of ``fr`` that match a simple-value template into ``out``.
 

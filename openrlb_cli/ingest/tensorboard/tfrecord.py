@@ -56,7 +56,7 @@ def u64_at(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return rows(arr, idx, 8).view("<u8").ravel()
 
 
-def _walk(b: bytes, pos: int, starts: list[int], limit: int) -> int:
+def _walk(b: bytes | bytearray | memoryview, pos: int, starts: list[int], limit: int) -> int:
     """Append up to ``limit`` record starts from ``pos`` while whole records fit; return where it stopped.
 
     The exact reference walk: a record at ``pos`` is complete when its 12-byte header is present and
@@ -105,7 +105,7 @@ def _speculate(arr: np.ndarray, pos: int, cycle: list[int], count: int) -> tuple
     return guess, end
 
 
-def frame(b: bytes, arr: np.ndarray) -> Frame:
+def frame(b: bytes | bytearray | memoryview, arr: np.ndarray) -> Frame:
     """The complete records in ``b``: identical to walking record by record, but vectorised."""
     parts: list[np.ndarray] = []
     pos, count, walk = 0, FIRST_GUESS, PROBE
@@ -132,7 +132,7 @@ def frame(b: bytes, arr: np.ndarray) -> Frame:
     return Frame(starts, lengths, pos)
 
 
-def check_tail(b: bytes, pos: int, at_eof: bool, file_rest: int) -> tuple[bool, str | None]:
+def check_tail(b: bytes | bytearray | memoryview, pos: int, at_eof: bool, file_rest: int) -> tuple[bool, str | None]:
     """Classify the bytes after the last complete record: (torn_tail, corruption reason or None).
 
     ``file_rest`` is how many bytes the file holds from the start of ``b``.  A final record cut short

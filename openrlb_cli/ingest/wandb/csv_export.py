@@ -154,7 +154,7 @@ def read_runs_table(path: Path) -> ReadResult:
     runs: list[RunRecord] = []
     seen: dict[str, int] = {}
     for row in table.to_dict("records"):
-        cells = {k: v for k, v in row.items() if isinstance(v, str) and v != ""}
+        cells = {str(k): v for k, v in row.items() if isinstance(v, str) and v != ""}  # header names: str
         name = cells.get("Name")
         ident = cells.get(id_col) if id_col else name
         if not ident:
@@ -164,7 +164,7 @@ def read_runs_table(path: Path) -> ReadResult:
         rec.name = name
         rec.state = _STATES.get(str(cells.get("State", "")).lower())
         rec.tags = [t.strip() for t in cells.get("Tags", "").split(",") if t.strip()]
-        created = pd.to_datetime(cells.get("Created"), utc=True, errors="coerce")
+        created = pd.to_datetime(cells.get("Created", ""), utc=True, errors="coerce")  # "" -> NaT
         rec.created_at = None if pd.isna(created) else float(created.timestamp())
         config: dict[str, Any] = {"wandb_export": "runs-table"}
         summary: dict[str, Any] = {}

@@ -321,7 +321,7 @@ def to_record(d: _Decoded, metadata: dict[str, Any] | None = None) -> RunRecord:
         rec.state = "finished" if d.exit_code == 0 else "crashed"
         rec.config["wandb_exit_code"] = d.exit_code
     rec.summary = {k: v for k, v in d.summary.items() if not isinstance(v, float) or math.isfinite(v)}
-    walls = [r.get("_timestamp") for r in d.rows if isinstance(r.get("_timestamp"), (int, float))]
+    walls = [r["_timestamp"] for r in d.rows if isinstance(r.get("_timestamp"), (int, float))]
     if walls:
         rec.updated_at = float(max(walls))
     return rec
