@@ -179,8 +179,8 @@ def test_cli_plot_options_and_multiword_env_ids(small, cli, tmp_path):
     (["sac", "--env-ids", "Hoper-v3"], "did you mean 'Hopper-v3'"),
     (["sac", "--metric", "nope"], "metric 'nope' not found"),
     ([], "no experiment specs"),
-    (["sac", "--band", "iqr"], "--band must be one of"),
-    (["sac", "--formats", "jpg"], "--formats must be among"),
+    (["sac", "--band", "iqr"], "band must be one of"),
+    (["sac", "--formats", "jpg"], "figure formats must be among"),
     (["sac", "--x", "episodes"], "no finite points with a 'episodes' value"),
 ])
 def test_cli_bad_input_is_one_line(small, cli, tmp_path, args, message):

@@ -107,7 +107,9 @@ def parse_json_filter(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise InputError(f"--filter is not valid JSON ({exc.msg} at character {exc.pos}): {text[:80]!r}") from None
+        raise InputError(f"the W&B filter is not valid JSON ({exc.msg} at character {exc.pos}): {text[:80]!r}",
+                         option="wandb_filter") from None
     if not isinstance(value, dict):
-        raise InputError(f"--filter must be a JSON object like {{\"state\": \"finished\"}}, got {text[:80]!r}")
+        raise InputError(f"the W&B filter must be a JSON object like {{\"state\": \"finished\"}}, got {text[:80]!r}",
+                         option="wandb_filter")
     return value
