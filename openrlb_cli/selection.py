@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # numpy and the curve helpers are imported by load_curves (CL
 
 NO_ENV = "(no env)"
 NO_EXPERIMENT = "(no experiment)"
+# Said when a spec × env has no runs; the option that plots what exists instead is `allow_missing`.
+ALLOW_MISSING_HINT = "with missing ones allowed, what exists is plotted"
 
 
 @dataclass
@@ -202,7 +204,7 @@ def resolve(store: Store, specs: Sequence[str], env_ids: Sequence[str] | None = 
     if missing:
         messages = _missing_messages(vocab, missing)
         if not allow_missing:
-            raise SelectionError("; ".join(messages) + " (pass --allow-missing to plot what exists)")
+            raise SelectionError("; ".join(messages) + f"; {ALLOW_MISSING_HINT}", option="allow_missing")
         warnings += messages
     _dedupe_labels(experiments, parsed)
     if not env_ids:
@@ -285,7 +287,7 @@ def _resolve_metric(store: Store, selection: Selection) -> None:
                 kept.append(r)
             if not kept:
                 present = sorted({k for r in exp.runs_by_env[env] for k in keys_of.get(r.id, ())})
-                raise SelectionError(_metric_msg(selection.metric, exp, env, present))
+                raise SelectionError(_metric_msg(selection.metric, exp, env, present), option="metric")
             if len(kept) < len(exp.runs_by_env[env]):
                 selection.warnings.append(
                     f"{exp.label} / {env}: {len(exp.runs_by_env[env]) - len(kept)} run(s) without "
@@ -300,7 +302,7 @@ def _metric_msg(metric: str | None, exp: ExperimentSel, env: str, present: list[
     if metric:
         return f"metric {metric!r} not found for {where}{_close(metric, present)}; keys there: {shown}"
     return (f"no episodic-return key ({', '.join(METRIC_FALLBACKS)}) for {where}; "
-            f"pass --metric KEY (keys there: {shown})")
+            f"name the metric key (keys there: {shown})")
 
 
 # ---------------------------------------------------------------------------- grouping by a config key
@@ -503,18 +505,18 @@ def load_curves(store: Store, selection: Selection, *, max_steps: float | None =
         curves.warnings.append(f"{dropped_nan} NaN/inf point(s) left out")
     if without_x:
         shown = ", ".join(without_x[:5]) + (", ..." if len(without_x) > 5 else "")
-        curves.warnings.append(f"{len(without_x)} run(s) without a {x!r} series left out of --x {x} ({shown})")
+        curves.warnings.append(f"{len(without_x)} run(s) without a {x!r} series left out of the x axis {x} ({shown})")
     if dropped_x:
         curves.warnings.append(f"{dropped_x} point(s) at steps without a {x!r} value left out")
     if not curves.by_cell:
         raise SelectionError("the selection has no finite points" + (
             f" up to step {max_steps:g}" if max_steps is not None else "") + (
-            f" with a {x!r} value (--x {x}: {len(without_x)} run(s) without a {x!r} series)"
-            if x not in X_BUILTIN else ""))
+            f" with a {x!r} value (x axis {x}: {len(without_x)} run(s) without a {x!r} series)"
+            if x not in X_BUILTIN else ""), option=() if x in X_BUILTIN else "x")
     return curves
 
 
 __all__ = [
-    "DEFAULT_METRIC", "METRIC_FALLBACKS", "Curves", "ExperimentSel", "RunCurve", "Selection", "Spec",
-    "group_by_config", "load_curves", "parse_spec", "relabel", "resolve",
+    "ALLOW_MISSING_HINT", "DEFAULT_METRIC", "METRIC_FALLBACKS", "Curves", "ExperimentSel", "RunCurve", "Selection",
+    "Spec", "group_by_config", "load_curves", "parse_spec", "relabel", "resolve",
 ]

@@ -180,7 +180,7 @@ def test_cli_rejects_bad_input_clearly(fake, cli):
     code, _, err = cli("fetch", "wandb", "not-a-project", "--base-url", fake.url)
     assert code == 1 and "ENTITY/PROJECT" in err
     code, _, err = cli("fetch", "wandb", "ent/proj", "--filter", "{nope", "--base-url", fake.url)
-    assert code == 1 and "--filter is not valid JSON" in err
+    assert code == 1 and "filter is not valid JSON" in err and err.rstrip().endswith("(--filter)")
     code, _, err = cli("fetch", "wandb", "ent/proj", "--wrokers", "3", "--base-url", fake.url)
     assert code == 1 and "no such option: --wrokers" in err
     code, _, err = cli("fetch", "wandb", "ent/proj", "--base-url", "http://user:pw@127.0.0.1:9")

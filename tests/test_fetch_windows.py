@@ -73,7 +73,7 @@ def test_capped_answers_of_a_sparse_run_fail_the_run_and_keep_failing(store, tmp
         summary = fetch(store, spec)
         assert summary.status == "failed" and summary.failed == 1
         message = summary.failures[0]["error"]
-        assert "reports 2,500 history rows" in message and "held" in message and "--page-size" in message
+        assert "reports 2,500 history rows" in message and "held" in message and "smaller page size" in message
         # the points that came are kept, but the run is not marked complete: the next fetch says so again
         again = fetch(store, spec)
         assert again.status == "failed" and "2,500 history rows" in again.failures[0]["error"]

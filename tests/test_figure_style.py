@@ -117,7 +117,7 @@ def test_cli_colour_stays_with_the_label(three, cli, tmp_path, db_path):
     px = np.asarray(Image.open(tmp_path / "pinned.png").convert("RGB")).reshape(-1, 3)
     assert (px == (255, 0, 255)).all(axis=1).sum() > 50
     code, _, err = cli("plot", "sac", "--color", "ddpg=red", "-o", str(tmp_path / "x"))
-    assert code == 1 and "--color: no line labelled 'ddpg'" in err
+    assert code == 1 and "pinned colours: no line labelled 'ddpg'" in err and err.rstrip().endswith("(--color)")
     code, _, err = cli("plot", "sac", "--color", "sac=notacolour", "-o", str(tmp_path / "x"))
     assert code == 1 and "is not a colour" in err
     code, _, err = cli("plot", "sac", "--label", "x=y", "-o", str(tmp_path / "x"))

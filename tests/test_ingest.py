@@ -245,6 +245,7 @@ def test_missing_path_and_unknown_file(cli, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     code, _, err = cli("ingest", str(tmp_path / "nope"), str(tmp_path / "notes.txt"))
     assert code == 4 and "no such file" in err and "not a recognised log format" in err
+    assert "to force one) (--format)" in err  # the library's words, the CLI's flag
     assert err.splitlines()[-1].startswith("error: no log file found in ")
 
 

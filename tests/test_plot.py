@@ -143,7 +143,7 @@ def test_time_axis_without_walls_is_an_error(cli, db_path, tmp_path):
     with Store(db_path) as s:
         _write(s, "x", "E", 1, [0, 1], [0, 1])
     code, _, err = cli("plot", "x", "--x", "time", "-o", str(tmp_path / "f"))
-    assert code == 1 and "no wall-clock times" in err and "--x step" in err
+    assert code == 1 and "no wall-clock times" in err and "use steps as the x axis (--x)" in err
 
 
 def test_list_options_take_several_words():
@@ -179,8 +179,8 @@ def test_cli_plot_options_and_multiword_env_ids(small, cli, tmp_path):
     (["sac", "--env-ids", "Hoper-v3"], "did you mean 'Hopper-v3'"),
     (["sac", "--metric", "nope"], "metric 'nope' not found"),
     ([], "no experiment specs"),
-    (["sac", "--band", "iqr"], "--band must be one of"),
-    (["sac", "--formats", "jpg"], "--formats must be among"),
+    (["sac", "--band", "iqr"], "band must be one of"),
+    (["sac", "--formats", "jpg"], "figure formats must be among"),
     (["sac", "--x", "episodes"], "no finite points with a 'episodes' value"),
 ])
 def test_cli_bad_input_is_one_line(small, cli, tmp_path, args, message):
@@ -270,6 +270,6 @@ def test_axis_label_time_unit_and_legend_options_are_applied():
     # no record of what the steps count: plain "Steps"; the legend: 3 lines and the band, in 3 columns
     assert default._supxlabel.get_text() == "Steps" and default.legends[0]._ncols == 3
     assert default._supylabel.get_text() == "Episodic return"
-    with pytest.raises(InputError, match="time-unit"):
+    with pytest.raises(InputError, match="time_unit must be one of"):
         fg.check_options(fg.PlotOptions(time_unit="days"))
     assert fg.TIME_UNITS["m"] == ("min", 60.0)

@@ -46,12 +46,12 @@ from openrlb_cli.analysis import profiles as pf
 from openrlb_cli.analysis import score_rules as sr
 from openrlb_cli.analysis import scores as sc
 from openrlb_cli.errors import InputError, SelectionError
-from openrlb_cli.selection import Curves, load_curves, relabel, resolve
+from openrlb_cli.selection import ALLOW_MISSING_HINT, Curves, load_curves, relabel, resolve
 from openrlb_cli.store import Store
 
 METRIC_TITLES = {"iqm": "IQM", "median": "Median", "mean": "Mean", "optimality_gap": "Optimality gap"}
 NORMALIZATIONS = ("atari", "maxmin", "none")
-ALLOW_HINT = "pass --allow-missing-tasks to aggregate each experiment over the tasks it has"
+ALLOW_HINT = "with missing tasks allowed, each experiment is aggregated over the tasks it has"
 
 
 @dataclass
@@ -132,26 +132,30 @@ def stream(seed: int, *parts: str) -> np.random.SeedSequence:
 def check_options(o: AggregateOptions) -> None:
     """Bad option values -> one InputError line (before any data is read)."""
     checks = [
-        (o.last_frac is None or 0 < o.last_frac <= 1, f"--last-frac must be in (0, 1], got {o.last_frac}"),
-        (o.last_n is None or o.last_n >= 1, f"--last-n must be >= 1, got {o.last_n}"),
-        (min(o.reps, o.profile_reps, o.poi_reps, o.curve_reps) >= 1, "--reps and the other *-reps must be >= 1"),
-        (0 < o.ci < 1, f"--ci must be strictly between 0 and 1, got {o.ci:g}"),
-        (o.method in bs.METHODS, f"--method must be one of {', '.join(bs.METHODS)}, got {o.method!r}"),
-        (o.seed >= 0, f"--bootstrap-seed must be >= 0, got {o.seed}"),
-        (o.tau_points >= 2, f"--tau-points must be >= 2, got {o.tau_points}"),
-        (o.tau_max is None or o.tau_max > 0, f"--tau-max must be > 0, got {o.tau_max}"),
-        (o.curve_points == 0 or o.curve_points >= 2, f"--curve-points must be 0 (off) or >= 2, got {o.curve_points}"),
+        (o.last_frac is None or 0 < o.last_frac <= 1, f"last_frac must be in (0, 1], got {o.last_frac}", "last_frac"),
+        (o.last_n is None or o.last_n >= 1, f"last_n must be >= 1, got {o.last_n}", "last_n"),
+        (min(o.reps, o.profile_reps, o.poi_reps, o.curve_reps) >= 1, "reps and the other *_reps must be >= 1",
+         ("reps", "profile_reps", "poi_reps", "curve_reps")),
+        (0 < o.ci < 1, f"ci must be strictly between 0 and 1, got {o.ci:g}", "ci"),
+        (o.method in bs.METHODS, f"method must be one of {', '.join(bs.METHODS)}, got {o.method!r}", "method"),
+        (o.seed >= 0, f"bootstrap seed must be >= 0, got {o.seed}", "bootstrap_seed"),
+        (o.tau_points >= 2, f"tau_points must be >= 2, got {o.tau_points}", "tau_points"),
+        (o.tau_max is None or o.tau_max > 0, f"tau_max must be > 0, got {o.tau_max}", "tau_max"),
+        (o.curve_points == 0 or o.curve_points >= 2, f"curve_points must be 0 (off) or >= 2, got {o.curve_points}",
+         "curve_points"),
         (o.curve_aggregate in agg.AGGREGATE_NAMES,
-         f"--curve-aggregate must be one of {', '.join(agg.AGGREGATE_NAMES)}, got {o.curve_aggregate!r}"),
-        (np.isfinite(o.gamma), "--gamma must be finite"),
-        (o.at_step is None or np.isfinite(o.at_step), "--at-step must be finite"),
+         f"curve_aggregate must be one of {', '.join(agg.AGGREGATE_NAMES)}, got {o.curve_aggregate!r}",
+         "curve_aggregate"),
+        (np.isfinite(o.gamma), "gamma must be finite", "gamma"),
+        (o.at_step is None or np.isfinite(o.at_step), "at_step must be finite", "at_step"),
     ]
-    for ok, message in checks:
+    for ok, message, option in checks:
         if not ok:
-            raise InputError(message)
+            raise InputError(message, option=option)
     method, path = sc.resolve_normalization(o.normalize)
     if method == "csv" and not path.is_file():  # type: ignore[union-attr]
-        raise InputError(f"--normalize {o.normalize!r}: not atari, maxmin or none, and no such reference CSV file")
+        raise InputError(f"normalization {o.normalize!r}: not atari, maxmin or none, and no such reference CSV file",
+                         option="normalize")
 
 
 def load(store: Store, specs: Sequence[str], env_ids: Sequence[str] | None, metric: str | None,
@@ -162,8 +166,10 @@ def load(store: Store, specs: Sequence[str], env_ids: Sequence[str] | None, metr
     try:
         selection = resolve(store, list(specs), env_ids, metric, allow_missing=allow_missing_tasks)
     except SelectionError as exc:
-        text = str(exc).replace("(pass --allow-missing to plot what exists)", f"({ALLOW_HINT})")
-        raise SelectionError(text) from exc
+        if "allow_missing" not in exc.options:
+            raise
+        text = str(exc).replace(ALLOW_MISSING_HINT, ALLOW_HINT)
+        raise SelectionError(text, option="allow_missing_tasks") from exc
     relabel(selection, labels or {})
     return load_curves(store, selection, x=x, max_steps=max_steps)
 
@@ -190,12 +196,12 @@ def _run_scores(curves: Curves, o: AggregateOptions, sink: list[str] | None = No
                         sr.run_score(rule, rc.steps, rc.values)
                     except ValueError as exc:
                         who = f"{label} / {env}" + (f", seed {rc.run.seed}" if rc.run.seed is not None else "")
-                        raise InputError(f"--at-step: run {rc.run.uid} ({who}): {exc}") from exc
+                        raise InputError(f"at_step: run {rc.run.uid} ({who}): {exc}", option="at_step") from exc
             try:
                 cell = sr.cell_scores(rule, [(rc.steps, rc.values) for rc in runs], names,
                                       [rc.last_step for rc in runs])
             except ValueError as exc:
-                raise InputError(f"--score {rule.rule}: {label} / {env}: {exc}") from exc
+                raise InputError(f"score rule {rule.rule}: {label} / {env}: {exc}", option="score_rule") from exc
             long_runs += cell.long_runs
             short_runs += cell.short_runs
             cells[(label, env)], uids[(label, env)] = [float(v) for v in cell.scores], names
@@ -226,15 +232,15 @@ def _references(raw: dict[str, sc.ScoreMatrix], o: AggregateOptions) -> dict[str
         missing, total = exc.missing, len(next(iter(raw.values())).env_ids)
         listed = ", ".join(missing[:8]) + (", ..." if len(missing) > 8 else "")
         raise SelectionError(
-            f"--normalize {o.normalize}: no reference scores for {len(missing)} of the {total} envs "
-            f"({listed}) in {exc.source}; choose the tasks with --env-ids"
+            f"normalization {o.normalize}: no reference scores for {len(missing)} of the {total} envs "
+            f"({listed}) in {exc.source}; choose the tasks (env ids) that have them", option=("normalize", "env_ids")
         ) from exc
     except ValueError as exc:
-        raise InputError(f"--normalize {o.normalize}: {exc}") from exc
+        raise InputError(f"normalization {o.normalize}: {exc}", option="normalize") from exc
     flat = [env for env, (lo, hi) in refs.items() if not (np.isfinite(lo) and np.isfinite(hi) and hi != lo)]
     if flat:
-        raise InputError(f"--normalize {o.normalize}: reference range of env {flat[0]!r} is empty or not finite "
-                         f"({refs[flat[0]][0]:g}, {refs[flat[0]][1]:g})")
+        raise InputError(f"normalization {o.normalize}: reference range of env {flat[0]!r} is empty or not finite "
+                         f"({refs[flat[0]][0]:g}, {refs[flat[0]][1]:g})", option="normalize")
     return refs
 
 
@@ -249,7 +255,7 @@ def compute(curves: Curves, opts: AggregateOptions | None = None) -> AggregateRe
     try:
         raw = sc.build_matrices(cells, labels, env_ids, allow_missing_tasks=o.allow_missing_tasks)
     except sc.MissingTaskError as exc:
-        raise SelectionError(f"{exc}; {ALLOW_HINT}") from exc
+        raise SelectionError(f"{exc}; {ALLOW_HINT}", option="allow_missing_tasks") from exc
     except ValueError as exc:
         raise SelectionError(str(exc)) from exc
     refs = _references(raw, o)
@@ -309,8 +315,8 @@ def _check_equal_runs(normed: dict[str, sc.ScoreMatrix]) -> None:
     for label, m in normed.items():
         counts = sorted({int(c) for c, p in zip(m.counts, m.present, strict=True) if p})
         if len(counts) > 1:
-            raise InputError(f"--task-bootstrap needs the same number of runs in every task; {label} has "
-                             f"{counts[0]} to {counts[-1]} runs per task")
+            raise InputError(f"the task bootstrap needs the same number of runs in every task; {label} has "
+                             f"{counts[0]} to {counts[-1]} runs per task", option="task_bootstrap")
 
 
 def _improvement(normed: dict[str, sc.ScoreMatrix], o: AggregateOptions,
@@ -377,7 +383,7 @@ def _auc(curves: Curves, result: AggregateResult) -> None:
     try:
         lo, hi = sc.shared_range(every)
     except ValueError as exc:
-        raise InputError(f"--whole-curve-auc: {exc}") from exc
+        raise InputError(f"whole-curve AUC: {exc}", option="whole_curve_auc") from exc
     grid = np.linspace(lo, hi, o.curve_points or 50)
     result.auc_grid = grid
     for label, m in result.normalized.items():

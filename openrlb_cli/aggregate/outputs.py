@@ -194,7 +194,8 @@ def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] 
 
     bad = [f for f in formats if f not in FIGURE_FORMATS]
     if bad or not formats:
-        raise InputError(f"--formats must be among {', '.join(FIGURE_FORMATS)}, got {', '.join(bad) or 'none'}")
+        raise InputError(f"figure formats must be among {', '.join(FIGURE_FORMATS)}, got {', '.join(bad) or 'none'}",
+                         option="formats")
     name = output_namer(Path(prefix))
     figures = figure_jobs(result, colors, dpi, slots=slots, xlabel=xlabel, x_scale=x_scale)
     paths = [tb.write_text(name(suffix), text) for suffix, text in data_files(result).items()]

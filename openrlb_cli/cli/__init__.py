@@ -110,7 +110,7 @@ def run(argv: list[str] | None = None) -> int:
     except OpenrlbError as exc:
         if context.state.debug:
             raise
-        context.error(str(exc))
+        context.error(context.with_flags(str(exc), exc.options))
         return exc.exit_code
     except KeyboardInterrupt:
         context.error("interrupted; what was committed is kept, rerun to continue")

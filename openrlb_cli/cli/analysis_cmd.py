@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 from typer.core import TyperCommand
 
-from openrlb_cli.cli.context import app, error, info, open_store, out, warn
+from openrlb_cli.cli.context import app, error, info, open_store, out, warn, with_flags
 from openrlb_cli.errors import InputError
 from openrlb_cli.metric_keys import METRIC_FALLBACKS
 
@@ -135,7 +135,7 @@ def relabel(selection, labels: dict[str, str]) -> None:
     try:
         rename(selection, labels)
     except SelectionError as exc:
-        raise SelectionError(f"--label: {exc}") from exc
+        raise SelectionError(f"--label: {exc}", option=exc.options) from exc
 
 
 def style_slots(labels: list[str]) -> dict[str, int]:
@@ -390,7 +390,7 @@ def report(
     for path in result.files:
         print(path)
     for e in result.errors:
-        error(e)
+        error(with_flags(e, result.error_options.get(e, ())))
     if not result.ok:
         raise typer.Exit(1)
     info(f"report written to {output / 'index.html'}")

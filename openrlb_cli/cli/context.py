@@ -60,6 +60,23 @@ def err() -> Console:
     return Console(stderr=True, soft_wrap=True)
 
 
+# Library option names whose flag is not `--` + the name with `_` -> `-` (see `OpenrlbError.options`).
+FLAG_NAMES = {"score_rule": "--score", "colors": "--color", "wandb_filter": "--filter", "config_set": "--set",
+              "table_format": "--format"}
+
+
+def flag(option: str) -> str:
+    """The command-line flag of a library option name (`last_n` -> `--last-n`)."""
+    return FLAG_NAMES.get(option) or "--" + option.replace("_", "-")
+
+
+def with_flags(message: str, options: tuple[str, ...] | list[str]) -> str:
+    """`message` with the flags of `options` appended, so a library error still names what to type."""
+    if not options:
+        return message
+    return f"{message} ({', '.join(dict.fromkeys(flag(o) for o in options))})"
+
+
 def error(message: str) -> None:
     """One clear line on stderr."""
     print(f"error: {message}", file=sys.stderr, flush=True)

@@ -60,7 +60,8 @@ def set_cmd(
     try:
         edit.validate()
     except InputError as exc:
-        raise InputError(f"{exc} (--reset takes a field name)" if edit.reset else str(exc)) from None
+        raise InputError(f"{exc} (--reset takes a field name)" if edit.reset else str(exc),
+                         option=exc.options) from None
     with open_store() as store:
         runs = select_targets(store, targets)
         found = changes(runs, edit)

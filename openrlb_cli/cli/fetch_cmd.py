@@ -408,7 +408,7 @@ def rlops_cmd(
             curves = rlops.build_curves(store, parsed)
         except SelectionError as exc:
             if fetch_failed:
-                raise OpenrlbError(f"{exc} ({fetch_failed}, see above)", exit_code=4) from None
+                raise OpenrlbError(f"{exc} ({fetch_failed}, see above)", exit_code=4, option=exc.options) from None
             raise
         rows = rlops.load_rows(store, curves, parsed)
     written = rlops.write_outputs(curves, rows, parsed)

@@ -105,7 +105,7 @@ def ingest_cmd(
             _report(summary, json_out)
         else:
             for path, reason in summary.skipped:
-                warn(f"skipped {path}: {reason}")
+                warn(_skip_line(path, reason))
         if not found and not watch:
             error(_nothing_found(paths, fmt))
             raise typer.Exit(EXIT_NOTHING)
@@ -192,7 +192,7 @@ def _ingest_once(store: Store, paths: list[Path], fmt: str | None, options: Read
 
 def _report(summary: IngestSummary, json_out: bool) -> None:
     for path, reason in summary.skipped:
-        warn(f"skipped {path}: {reason}")
+        warn(_skip_line(path, reason))
     for w in summary.warnings:
         warn(w)
     for here, there, n in summary.already_stored:
@@ -207,3 +207,9 @@ def _report(summary: IngestSummary, json_out: bool) -> None:
             + (f"; {summary.unchanged} unchanged" if summary.unchanged else "")
             + (f"; {len(summary.skipped)} skipped" if summary.skipped else "")
         )
+
+
+def _skip_line(path: str, reason: str) -> str:
+    """A skipped file's warning; an unrecognised format gets the flag that forces one."""
+    hint = " (--format)" if reason.startswith("not a recognised log format") else ""
+    return f"skipped {path}: {reason}{hint}"

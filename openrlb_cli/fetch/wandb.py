@@ -490,7 +490,7 @@ def _verifier(path: str, shape: _Shape) -> Any:
             return None
         return (f"W&B reports {shape.lines:,} history rows for run {path} but its answers held {got:,} "
                 f"(the server sampled or capped them): the points are kept but the run is not marked complete; "
-                f"`openrlb rm` it and fetch again with a smaller --page-size")
+                f"`openrlb rm` it and fetch again with a smaller page size")
     return verify
 
 

@@ -108,7 +108,8 @@ def parse_json_filter(text: str) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError as exc:  # a JSONDecodeError, or e.g. an integer literal over Python's digit limit
         why = f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise InputError(f"--filter is not valid JSON ({why}): {text[:80]!r}") from None
+        raise InputError(f"the W&B filter is not valid JSON ({why}): {text[:80]!r}", option="wandb_filter") from None
     if not isinstance(value, dict):
-        raise InputError(f"--filter must be a JSON object like {{\"state\": \"finished\"}}, got {text[:80]!r}")
+        raise InputError(f"the W&B filter must be a JSON object like {{\"state\": \"finished\"}}, got {text[:80]!r}",
+                         option="wandb_filter")
     return value

@@ -142,7 +142,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
         if root.is_file():
             name = fmt or _detect(root, skipped)
             if name is None:
-                skipped.append((str(root), "not a recognised log format (force one with --format)"))
+                skipped.append((str(root), "not a recognised log format (name its format to force one)"))
                 continue
             registry.reader(name)
             if name == "sb3-monitor":
@@ -782,7 +782,7 @@ def parse_set(words: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for word in words or []:
         if "=" not in word:
-            raise InputError(f"--set expects key=value, got {word!r}")
+            raise InputError(f"a config setting is key=value, got {word!r}", option="config_set")
         key, value = word.split("=", 1)
         try:
             out[key] = json.loads(value)

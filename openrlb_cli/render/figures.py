@@ -190,7 +190,7 @@ def check_colors(colors: Mapping[str, str], labels: Sequence[str]) -> None:
     try:
         check_pinned(colors, labels)
     except ValueError as exc:
-        raise InputError(f"--color: {exc}") from exc
+        raise InputError(f"pinned colours: {exc}", option="colors") from exc
 
 
 TIME_UNITS = {"s": ("s", 1.0), "min": ("min", 60.0), "m": ("min", 60.0), "h": ("h", 3600.0)}
@@ -236,7 +236,7 @@ def compute_panels(curves: Curves, opts: PlotOptions) -> FigureData:
         data.panels.append(Panel(env, lines))
     if opts.x == "time":
         if not any(p.lines for p in data.panels):
-            raise SelectionError("no wall-clock times in the selected runs; use --x step")
+            raise SelectionError("no wall-clock times in the selected runs; use steps as the x axis", option="x")
         if no_walls:
             data.warnings.append(f"{len(no_walls)} run(s) without wall-clock times left out of the time axis")
         top = max(float(np.nanmax(ln.stats.grid)) for p in data.panels for ln in p.lines)
@@ -247,32 +247,36 @@ def compute_panels(curves: Curves, opts: PlotOptions) -> FigureData:
 def check_options(opts: PlotOptions) -> None:
     """Bad option values -> one InputError line (called before any data is loaded)."""
     if not opts.x or not opts.x.strip():
-        raise InputError("--x must be step, time, or the key of a series of the runs (e.g. global_step)")
+        raise InputError("x must be step, time, or the key of a series of the runs (e.g. global_step)", option="x")
     if opts.band not in BANDS:
-        raise InputError(f"--band must be one of {', '.join(BANDS)}, got {opts.band!r}")
+        raise InputError(f"band must be one of {', '.join(BANDS)}, got {opts.band!r}", option="band")
     if opts.partial not in PARTIAL:
-        raise InputError(f"--partial must be one of {', '.join(PARTIAL)}, got {opts.partial!r}")
+        raise InputError(f"partial must be one of {', '.join(PARTIAL)}, got {opts.partial!r}", option="partial")
     bad = [f for f in opts.formats if f not in FORMATS]
     if bad or not opts.formats:
-        raise InputError(f"--formats must be among {', '.join(FORMATS)}, got {', '.join(bad) or 'none'}")
+        raise InputError(f"figure formats must be among {', '.join(FORMATS)}, got {', '.join(bad) or 'none'}",
+                         option="formats")
     if opts.time_unit is not None and opts.time_unit not in TIME_UNITS:
-        raise InputError(f"--time-unit must be one of s, min (or m), h; got {opts.time_unit!r}")
+        raise InputError(f"time_unit must be one of s, min (or m), h; got {opts.time_unit!r}", option="time_unit")
     if opts.legend_cols is not None and opts.legend_cols < 1:
-        raise InputError("--legend-cols must be >= 1")
+        raise InputError("legend_cols must be >= 1", option="legend_cols")
     if opts.smooth_kind not in SMOOTH_KINDS:
-        raise InputError(f"--smooth-kind must be one of {', '.join(SMOOTH_KINDS)}, got {opts.smooth_kind!r}")
+        raise InputError(f"smooth_kind must be one of {', '.join(SMOOTH_KINDS)}, got {opts.smooth_kind!r}",
+                         option="smooth_kind")
     if opts.smooth_kind == "ema" and not 0 <= opts.smooth < 1:
-        raise InputError(f"--smooth with --smooth-kind ema is the EMA weight in [0, 1) (TensorBoard's slider), "
-                         f"got {opts.smooth:g}")
+        raise InputError(f"smooth with the ema smoothing kind is the EMA weight in [0, 1) (TensorBoard's slider), "
+                         f"got {opts.smooth:g}", option=("smooth", "smooth_kind"))
     if opts.smooth_kind == "ma" and opts.smooth != int(opts.smooth):
-        raise InputError(f"--smooth is a whole number of points for the moving average, got {opts.smooth:g} "
-                         "(for an exponential moving average pass --smooth-kind ema)")
+        raise InputError(f"smooth is a whole number of points for the moving average, got {opts.smooth:g} "
+                         "(for an exponential moving average the smoothing kind is ema)",
+                         option=("smooth", "smooth_kind"))
     if opts.smooth < 0 or opts.grid_points < 2 or (opts.ncols is not None and opts.ncols < 1):
-        raise InputError("--smooth must be >= 0, --grid-points >= 2 and --ncols >= 1")
+        raise InputError("smooth must be >= 0, grid_points >= 2 and ncols >= 1",
+                         option=("smooth", "grid_points", "ncols"))
     if not (math.isfinite(opts.x_scale) and opts.x_scale > 0):
-        raise InputError(f"--x-scale must be > 0, got {opts.x_scale:g}")
+        raise InputError(f"x_scale must be > 0, got {opts.x_scale:g}", option="x_scale")
     if opts.width is not None and not 1.5 <= opts.width <= 40:
-        raise InputError(f"--width must be between 1.5 and 40 inches (or one, two), got {opts.width:g}")
+        raise InputError(f"width must be between 1.5 and 40 inches (or one, two), got {opts.width:g}", option="width")
 
 
 def si_format(x: float, _pos: object = None) -> str:

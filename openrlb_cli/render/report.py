@@ -77,6 +77,8 @@ class ReportResult:
     files: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The options each error is about (`OpenrlbError.options`, by error text), for the CLI's flag hints.
+    error_options: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -105,6 +107,7 @@ def write_report(curves: Curves, out_dir: Path, opts: ReportOptions | None = Non
             sections.extend(fn())
         except OpenrlbError as exc:
             result.errors.append(f"{what}: {exc}")
+            result.error_options[result.errors[-1]] = exc.options
         except Exception as exc:  # a provider's bug must not lose the rest of the report
             result.errors.append(f"{what}: unexpected {type(exc).__name__}: {exc}")
 

@@ -71,9 +71,9 @@ class ScoreTable:
 
 def check_score_options(last_n: int | None, last_frac: float | None) -> None:
     if last_frac is not None and not 0 < last_frac <= 1:
-        raise InputError(f"--last-frac must be in (0, 1], got {last_frac:g}")
+        raise InputError(f"last_frac must be in (0, 1], got {last_frac:g}", option="last_frac")
     if last_frac is None and (last_n is None or last_n < 1):
-        raise InputError(f"--last-n must be >= 1, got {last_n}")
+        raise InputError(f"last_n must be >= 1, got {last_n}", option="last_n")
 
 
 def legacy_rule(last_n: int | None = 100, last_frac: float | None = None, budget: float | None = None,
@@ -368,7 +368,8 @@ SUFFIXES = {"md": ".md", "csv": ".csv", "latex": ".tex", "json": ".json", "html"
 
 def render_table(table: ScoreTable, fmt: str) -> str:
     if fmt not in RENDERERS:
-        raise InputError(f"--format must be one of rich, {', '.join(TABLE_FORMATS)}, got {fmt!r}")
+        raise InputError(f"table format must be one of rich, {', '.join(TABLE_FORMATS)}, got {fmt!r}",
+                         option="table_format")
     return RENDERERS[fmt](table)
 
 

@@ -220,11 +220,11 @@ def track(store: Store, argv: list[str], options: TrackOptions | None = None, *,
     cwd = (cwd or Path.cwd()).resolve()
     _check_command(argv, cwd)
     if options.logdir is not None and (cwd / options.logdir).is_file():
-        raise InputError(f"--logdir {options.logdir} is a file, not a directory")
+        raise InputError(f"log directory {options.logdir} is a file, not a directory", option="logdir")
     rec, prov, overrides = _new_run(argv, options, cwd, say)
     snapshot = inference.Snapshot.take(Path(prov.scan_root or cwd))
     if snapshot.truncated:
-        say(f"warning: {prov.scan_root} holds too many files to watch completely; pass --logdir")
+        say(f"warning: {prov.scan_root} holds too many files to watch completely; name the log directory to watch")
     with store.transaction():
         run_id = store.upsert_run(rec)
         records.save_provenance(store, run_id, prov)

@@ -413,7 +413,7 @@ class ViewApp:
         try:
             tb.check_score_options(last_n, last_frac)
         except InputError as exc:
-            raise BadRequest(400, str(exc).replace("--", "")) from None
+            raise BadRequest(400, str(exc)) from None
         with self.store() as s:
             curves = self._curves(s, q)
         table = tb.score_table(curves, last_n=last_n, last_frac=last_frac, ci=q.str("ci") == "1")
