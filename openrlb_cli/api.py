@@ -198,10 +198,13 @@ Specs = Sequence[str] | str
 
 
 def _domain_words(exc: OpenrlbError) -> OpenrlbError:
-    """The same error with the CLI's flag names (`--allow-missing-tasks`) as this module's argument
-    names (`allow_missing_tasks`): the shared library code words its errors for the CLI."""
+    """The same error naming this module's arguments: the library says which options a message is about
+    (`exc.options`, e.g. `allow_missing`), the CLI shows them as flags and this module as argument names."""
     text = re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc))
-    new = type(exc)(text, exc.exit_code) if isinstance(exc, OpenrlbError) else exc
+    if exc.options and not any(o in text for o in exc.options):
+        text += f" (argument {', '.join(exc.options)})"
+    new = type(exc)(text, exc.exit_code)
+    new.options = exc.options
     return new
 
 

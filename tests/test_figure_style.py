@@ -132,7 +132,8 @@ def test_cli_width_xscale_ylabel_and_smoothing(three, cli, tmp_path):
     code, _, err = cli("plot", "sac", "--formats", "png", "--width", "5.5", "--dpi", "100", "-o", str(tmp_path / "w"))
     assert code == 0 and Image.open(tmp_path / "w.png").size[0] == 550
     for args, needle in ((["--smooth", "0.5"], "whole number"), (["--smooth-kind", "ema", "--smooth", "2"], "[0, 1)"),
-                         (["--width", "wide"], "--width must be"), (["--x-scale", "0"], "--x-scale must be > 0")):
+                         (["--width", "wide"], "--width must be"),
+                         (["--x-scale", "0"], "x_scale must be > 0, got 0 (--x-scale)")):
         code, _, err = cli("plot", "sac", *args, "-o", str(tmp_path / "bad"))
         assert code == 1 and needle in err and len(err.splitlines()) == 1, (args, err)
     with Store(three) as s:

@@ -151,7 +151,7 @@ def check_options(o: AggregateOptions) -> None:
     ]
     for ok, message, option in checks:
         if not ok:
-            raise InputError(message, option=option)
+            raise InputError(message, option=tuple(option) if not isinstance(option, str) else option)
     method, path = sc.resolve_normalization(o.normalize)
     if method == "csv" and not path.is_file():  # type: ignore[union-attr]
         raise InputError(f"normalization {o.normalize!r}: not atari, maxmin or none, and no such reference CSV file",
