@@ -68,11 +68,11 @@ def test_add_hparams_becomes_config_of_the_run_it_describes(writer, tmp_path, cl
 
 def test_hparams_in_the_runs_own_file(tmp_path, cli):
     """SB3's HParam and Lightning write the hparams summaries into the run's own event file."""
-    tb = pytest.importorskip("torch.utils.tensorboard")
-    from torch.utils.tensorboard.summary import hparams
+    tbx = pytest.importorskip("tensorboardX")
+    from tensorboardX.summary import hparams
 
     run = tmp_path / "PPO_1"
-    w = tb.SummaryWriter(str(run))
+    w = tbx.SummaryWriter(str(run))
     exp, ssi, sei = hparams({"algorithm": "PPO", "gamma": 0.99, "n_steps": 2048}, {"rollout/ep_rew_mean": 0})
     for s in (exp, ssi, sei):
         w.file_writer.add_summary(s)
@@ -131,11 +131,12 @@ def test_mlflow_file_store_experiment_name_is_config(tmp_path, cli, monkeypatch)
 
 
 def test_projector_files_are_not_logs(tmp_path, cli):
-    torch = pytest.importorskip("torch")
-    tb = pytest.importorskip("torch.utils.tensorboard")
+    import numpy as np
+
+    tbx = pytest.importorskip("tensorboardX")
     run = tmp_path / "run"
-    w = tb.SummaryWriter(str(run))
-    w.add_embedding(torch.arange(12.0).reshape(4, 3), metadata=["a", "b", "c", "d"], global_step=5)
+    w = tbx.SummaryWriter(str(run))
+    w.add_embedding(np.arange(12.0).reshape(4, 3), metadata=["a", "b", "c", "d"], global_step=5)
     for i in range(3):
         w.add_scalar("loss", 1.0 / (i + 1), i)
     w.close()
