@@ -111,7 +111,7 @@ def ingest_cmd(
             raise typer.Exit(EXIT_NOTHING)
         if watch:
             if not found:
-                info(_nothing_found(paths, fmt) + " yet")
+                info(_nothing_found(paths, fmt, yet=True))
             info(f"watching {len(paths)} path(s) every {interval:g}s; Ctrl-C to stop")
             try:
                 while True:
@@ -130,10 +130,10 @@ def ingest_cmd(
         raise typer.Exit(EXIT_SKIPPED)
 
 
-def _nothing_found(paths: list[Path], fmt: str | None) -> str:
+def _nothing_found(paths: list[Path], fmt: str | None, yet: bool = False) -> str:
     where = ", ".join(str(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-    if fmt:
-        return f"no {fmt} log file found in {where}"
+    if fmt or yet:
+        return f"no {fmt + ' ' if fmt else ''}log file found in {where}{' yet' if yet else ''}"
     return f"no log file found in {where} (force a format with --format)"
 
 
