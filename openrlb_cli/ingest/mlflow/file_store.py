@@ -30,7 +30,7 @@ import pandas as pd
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest import yaml_safe
-from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.base import ReadOptions, ReadResult, read_head
 from openrlb_cli.ingest.tabular import readers as tabular
 from openrlb_cli.model import RunRecord, Series
 
@@ -109,10 +109,8 @@ class MlflowRunReader:
             return False
         if not any((path / d).is_dir() for d in ("metrics", "params", "tags")):
             return False
-        try:
-            with open(meta, "rb") as f:
-                head = f.read(4096)
-        except OSError:
+        head = read_head(meta, 4096)
+        if head is None:
             return False
         return b"run_id:" in head or b"run_uuid:" in head
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from openrlb_cli.errors import InputError
 from openrlb_cli.ingest import yaml_safe
-from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.base import ReadOptions, ReadResult, read_head
 from openrlb_cli.ingest.tabular import readers as tabular
 from openrlb_cli.ingest.tabular.common import read_csv_quietly
 from openrlb_cli.model import RunRecord, Series
@@ -150,10 +150,8 @@ class MonitorReader:
     def detect(self, path: Path) -> bool:
         if not is_monitor_name(path):
             return False
-        try:
-            with open(path, "rb") as f:
-                head = f.read(512)
-        except OSError:
+        head = read_head(path, 512)
+        if head is None:
             return False
         head = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t")
         if head.startswith(b"#"):  # the `#{"t_start": ..., "env_id": ...}` header of SB3 and Baselines

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from openrlb_cli.errors import InputError
-from openrlb_cli.ingest.base import ReadOptions, ReadResult
+from openrlb_cli.ingest.base import ReadOptions, ReadResult, read_head
 from openrlb_cli.ingest.tabular.common import (
     ID_CANDIDATES,
     STEP_CANDIDATES,
@@ -138,10 +138,8 @@ class CsvReader:
     def detect(self, path: Path) -> bool:
         if path.suffix.lower() not in (".csv", ".tsv"):
             return False
-        try:
-            with open(path, "rb") as f:
-                head = f.read(4096)
-        except OSError:
+        head = read_head(path, 4096)
+        if head is None:
             return False
         return b"\x00" not in head and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
 
