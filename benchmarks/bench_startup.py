@@ -84,6 +84,9 @@ def main() -> None:
     args = ap.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("OPENRLB_DB", None)
+    # An installed package is byte-compiled (pip writes the .pyc files); without this, a shell that sets
+    # PYTHONDONTWRITEBYTECODE would time our modules' compilation against typer's cached bytecode.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "tiny.db"
         subprocess.run([sys.executable, "-c", CLI, "--db", str(db), "-q", "ingest", str(ROOT / "sample_runs")],
