@@ -16,7 +16,9 @@ run) ingested with the CLI. The server runs in its own process (`openrlb view --
 * downsampling: one env's curves on a 10,000-point grid, sent to a 600-pixel chart against the
   un-downsampled payload (the named baseline), bytes and time;
 * with Debian's chromium and playwright installed: the page in a real browser, from navigation
-  until the charts are drawn, and switching env by a click until redrawn.
+  until the charts are drawn, and switching env by a click until redrawn — timed inside the page
+  from the click event to the first frame after drawing (the target), and from outside through
+  playwright's click (printed: it adds playwright's own checks and round trips).
 """
 
 from __future__ import annotations
@@ -38,7 +40,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_scale import CSV_OPTIONS, atari_envs, cli, make_long_csv  # noqa: E402
 
 TARGETS = {"first page": 1.0, "switch env": 0.3, "switch metric": 0.3, "browser: first page drawn": 1.0,
-           "browser: switch env drawn": 0.3}
+           "browser: switch env, in page": 0.3}
+IN_PAGE_SWITCH = """async (env) => {
+  const li = [...document.querySelectorAll('#envs li')].find((e) => e.title === env);
+  const drawn = +document.body.dataset.drawn;
+  const t0 = performance.now();
+  li.click();
+  while (+document.body.dataset.drawn <= drawn) await new Promise((r) => setTimeout(r, 1));
+  await new Promise((r) => requestAnimationFrame(() => r()));
+  return performance.now() - t0;
+}"""
 
 
 def build(work: Path, n_runs: int) -> Path:
@@ -193,9 +204,15 @@ def browser(url: str, envs: list[str]) -> dict[str, float]:
             page.locator("#envs li", has_text=env).first.click()
             page.wait_for_function(f"() => document.body.dataset.drawn > {drawn}", timeout=60_000)
             times.append(time.perf_counter() - t0)
-        out["browser: switch env drawn"] = sorted(times)[len(times) // 2]
-        print(f"browser: first page drawn {out['browser: first page drawn']:.3f} s; switch env by click, median of "
-              f"{len(times)}: {out['browser: switch env drawn']:.3f} s (all: {', '.join(f'{x:.3f}' for x in times)})")
+        print(f"browser: first page drawn {out['browser: first page drawn']:.3f} s; switch env by a playwright click "
+              f"(its actionability checks and polling included; not a target), median of {len(times)}: "
+              f"{sorted(times)[len(times) // 2]:.3f} s (all: {', '.join(f'{x:.3f}' for x in times)})")
+        # The same switch timed inside the page, from the click event to the first frame after the charts are
+        # drawn: what the user waits for, without playwright's own round trips (actionability checks, polling).
+        in_page = [page.evaluate(IN_PAGE_SWITCH, env) / 1000 for env in envs[13:18]]
+        out["browser: switch env, in page"] = sorted(in_page)[len(in_page) // 2]
+        print(f"browser: switch env, click event to next frame after drawing (in the page), median of {len(in_page)}: "
+              f"{out['browser: switch env, in page']:.3f} s (all: {', '.join(f'{x:.3f}' for x in in_page)})")
         b.close()
     return out
 

@@ -22,6 +22,27 @@ def test_clean_drops_nan_and_sorts_stably():
     assert w.tolist() == [100, 101, 105, 102]
 
 
+@pytest.mark.parametrize("steps, vals", [
+    ([0.0, 1.0], [1e308, 1e308]),  # every point finite, their sum is not: must keep both
+    ([1e308, 1e308], [1.0, 2.0]),
+    ([0.0, 1.0, 2.0], [np.inf, -np.inf, 3.0]),  # inf + -inf sums to NaN
+    ([0.0, -np.inf, 2.0], [1.0, 2.0, 3.0]),
+    ([], []),
+    ([5.0], [np.nan]),
+    ([3.0, 3.0, 1.0], [1.0, 2.0, 3.0]),
+])
+def test_clean_matches_the_pointwise_definition(steps, vals):
+    """The fast path (a finite sum means every point is finite) agrees with the definition on the
+    cases that could fool it: overflowing sums, inf and -inf cancelling, empty and one-point runs."""
+    steps, vals = np.array(steps, dtype=float), np.array(vals, dtype=float)
+    keep = np.isfinite(steps) & np.isfinite(vals)
+    order = np.argsort(steps[keep], kind="stable")
+    s, v, w = cv.clean(steps, vals, np.arange(steps.size, dtype=float))
+    assert s.tolist() == steps[keep][order].tolist()
+    assert v.tolist() == vals[keep][order].tolist()
+    assert w.tolist() == np.arange(steps.size, dtype=float)[keep][order].tolist()
+
+
 def test_interpolate_never_extrapolates():
     grid = np.array([0, 5, 10, 15, 20, 25, 30.0])
     runs_s = [np.array([0, 10, 20.0]), np.array([10, 30.0])]

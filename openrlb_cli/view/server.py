@@ -142,6 +142,7 @@ class ViewApp:
         self._cache_size = cache_size
         self._fallback_metric: dict[tuple, str] = {}
         self._curves_cache: OrderedDict[tuple, Any] = OrderedDict()  # loaded curves shared by curves/table
+        self._selection_cache: OrderedDict[tuple, Any] = OrderedDict()  # resolved selections: curves/runs
         # numpy, matplotlib (the figure code's colours) and the analysis code load now, not on the first page
         from openrlb_cli.render import figures, tables  # noqa: F401
         from openrlb_cli.view import payload  # noqa: F401
@@ -309,12 +310,24 @@ class ViewApp:
                 "config_keys": sorted(k for k, n in config.items() if n > 1)}
 
     def _selection(self, store: Store, q: Query, envs: list[str] | None = None):
+        """The resolved selection; the last few are kept (per store version) because switching env asks
+        for curves, table and runs of one selection (nothing downstream mutates a Selection)."""
         from openrlb_cli.selection import group_by_config
 
-        sel = self._resolve(store, self._specs(q), envs if envs is not None else q.all("env"), q.str("metric"))
+        specs, envs = self._specs(q), envs if envs is not None else q.all("env")
+        key = (tuple(specs), tuple(envs), q.str("metric"), q.str("group_by"), self.version())
+        with self._cache_lock:
+            hit = self._selection_cache.get(key)
+        if hit is not None:
+            return hit
+        sel = self._resolve(store, specs, envs, q.str("metric"))
         group_by = q.str("group_by")
         if group_by:
             sel = group_by_config(sel, group_by)
+        with self._cache_lock:
+            self._selection_cache[key] = sel
+            while len(self._selection_cache) > 16:
+                self._selection_cache.popitem(last=False)
         return sel
 
     def _curves(self, store: Store, q: Query, x: str = "step"):
