@@ -142,3 +142,40 @@ def test_delete_cascades(db_path):
 def test_split_sql_handles_comments_and_semicolons():
     stmts = database.split_sql("-- a; comment\nCREATE TABLE t (x TEXT DEFAULT ';');\n\nSELECT 1;\n")
     assert len(stmts) == 2 and stmts[0].endswith("DEFAULT ';');")
+
+
+def test_planner_statistics_follow_the_runs_table(db_path):
+    """A store that wrote many runs gets `ANALYZE runs` on close, so "project P and env E" searches
+    the env index instead of walking the whole project; read-only use and small stores write nothing."""
+    plan_sql = ("EXPLAIN QUERY PLAN SELECT id FROM runs WHERE project IN (?) AND env IN (?) "
+                "ORDER BY project, experiment, env")
+    s = Store(db_path)
+    with s.transaction():
+        for i in range(1200):
+            s.upsert_run(RunRecord(source="csv", external_id=f"r{i}", project="p", experiment=f"e{i % 3}",
+                                   env=f"Env{i % 40}", seed=i))
+    plan = " ".join(str(r) for r in s.conn.execute(plan_sql, ("p", "Env1")).fetchall())
+    assert "runs_selection" in plan  # what SQLite picks without statistics
+    s.close()
+    s = Store(db_path)
+    stat = s.conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'runs' AND idx = 'runs_env'").fetchone()[0]
+    assert stat.split() == ["1200", "30"]  # 1,200 runs, 30 per env
+    assert "runs_env" in " ".join(str(r) for r in s.conn.execute(plan_sql, ("p", "Env1")).fetchall())
+    assert not s.refresh_statistics()  # counts current: nothing to do
+    with s.transaction():
+        for i in range(1200, 1250):  # +4 %: still current
+            s.upsert_run(RunRecord(source="csv", external_id=f"r{i}", project="p", env="Env0"))
+    assert not s.refresh_statistics()
+    s.close()
+
+
+def test_small_or_read_only_stores_get_no_statistics(db_path):
+    s = Store(db_path)
+    s.write_run(_rec("a"))
+    s.close()
+    s = Store(db_path)
+    s.runs()
+    s.close()
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() is None
+    conn.close()

@@ -80,7 +80,38 @@ class Store:
         register_functions(self.conn)  # `openrlb_num`, which config filters use
 
     def close(self) -> None:
+        if self.conn.total_changes:
+            self.refresh_statistics()
         self.conn.close()
+
+    def refresh_statistics(self, min_runs: int = 1000) -> bool:
+        """Give SQLite's query planner current row counts for `runs` (`ANALYZE runs`) when they are
+        missing or off by more than 10 %. Why: without them the planner answers "project P and env E"
+        by walking every run of the project through the (project, experiment, env) index — 10 ms at
+        25,000 runs where the env index takes 2.5 ms — and `openrlb view` asks that on every env switch.
+        Called on closing a connection that wrote; costs ~30 ms at 25,000 runs, nothing when counts are
+        current. Never waits for another writer: statistics are an optimisation, skipped when busy.
+        Returns whether it analysed."""
+        try:
+            n = self.conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+            if n < min_runs:
+                return False
+            known = 0
+            if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+                row = self.conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'runs' LIMIT 1").fetchone()
+                known = int(row[0].split()[0]) if row else 0
+            if abs(n - known) * 10 <= n:
+                return False
+            wait = self.conn.execute("PRAGMA busy_timeout").fetchone()[0]
+            self.conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                self.conn.execute("ANALYZE runs")
+                self.conn.commit()
+            finally:
+                self.conn.execute(f"PRAGMA busy_timeout = {int(wait)}")
+            return True
+        except (sqlite3.Error, ValueError, IndexError):
+            return False
 
     def __enter__(self) -> Store:
         return self
