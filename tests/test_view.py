@@ -223,3 +223,25 @@ def test_view_in_chromium(server, store_path, page, tmp_path):  # noqa: F811
     assert "ppo lr=0.01" in page.page.locator("#charts .or-legend").text_content()
     page.page.screenshot(path=str(tmp_path / "view.png"), full_page=True)
     assert page.errors == [] and page.dialogs == []
+
+
+def test_keep_alive_responses_are_not_held_back_by_nagle(server):
+    """Headers and body are two writes; with Nagle's algorithm the body waited for the client's
+    delayed ACK (~40 ms per response on Linux). The accepted sockets must have TCP_NODELAY set."""
+    import socket
+
+    seen = []
+    handler = server.RequestHandlerClass
+    original = handler.setup
+
+    def setup(self):
+        original(self)
+        seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    handler.setup = setup
+    try:
+        status, _, _ = _request(server, "GET", "/api/state")
+    finally:
+        handler.setup = original
+    assert status == 200
+    assert seen and all(seen)
