@@ -71,7 +71,7 @@ def shared() -> Path:
 # place rather than in each file: CI runs them, `-m 'not slow'` leaves them out of a quick loop.
 # The MLflow server tests carry the mark in their module.
 SLOW_TESTS = {
-    "test_aggregate_figures.py::test_cli_figures_are_byte_identical",
+    "test_rliable_figures.py::test_cli_figures_are_byte_identical",
     "test_aggregate_cli.py::test_figures_from_worker_processes_are_the_in_process_bytes",
     "test_aggregate_cli.py::test_same_seed_same_bytes_other_seed_other_bounds",
     "test_aggregate_cli.py::test_tianshou_mujoco_against_pandas",

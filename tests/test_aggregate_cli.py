@@ -16,9 +16,9 @@ import tianshou_helper as th
 from shared_data import need_shared
 
 from openrlb_cli import aggregate as ag
-from openrlb_cli.analysis import aggregates as agg
 from openrlb_cli.analysis import bootstrap as bs
 from openrlb_cli.analysis import efficiency as eff
+from openrlb_cli.analysis import estimators as agg
 from openrlb_cli.model import RunRecord, Series
 from openrlb_cli.render import report as rp
 from openrlb_cli.selection import load_curves, resolve
@@ -161,7 +161,7 @@ def test_same_seed_same_bytes_other_seed_other_bounds(db_path, cli, tmp_path):
     args = ["ppo", "sac", "td3", "--reps", "1000", "--profile-reps", "300", "--poi-reps", "300", "--curve-reps",
             "200", "--curve-points", "8", "--tau-points", "21"]
     runs = []
-    for name in ("a", "b"):  # figures in every format: see test_aggregate_figures
+    for name in ("a", "b"):  # figures in every format: see test_rliable_figures
         code, out, err = cli("aggregate", *args, "-o", str(tmp_path / name), "--json", "--formats", "png")
         assert code == 0, err
         runs.append(out)
@@ -208,7 +208,7 @@ def test_figure_pool_writes_in_job_order_and_reraises_errors(tmp_path):
     with pool:
         job = {"figure": "improvement", "colors": None, "labels": [], "subtitle": "", "dpi": 50,
                "matrix": _empty_improvement()}
-        draw = "openrlb_cli.render.aggregate_figures:draw"
+        draw = "openrlb_cli.render.rliable_figures:draw"
         paths = [tmp_path / f"f.{fmt}" for fmt in ("svg", "png", "pdf")]
         assert pool.write([(draw, job, p, 50) for p in paths]) == paths
         assert all(p.stat().st_size > 0 for p in paths)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from openrlb_cli.analysis import aggregates as agg
 from openrlb_cli.analysis import bootstrap as bs
 from openrlb_cli.analysis import bootstrap_resample
+from openrlb_cli.analysis import estimators as agg
 
 
 def _mean_of_task_means(*samples, axis=-1):

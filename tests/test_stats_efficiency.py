@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from openrlb_cli.analysis import aggregates as agg
 from openrlb_cli.analysis import bootstrap as bs
 from openrlb_cli.analysis import bootstrap_resample
 from openrlb_cli.analysis import efficiency as eff
+from openrlb_cli.analysis import estimators as agg
 from openrlb_cli.analysis.curves import interpolate
 
 

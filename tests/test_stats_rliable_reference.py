@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openrlb_cli.analysis import aggregates as agg
 from openrlb_cli.analysis import bootstrap as bs
 from openrlb_cli.analysis import efficiency as eff
+from openrlb_cli.analysis import estimators as agg
 from openrlb_cli.analysis import improvement as imp
 from openrlb_cli.analysis import profiles as prof
 

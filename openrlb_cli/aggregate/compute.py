@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from openrlb_cli.analysis import aggregates as agg
 from openrlb_cli.analysis import bootstrap as bs
 from openrlb_cli.analysis import efficiency as eff
+from openrlb_cli.analysis import estimators as agg
 from openrlb_cli.analysis import improvement as imp
 from openrlb_cli.analysis import normalize as nz
 from openrlb_cli.analysis import profiles as pf

@@ -2,7 +2,7 @@
 
 Why one module: the JSON/CSV files, the terminal table, the report's Markdown and the figures must
 show the same numbers, so they all read the same result; figures are drawn by
-`render.aggregate_figures` and saved with the shared `render.figures.save_figure`.
+`render.rliable_figures` and saved with the shared `render.figures.save_figure`.
 
 Files under ``-o PREFIX`` (``PREFIX_<name>``; an existing directory gets ``dir/<name>``):
 ``aggregates.json``/``.csv`` (one record per experiment × metric), ``improvement.json``/``.csv``
@@ -204,8 +204,8 @@ def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] 
                                    for fig, draw, kwargs in figures for fmt in formats])
     import functools
 
-    from openrlb_cli.render import aggregate_figures as af
     from openrlb_cli.render import figure_pool
+    from openrlb_cli.render import rliable_figures as af
 
     for fig, draw, kwargs in figures:  # in-process: draw each figure once for all its formats
         paths += af.save(functools.partial(figure_pool.resolve(draw), **kwargs), name(fig), formats, dpi)
@@ -229,7 +229,7 @@ def figure_jobs(result: AggregateResult, colors: Mapping[str, str | tuple[float,
     notes = {lbl: f"({m.n_tasks}/{len(result.env_ids)} tasks)" for lbl, m in result.normalized.items() if m.missing}
     common = {"colors": None if colors is None else dict(colors), "labels": list(result.labels),
               "subtitle": sub, "dpi": dpi, "slots": dict(slots or {})}
-    draw = "openrlb_cli.render.aggregate_figures:draw"
+    draw = "openrlb_cli.render.rliable_figures:draw"
     jobs: list[tuple[str, str, dict[str, object]]] = [
         ("intervals", draw, dict(common, figure="intervals", intervals=result.intervals, metrics=result.metrics,
                                  xlabel=label, titles=titles, notes=notes)),

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import aggregates as agg
+from . import estimators as agg
 from ._layout import ScoresLike
 from .bootstrap_intervals import (
     METHODS,

@@ -25,9 +25,9 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import aggregates as agg
 from . import bootstrap as _bs
 from . import bootstrap_resample
+from . import estimators as agg
 from ._layout import ScoresLike
 from .bootstrap import (
     Band,

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import aggregates as agg
+from . import estimators as agg
 from ._layout import ScoresLike, as_padded
 from .bootstrap import Band, Resampler, SeedLike, _seed_record, estimate
 

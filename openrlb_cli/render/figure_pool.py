@@ -39,8 +39,8 @@ def _warm() -> None:
     import matplotlib
     from matplotlib.figure import Figure
 
-    from openrlb_cli.render import aggregate_figures  # noqa: F401  (imports what the drawing needs)
     from openrlb_cli.render import figures as fg
+    from openrlb_cli.render import rliable_figures  # noqa: F401  (imports what the drawing needs)
 
     with matplotlib.rc_context(fg.RC):
         fig = Figure(figsize=(1, 1))

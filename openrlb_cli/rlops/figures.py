@@ -3,7 +3,7 @@
 rlops draws `{out}_sample_efficiency` as a 2x2 grid (median, IQM, mean, optimality gap against
 steps, `--rc.sample-efficiency-figsize`) and `{out}_sample_walltime_efficiency` as one aggregate
 against steps and against time. openrlb draws the same panels with its own style (shared rc
-settings, deterministic files; call inside `aggregate_figures.save`).
+settings, deterministic files; call inside `rliable_figures.save`).
 """
 
 from __future__ import annotations

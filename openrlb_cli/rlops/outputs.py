@@ -220,8 +220,8 @@ def write_rliable(curves: Any, rows: dict[tuple[str, str], list[calc.RunRows]], 
     from openrlb_cli.analysis import bootstrap as bs
     from openrlb_cli.analysis import efficiency as eff
     from openrlb_cli.analysis import profiles as pf
-    from openrlb_cli.render import aggregate_figures as agf
     from openrlb_cli.render import figures as fg
+    from openrlb_cli.render import rliable_figures as agf
     from openrlb_cli.rlops import figures as rf
 
     rc, unit = args.rc, args.pc.get("time-unit", "m")

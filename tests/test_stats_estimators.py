@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from openrlb_cli.analysis import aggregates as agg
+from openrlb_cli.analysis import estimators as agg
 from openrlb_cli.analysis._layout import as_padded
 
 # 4 runs × 2 tasks, worked by hand:

@@ -1,4 +1,4 @@
-"""render.aggregate_figures: what is drawn matches the estimates, layouts scale, files are byte-identical."""
+"""render.rliable_figures: what is drawn matches the estimates, layouts scale, files are byte-identical."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from matplotlib.patches import Rectangle
 from openrlb_cli.analysis.bootstrap import Band, Interval
 from openrlb_cli.analysis.improvement import ImprovementMatrix
 from openrlb_cli.model import RunRecord, Series
-from openrlb_cli.render import aggregate_figures as af
 from openrlb_cli.render import figures as fg
+from openrlb_cli.render import rliable_figures as af
 from openrlb_cli.store import Store
 
 METRICS = ["iqm", "median", "mean", "optimality_gap"]
