@@ -163,8 +163,8 @@ def downsampling(n_points: int = 20_000, seeds: int = 29, width: int = 600) -> N
     import numpy as np
 
     from openrlb_cli.analysis import curves as cv
+    from openrlb_cli.render import chart_payload as pl
     from openrlb_cli.render import figures as fg
-    from openrlb_cli.view import payload as pl
 
     rng = np.random.default_rng(0)
     grid = np.arange(n_points) * 100.0

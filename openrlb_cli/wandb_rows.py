@@ -10,17 +10,27 @@ import hashlib
 import json
 import math
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from openrlb_cli.model import RunRecord, Series
 
-if TYPE_CHECKING:
-    from openrlb_cli.fetch.wandb import WandbQuery
-
 SOURCE = "wandb"
+
+
+class RunPlace(Protocol):
+    """What `run_record` needs of a listing (`fetch.wandb.WandbQuery` is one): where its runs live and
+    which config keys name their experiment and env. A protocol, so this module (which ingest uses
+    too) depends on no source."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def exp_key(self) -> str: ...
+    @property
+    def env_key(self) -> str: ...
 
 
 def app_url(base_url: str) -> str:
@@ -100,7 +110,7 @@ def last_step(node: dict[str, Any]) -> int:
     return int(step) if isinstance(step, (int, float)) else -1
 
 
-def run_record(node: dict[str, Any], q: WandbQuery, base_url: str) -> RunRecord:
+def run_record(node: dict[str, Any], q: RunPlace, base_url: str) -> RunRecord:
     config = unwrap_config(node.get("config"))
     summary = {k: v for k, v in (_loads(node.get("summaryMetrics")) or {}).items() if k != "_wandb"}
     run_id = node["name"]

@@ -11,11 +11,11 @@ import pytest
 from browser_helper import browser, page  # noqa: F401
 
 from openrlb_cli.model import RunRecord, Series
+from openrlb_cli.render import chart_payload as pl
 from openrlb_cli.render import figures as fg
 from openrlb_cli.render import report as rp
 from openrlb_cli.selection import load_curves, resolve
 from openrlb_cli.store import Store
-from openrlb_cli.view import payload as pl
 
 EVIL = "</script><script>alert('x')</script>&<b>"
 

@@ -27,9 +27,9 @@ def test_wheel_ships_migrations_and_opens_a_store(tmp_path):
     assert "openrlb_cli/data/atari_scores.csv" in names
     assert "openrlb_cli/py.typed" in names  # PEP 561: users' type checkers read the package's hints
     # the web assets of `openrlb view` and the interactive report, uPlot with its license
-    assert {f"openrlb_cli/view/static/{n}" for n in ("uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE",
-                                                      "charts.js", "charts.css", "view.html", "view.js",
-                                                      "view.css")} <= set(names)
+    assert {f"openrlb_cli/render/static/{n}" for n in ("uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE",
+                                                        "charts.js", "charts.css")} <= set(names)
+    assert {f"openrlb_cli/view/static/{n}" for n in ("view.html", "view.js", "view.css")} <= set(names)
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     elsewhere = tmp_path / "elsewhere"

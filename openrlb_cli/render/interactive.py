@@ -24,8 +24,8 @@ HINT = ("Hover for values; drag across a panel to zoom, double-click to reset; c
 
 
 def asset(name: str) -> str:
-    """A vendored static file of `openrlb_cli.view` (shipped in the wheel)."""
-    return resources.files("openrlb_cli.view").joinpath("static").joinpath(name).read_text(encoding="utf-8")
+    """A vendored static file of `openrlb_cli.render` (shipped in the wheel; `openrlb view` serves them too)."""
+    return resources.files("openrlb_cli.render").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
 def _script_text(js: str) -> str:
@@ -41,7 +41,7 @@ def levels_for(smooth: float) -> list[float]:
 def interactive_html(curves: Curves, opts: fg.PlotOptions, colors: dict[str, fg.Color],
                      element_id: str = "openrlb-curves") -> str:
     """The section's HTML: controls, chart container, data and inlined scripts."""
-    from openrlb_cli.view import payload as pl
+    from openrlb_cli.render import chart_payload as pl
 
     levels = levels_for(opts.smooth)
     figs = {}

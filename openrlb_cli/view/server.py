@@ -4,7 +4,7 @@ Why `http.server.ThreadingHTTPServer`: the server is for one person on their own
 standard library needs no new dependency, and a thread per request keeps the page's cheap change
 poll answering while a curve request computes. The numbers come from the same code as the
 commands: `selection.resolve`/`load_curves` (the selection language), `render.figures.compute_panels`
-(curves), `render.tables.score_table` (scores), `aggregate.compute` (IQM and friends); `payload`
+(curves), `render.tables.score_table` (scores), `aggregate.compute` (IQM and friends); `render.chart_payload`
 downsamples each line to the chart's pixel width, keeping every pixel's extremes.
 
 Safety: only GET and HEAD (anything else is 405); nothing writes to the store (connections are
@@ -144,8 +144,7 @@ class ViewApp:
         self._curves_cache: OrderedDict[tuple, Any] = OrderedDict()  # loaded curves shared by curves/table
         self._selection_cache: OrderedDict[tuple, Any] = OrderedDict()  # resolved selections: curves/runs
         # numpy, matplotlib (the figure code's colours) and the analysis code load now, not on the first page
-        from openrlb_cli.render import figures, tables  # noqa: F401
-        from openrlb_cli.view import payload  # noqa: F401
+        from openrlb_cli.render import chart_payload, figures, tables  # noqa: F401
 
         self.routes: dict[str, Callable[[Query], Any]] = {
             "/api/version": self.api_version, "/api/state": self.api_state, "/api/overview": self.api_overview,
@@ -226,7 +225,8 @@ class ViewApp:
     def static(self, name: str) -> tuple[int, str, bytes]:
         if name not in STATIC:
             raise BadRequest(404, f"no such file: {name[:80]}")
-        data = resources.files("openrlb_cli.view").joinpath("static").joinpath(name).read_bytes()
+        package = "openrlb_cli.view" if name.startswith("view.") else "openrlb_cli.render"  # the charts: render's
+        data = resources.files(package).joinpath("static").joinpath(name).read_bytes()
         return 200, STATIC[name], data
 
     # ------------------------------------------------------------------ selection helpers
@@ -400,8 +400,8 @@ class ViewApp:
         }
 
     def api_curves(self, q: Query) -> dict[str, Any]:
+        from openrlb_cli.render import chart_payload as pl
         from openrlb_cli.render import figures as fg
-        from openrlb_cli.view import payload as pl
 
         band = q.choice("band", "std", BANDS)
         x = q.choice("x", "step", ("step", "time"))
@@ -475,7 +475,7 @@ class ViewApp:
 
 def _json(data: Any) -> bytes:
     """JSON with `<`, `>` and `&` escaped: no answer can be read as markup, even if sniffed."""
-    from openrlb_cli.view.payload import dumps, for_script_tag
+    from openrlb_cli.render.chart_payload import dumps, for_script_tag
 
     return for_script_tag(dumps(data)).encode()
 

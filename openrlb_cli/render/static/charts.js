@@ -1,4 +1,4 @@
-/* openrlb charts: draws `openrlb plot`'s panels with uPlot from the JSON of openrlb_cli/view/payload.py.
+/* openrlb charts: draws `openrlb plot`'s panels with uPlot from the JSON of openrlb_cli/render/chart_payload.py.
  *
  * Shared by the interactive report (inlined into index.html) and `openrlb view` (served as a file).
  * Every number comes from the payload; this file only draws: one uPlot chart per environment, a
