@@ -111,3 +111,34 @@ def test_not_an_export(tmp_path: Path) -> None:
     p.write_text("step,v\n1,2\n")
     with pytest.raises(InputError, match="not a W&B CSV export"):
         wandb_csv.WANDB_CSV.read(p, 0, {}, OPTS)
+
+
+def test_grouped_chart_export_in_a_clone(tmp_path: Path, cli, db_path) -> None:
+    """The grouped chart export's layout (as the real one in ../shared: every field quoted, an x column
+    named by the chart, `<group> - <key>` with `__MIN`/`__MAX`, empty cells past a group's end, no
+    trailing newline), written here so a clone without ../shared runs it through `ingest` too."""
+    import json
+
+    rows = [("10", "1.5", "1", "2", "0.5", "0.5", "0.5"), ("20", "2.5", "2", "3", "", "", ""),
+            ("30", "", "", "", "0.75", "0.5", "1")]
+    head = ["evaluations", "algo: A - score", "algo: A - score__MIN", "algo: A - score__MAX",
+            "algo: B - score", "algo: B - score__MIN", "algo: B - score__MAX"]
+    p = tmp_path / "exports" / "wandb_export.csv"
+    p.parent.mkdir()
+    p.write_text("\n".join(",".join(f'"{c}"' for c in r) for r in [head, *rows]))
+    assert wandb_csv.WANDB_CSV.detect(p)
+    code, out, err = cli("ingest", str(p.parent))
+    assert code == 0, err
+    code, out, _ = cli("runs", "--json")
+    runs = {r["name"]: r for r in json.loads(out)}
+    assert set(runs) == {"algo: A", "algo: B"}
+    assert runs["algo: A"]["config"]["wandb_group"] == {"algo": "A"}
+    from openrlb_cli.store import Store
+
+    with Store(db_path) as s:
+        a = s.load_series(s.get_run(runs["algo: A"]["uid"]).id, "score")
+        b = s.load_series(s.get_run(runs["algo: B"]["uid"]).id, "score")
+        b_max = s.load_series(s.get_run(runs["algo: B"]["uid"]).id, "score__max")
+    assert (a.steps.tolist(), a.values.tolist()) == ([10, 20], [1.5, 2.5])
+    assert (b.steps.tolist(), b.values.tolist()) == ([10, 30], [0.5, 0.75])
+    assert b_max.values.tolist() == [0.5, 1.0]
