@@ -179,3 +179,10 @@ def test_small_or_read_only_stores_get_no_statistics(db_path):
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() is None
     conn.close()
+
+
+def test_closing_twice_is_allowed(db_path):
+    s = Store(db_path)
+    s.write_run(_rec("a"))
+    s.close()
+    s.close()

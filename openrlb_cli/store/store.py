@@ -80,7 +80,11 @@ class Store:
         register_functions(self.conn)  # `openrlb_num`, which config filters use
 
     def close(self) -> None:
-        if self.conn.total_changes:
+        try:
+            wrote = self.conn.total_changes > 0
+        except sqlite3.ProgrammingError:  # closed already: closing twice is allowed
+            return
+        if wrote:
             self.refresh_statistics()
         self.conn.close()
 
