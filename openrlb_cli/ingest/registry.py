@@ -21,8 +21,8 @@ _READERS = {
     "sb3-evaluations": ("sb3.evaluations", "EVALUATIONS"), "wandb-csv": ("wandb.csv_export", "WANDB_CSV"),
     "csv": ("tabular.readers", "CSV"), "jsonl": ("tabular.readers", "JSONL"),
     "mlflow-files": ("mlflow.file_store", "MLFLOW_RUN"),
-    "mlflow-sqlite": ("mlflow.sqlite_store", "MLFLOW_SQLITE"), "parquet": ("parquet", "PARQUET"),
-    "sacred": ("sacred", "SACRED_RUN"), "wandb-offline": ("wandb.offline", "WANDB_OFFLINE"),
+    "mlflow-sqlite": ("mlflow.sqlite_store", "MLFLOW_SQLITE"), "parquet": ("parquet.reader", "PARQUET"),
+    "sacred": ("sacred.reader", "SACRED_RUN"), "wandb-offline": ("wandb.offline", "WANDB_OFFLINE"),
     "wandb-files": ("wandb.run_folder", "WANDB_FILES"),
 }
 
@@ -70,7 +70,7 @@ def detect(path: Path) -> str | None:
 
 def is_parquet_dataset(path: Path) -> bool:
     """A directory `openrlb export --format parquet` wrote (pyarrow is only needed to read it)."""
-    from openrlb_cli.ingest.parquet import is_dataset
+    from openrlb_cli.ingest.parquet.reader import is_dataset
 
     return is_dataset(path)
 
@@ -89,7 +89,7 @@ def directory_format(path: Path) -> str | None:
     (config.yaml, wandb-summary.json, ...: the same run again) are not read as logs of their own."""
     if is_mlflow_run_dir(path):
         return "mlflow-files"
-    from openrlb_cli.ingest.sacred import is_run_dir
+    from openrlb_cli.ingest.sacred.reader import is_run_dir
 
     if is_run_dir(path):
         return "sacred"

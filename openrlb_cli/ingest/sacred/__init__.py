@@ -1,0 +1,1 @@
+"""Sacred FileStorageObserver run folders, read without Sacred installed."""
