@@ -43,6 +43,9 @@ class FormatSpec:
     # All the files of this format in one folder are one unit, named by this glob in the folder (SB3
     # monitor files, merged into one run); the reader has `read_group(paths, options)`.
     group: str | None = None
+    # In a folder where files of this other format are found, this format's files are not read: they
+    # repeat those, less precisely (SB3's progress.json beside its progress.csv).
+    yields_to: str | None = None
     # The unit feeds the one run of its folder (several formats side by side make one run), rather than
     # the runs the file itself names.
     per_directory: bool = False
