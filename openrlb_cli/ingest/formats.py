@@ -35,8 +35,9 @@ class FormatSpec:
     # A folder format: "module:function" telling whether a folder is one of its runs (checked before the
     # folder's files, in `folder_rank` order, first match wins). The unit is the folder itself, unless
     # `folder_units` ("module:function", folder -> list of paths) names the files to read instead (a W&B
-    # run folder holding `.wandb` logs). With `folder_units` the format is a file format that claims
-    # a whole folder; without, its files are never read one by one.
+    # run folder holding `.wandb` logs); a folder whose `folder_units` are none is not this format's.
+    # With `folder_units` the format is a file format that claims a whole folder; without, its files are
+    # never read one by one.
     folder_test: str | None = None
     folder_rank: float | None = None
     folder_units: str | None = None

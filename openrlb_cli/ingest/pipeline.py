@@ -128,6 +128,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
     units: list[Unit] = []
     skipped: list[tuple[str, str]] = []
     seen: set[str] = set()
+    folder_fmt = fmt in registry.DIRECTORY_FORMATS  # its unit is a folder: files are not read one by one
     for root in paths:
         root = Path(root).expanduser().resolve()
         if not root.exists():
@@ -156,7 +157,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
                 units.extend(Unit(folder, [p], str(p), here) for p in registry.directory_unit_paths(folder, here))
                 dirnames[:] = []
                 continue
-            if fmt in registry.DIRECTORY_FORMATS:
+            if folder_fmt:
                 continue
             grouped: dict[str, list[Path]] = {}
             found: dict[str, list[Path]] = {}

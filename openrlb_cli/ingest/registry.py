@@ -112,10 +112,17 @@ def detect(path: Path) -> str | None:
 
 
 def directory_format(path: Path) -> str | None:
-    """The folder format `path` is a run folder of, if any (checked before its files, in `FOLDER_ORDER`)."""
+    """The folder format `path` is a run folder of, if any (checked before its files, in `FOLDER_ORDER`).
+    Formats sharing a folder test (W&B run folders with and without logs) run it once."""
+    passed: dict[str, bool] = {}
     for name in folder_order():
-        test = spec(name).folder_test
-        if test is not None and _hook(test)(path):
+        s = spec(name)
+        test = s.folder_test
+        if test is None:
+            continue
+        if test not in passed:
+            passed[test] = bool(_hook(test)(path))
+        if passed[test] and (s.folder_units is None or _hook(s.folder_units)(path)):
             return name
     return None
 

@@ -7,7 +7,7 @@ from openrlb_cli.ingest.formats import FormatSpec
 # folder without one is "wandb-files", one unit.
 FORMATS = (
     FormatSpec("wandb-offline", "openrlb_cli.ingest.wandb.offline:WANDB_OFFLINE", detect_rank=20,
-               folder_test="openrlb_cli.ingest.wandb.run_folder:is_logged_run_folder", folder_rank=30,
+               folder_test="openrlb_cli.ingest.wandb.run_folder:is_run_folder", folder_rank=30,
                folder_units="openrlb_cli.ingest.wandb.run_folder:wandb_logs"),
     FormatSpec("wandb-files", "openrlb_cli.ingest.wandb.run_folder:WANDB_FILES",
                folder_test="openrlb_cli.ingest.wandb.run_folder:is_run_folder", folder_rank=31, per_directory=True),

@@ -81,11 +81,6 @@ def is_run_folder(path: Path) -> bool:
     return (where / HISTORY).is_file() and ((where / SUMMARY).is_file() or (where / METADATA).is_file())
 
 
-def is_logged_run_folder(path: Path) -> bool:
-    """A W&B run folder holding a `.wandb` log: the log is what is read ("wandb-offline"), not the folder."""
-    return is_run_folder(path) and bool(wandb_logs(path))
-
-
 def wandb_logs(folder: Path) -> list[Path]:
     """The `.wandb` transaction logs in a run folder (the modern SDK's full record of the run)."""
     from openrlb_cli.ingest.wandb.offline import WANDB_OFFLINE
