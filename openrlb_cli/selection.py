@@ -408,11 +408,6 @@ class Curves:
 
 X_BUILTIN = ("step", "time")
 
-#: What the steps of a format count when its reader does not record a step column.
-_FORMAT_AXES = {"sb3-monitor": "env_steps", "sb3-evaluations": "env_steps", "tensorboard": "step",
-                "mlflow-files": "step", "mlflow-sqlite": "step", "sacred": "step"}
-
-
 def step_axes(store: Store, runs: Sequence[RunInfo]) -> dict[int, str]:
     """run id -> the name of what its steps count, from how it was read: the step column of a CSV /
     JSON lines file (e.g. Dopamine's ``Iteration``), the x axis of a W&B run (``global_step`` or
@@ -421,6 +416,10 @@ def step_axes(store: Store, runs: Sequence[RunInfo]) -> dict[int, str]:
     import json
     import sqlite3
 
+    from openrlb_cli.ingest import registry
+
+    # what the steps of a format count when its reader does not record a step column (its declaration)
+    format_axes = {s.name: s.step_axis for s in registry.specs() if s.step_axis}
     ids = [r.id for r in runs]
     out: dict[int, str] = {}
     by_path: dict[str, list[int]] = {}  # a file of several runs (Dopamine's JSON) names them '<path>#...'
@@ -442,7 +441,7 @@ def step_axes(store: Store, runs: Sequence[RunInfo]) -> dict[int, str]:
         except ValueError:
             st = {}
         name = (st.get("step") or st.get("x_axis")) if isinstance(st, dict) else None
-        name = name or _FORMAT_AXES.get(fmt)
+        name = name or format_axes.get(fmt)
         if name:
             for rid in by_path.get(path, [run_id]):
                 out.setdefault(rid, str(name))

@@ -17,7 +17,7 @@ import pytest
 
 from openrlb_cli.ingest.base import ReadOptions
 from openrlb_cli.ingest.pipeline import discover, ingest
-from openrlb_cli.ingest.sacred import SACRED_RUN
+from openrlb_cli.ingest.sacred.reader import SACRED_RUN
 from openrlb_cli.store import Store
 
 sacred = pytest.importorskip("sacred")

@@ -298,9 +298,9 @@ def test_appended_single_run_tables_preempt_but_long_tables_do_not(tmp_path):
 
 def test_sb3_monitor_is_not_preempted(tmp_path):
     """A monitor file's x axis is the cumulative step count, which never goes back."""
-    from openrlb_cli.ingest import pipeline
+    from openrlb_cli.ingest import registry
 
-    assert "sb3-monitor" not in pipeline.PREEMPTS and "wandb-offline" not in pipeline.PREEMPTS
+    assert registry.spec("sb3-monitor").preempts == registry.spec("wandb-offline").preempts == "never"
 
 
 

@@ -33,8 +33,6 @@ from typing import Any
 HEAD = 4096  # bytes of a file's beginning in its fingerprint (and in a check)
 TAIL = 4096  # bytes before a resume offset in a check
 ID_BASED = -1  # `head_len` of a fingerprint made of a tool's ids (exact, no prefix to compare)
-# Units re-read whole each time (their readers replace what they stored): nothing to check.
-NO_OFFSET = {"sb3-monitor", "sacred", "mlflow-sqlite", "parquet"}
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,9 @@ def _consumed_hash(f: Any, offset: int) -> str:
 
 def resumed_files(fmt: str, paths: list[Path], offset: int, state: dict[str, Any]) -> list[tuple[str, Path, int]]:
     """(label, file, offset) of each file the unit's reader will read on from a byte offset."""
-    if fmt in NO_OFFSET or not paths:
+    from openrlb_cli.ingest import registry
+
+    if not paths or registry.spec(fmt).rereads_whole:  # re-read whole each time: nothing to check
         return []
     first = paths[0]
     if fmt == "mlflow-files":

@@ -10,7 +10,10 @@ those units again. The next unit is read in a background thread while this one i
 
 Files of several formats in one directory are one run (SB3 writes monitor CSVs, progress.csv,
 progress.json and an event file side by side). Where two formats carry the same key, the key is
-taken from the more precise one (`registry.KEY_PRIORITY`) and dropped from the others.
+taken from the more precise one (`registry.key_priority`) and dropped from the others.
+
+What each format is (a file or a folder, one run per folder or the runs the file names, whether a
+step going back preempts) is its declaration (`formats.FormatSpec`), asked through `registry.spec`.
 
 Planning (what is new in each unit) and writing must not interleave with another writer of the store,
 or both append the same points: the callers (`openrlb ingest`, `track`) hold the store's lock
@@ -35,7 +38,7 @@ from openrlb_cli.errors import InputError, OpenrlbError
 from openrlb_cli.ingest import identity, layout, registry, side_config
 from openrlb_cli.ingest.base import ReadOptions, ReadResult
 from openrlb_cli.ingest.prefetch import prefetched
-from openrlb_cli.ingest.resolve import KEEPS_IDENTITY, PER_DIRECTORY, Resolution, Resolver, copies_summary
+from openrlb_cli.ingest.resolve import Resolution, Resolver, copies_summary
 from openrlb_cli.ingest.tensorboard import side_folders
 from openrlb_cli.model import RunRecord, Series
 from openrlb_cli.redact import scrub_config
@@ -47,20 +50,11 @@ from openrlb_cli.store import Store, bulk
 # known layouts are left out where they are recognised (`_known_non_log`).
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", "site-packages", ".tox", ".nox",
                        ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"})
-# KEEPS_IDENTITY: units whose runs already have an identity (an exported dataset), kept as they are.
-# PER_DIRECTORY: formats whose files in one folder are one run. Both live in `resolve`.
 # Many small units share one transaction (a commit per file dominated ingesting a directory of runs):
 # commit after this many points or seconds. 0 = one transaction per unit. The environment variable
 # is for tests (and for a reader that wants to see a long ingest's progress sooner).
 BATCH_POINTS = int(os.environ.get("OPENRLB_INGEST_BATCH_POINTS", 1_000_000))
 BATCH_SECONDS = 2.0
-SQLITE_FORMATS = {"mlflow-sqlite"}
-# Formats whose runs a resumed job writes into (a new event file in the folder, an appended log):
-# a step going back preempts the points at that step and after it, as TensorBoard does
-# (`store.preempt`). Tables only when they hold one run (`external_id` ""): a long or wide table whose
-# steps go back within a run is more likely missing a run column than resumed.
-PREEMPTS = {"tensorboard", "sb3-progress-csv", "sb3-progress-json", "mlflow-files", "mlflow-sqlite"}
-PREEMPTS_SINGLE_RUN = {"csv", "jsonl"}
 
 
 @dataclass
@@ -80,7 +74,7 @@ class Overrides:
 @dataclass
 class Unit:
     fmt: str
-    paths: list[Path]  # the files read (one, or a directory's monitor files, or an MLflow run dir)
+    paths: list[Path]  # the files read (one, or a folder's group of files, or a run folder)
     key: str  # identity in ingest_files
     run_dir: Path
 
@@ -96,7 +90,7 @@ class Unit:
                 st = p.stat()
                 size, mtime = size + st.st_size, max(mtime, st.st_mtime)
                 wal = p.with_name(p.name + "-wal")  # a SQLite store in WAL mode grows there first
-                if self.fmt in SQLITE_FORMATS and wal.is_file():
+                if wal.is_file() and registry.spec(self.fmt).sqlite:
                     size, mtime = size + wal.stat().st_size, max(mtime, wal.stat().st_mtime)
         return size, mtime
 
@@ -134,6 +128,7 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
     units: list[Unit] = []
     skipped: list[tuple[str, str]] = []
     seen: set[str] = set()
+    folder_fmt = fmt in registry.DIRECTORY_FORMATS  # its unit is a folder: files are not read one by one
     for root in paths:
         root = Path(root).expanduser().resolve()
         if not root.exists():
@@ -145,20 +140,14 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
                 skipped.append((str(root), "not a recognised log format (name its format to force one)"))
                 continue
             registry.reader(name)
-            if name == "sb3-monitor":
-                units.extend(_monitor_units([root]))
+            if registry.spec(name).group:
+                units.extend(_group_units(name, [root]))
             else:
                 units.append(Unit(name, [root], str(root), root.parent))
             continue
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not _known_non_log(here, d, dirnames))
-            if fmt in (None, "parquet") and registry.is_parquet_dataset(here):
-                units.append(Unit("parquet", [here], str(here), here))
-                dirnames[:] = []
-                continue
-            if fmt == "parquet":
-                continue
             try:
                 folder = registry.directory_format(here)
             except Exception as exc:  # noqa: BLE001 - a hostile side file costs the folder's layout only
@@ -168,9 +157,9 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
                 units.extend(Unit(folder, [p], str(p), here) for p in registry.directory_unit_paths(folder, here))
                 dirnames[:] = []
                 continue
-            if fmt in registry.DIRECTORY_FORMATS:
+            if folder_fmt:
                 continue
-            monitors: list[Path] = []
+            grouped: dict[str, list[Path]] = {}
             found: dict[str, list[Path]] = {}
             for name in sorted(filenames):
                 path = here / name
@@ -179,17 +168,14 @@ def discover(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Unit],
                 kind = fmt or _detect(path, skipped)
                 if kind is None:
                     continue
-                if kind == "sb3-monitor":
-                    monitors.append(path)
-                else:
-                    found.setdefault(kind, []).append(path)
-            if "sb3-progress-csv" in found:  # progress.json repeats progress.csv, less precisely
-                found.pop("sb3-progress-json", None)
+                (grouped if registry.spec(kind).group else found).setdefault(kind, []).append(path)
+            for kind in [k for k in found if registry.spec(k).yields_to in found]:
+                del found[kind]  # progress.json repeats progress.csv, less precisely
             for kind, files in found.items():
                 owner = side_folders.hparams_owner(here) if kind == "tensorboard" else None
                 units.extend(Unit(kind, [p], str(p), owner or here) for p in files)
-            if monitors:
-                units.extend(_monitor_units(monitors))
+            for kind, files in grouped.items():
+                units.extend(_group_units(kind, files))
     out = []
     for u in units:
         if u.key not in seen:
@@ -218,18 +204,20 @@ def _known_non_log(here: Path, name: str, siblings: list[str]) -> bool:
     return False
 
 
-def _monitor_units(files: list[Path]) -> list[Unit]:
+def _group_units(fmt: str, files: list[Path]) -> list[Unit]:
+    """One unit per folder of a grouped format's files (SB3 monitor files), keyed by its glob."""
+    pattern = registry.spec(fmt).group or ""
     by_dir: dict[Path, list[Path]] = {}
     for f in files:
         by_dir.setdefault(f.parent, []).append(f)
-    return [Unit("sb3-monitor", sorted(fs), str(d / "*.monitor.csv"), d) for d, fs in by_dir.items()]
+    return [Unit(fmt, sorted(fs), str(d / pattern), d) for d, fs in by_dir.items()]
 
 
 # ---------------------------------------------------------------------------- reading
 def _read(unit: Unit, offset: int, state: dict[str, Any], options: ReadOptions
           ) -> Generator[ReadResult, None, None]:
     reader: Any = registry.reader(unit.fmt)
-    if unit.fmt == "sb3-monitor":
+    if registry.spec(unit.fmt).group:
         yield reader.read_group(unit.paths, options)
     elif hasattr(reader, "iter_read"):  # big files come in batches
         yield from reader.iter_read(unit.paths[0], offset, state, options)
@@ -329,10 +317,11 @@ def _results(items: Iterable[tuple[int, Any]]) -> Iterator[ReadResult]:
 
 def sibling_keys(run_dir: Path, fmt: str) -> set[str]:
     """Keys that a higher-priority format in the same run directory already provides."""
-    if fmt not in registry.KEY_PRIORITY:
+    priority = registry.key_priority()
+    if fmt not in priority:
         return set()
     keys: set[str] = set()
-    for better in registry.KEY_PRIORITY[: registry.KEY_PRIORITY.index(fmt)]:
+    for better in priority[: priority.index(fmt)]:
         path = run_dir / ("progress.csv" if better == "sb3-progress-csv" else "progress.json")
         if not path.is_file():
             continue
@@ -399,23 +388,24 @@ def finalize(rec: RunRecord, unit: Unit, overrides: Overrides, drop_keys: set[st
     `ident`: the unit's identity (`resolve`): the run folder's run, or the prefix of the file's runs;
     None: the path, as before 0006."""
     run_dir = layout.run_identity_dir(unit.run_dir)
-    if unit.fmt in KEEPS_IDENTITY:
+    spec = registry.spec(unit.fmt)
+    if spec.keeps_identity:
         pass
-    elif unit.fmt in PER_DIRECTORY and (not rec.external_id or unit.fmt in registry.DIRECTORY_FORMATS):
+    elif spec.per_directory and (not rec.external_id or spec.is_folder):
         rec.external_id = ident or str(run_dir)
     else:
         base = ident or str(unit.paths[0])
         rec.external_id = f"{base}#{rec.external_id}" if rec.external_id else base
-    if unit.fmt not in KEEPS_IDENTITY:
+    if not spec.keeps_identity:
         rec.source = "local"
     if side:
         rec.config = {**side, **rec.config}
-    if unit.fmt in PER_DIRECTORY:
+    if spec.per_directory:
         layout.apply_path_fields(rec, run_dir)
         if rec.name is None:
             rec.name = run_dir.name
     layout.apply_config_fields(rec)
-    if unit.fmt not in KEEPS_IDENTITY:
+    if not spec.keeps_identity:
         layout.apply_tree_fields(rec, unit.paths[0])
     for key, value in option_fields(unit, overrides).items():
         setattr(rec, key, value)
@@ -498,7 +488,7 @@ def _rebuild_folders(resolver: Resolver, units: list[tuple[Unit, int, float]], p
     for i, (unit, size, mtime) in enumerate(units):
         plan = plans.get(i)
         run_dir = plan.res.run_dir if plan and plan.res else (
-            str(layout.run_identity_dir(unit.run_dir)) if unit.fmt in PER_DIRECTORY else None)
+            str(layout.run_identity_dir(unit.run_dir)) if registry.spec(unit.fmt).per_directory else None)
         if run_dir not in rebuilt:
             continue
         if plan is None:
@@ -679,6 +669,7 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
     offset, state, points, preempted = plan.offset, plan.state, 0, 0
     damage: str | None = None
     drop = sibling_keys(unit.run_dir, unit.fmt)
+    preempts = registry.spec(unit.fmt).preempts
     side, side_warnings = side_config.read_side_config(unit.run_dir)
     summary.warnings.extend(w for w in side_warnings if w not in summary.warnings)
     ident = plan.res.ident if plan.res else None
@@ -687,7 +678,7 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
     if plan.clear and ident is not None:
         _clear(store, unit, ident)
     for result in results:
-        preempt = [unit.fmt in PREEMPTS or (unit.fmt in PREEMPTS_SINGLE_RUN and not rec.external_id)
+        preempt = [preempts == "always" or (preempts == "single-run" and not rec.external_id)
                    for rec in result.runs]
         recs = [finalize(rec, unit, overrides, drop, side, ident) for rec in result.runs]
         new_series: dict[bool, list[tuple[int, str, Series]]] = {False: [], True: []}
@@ -727,7 +718,7 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
         summary.skipped.append((unit.key, f"{damage}; the records before it are stored, the rest is read "
                                           "again at the next ingest"))
         size = -1
-    if plan.clear and ident is not None and unit.fmt not in PER_DIRECTORY:
+    if plan.clear and ident is not None and not registry.spec(unit.fmt).per_directory:
         _drop_unproduced(store, ident, produced)
     fp = identity.fingerprint(unit.fmt, unit.paths) if ident is not None else None
     fp = fp or (plan.res.fp if plan.res else None)
@@ -764,7 +755,7 @@ def _clear(store: Store, unit: Unit, ident: str) -> None:
     runs = _unit_runs(store, ident)
     ids = json.dumps(runs)
     store.conn.execute("DELETE FROM series WHERE run_id IN (SELECT value FROM json_each(?))", (ids,))
-    if unit.fmt in PER_DIRECTORY:
+    if registry.spec(unit.fmt).per_directory:
         store.conn.execute(
             "UPDATE ingest_files SET size = -1, mtime = -1, offset = 0, state = '{}', checks = NULL "
             "WHERE run_id IN (SELECT value FROM json_each(?)) AND copy_of IS NULL AND path != ?", (ids, unit.key))

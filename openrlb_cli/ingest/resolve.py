@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openrlb_cli.ingest import identity, layout
+from openrlb_cli.ingest import identity, layout, registry
 from openrlb_cli.ingest.identity import Fingerprint
 from openrlb_cli.store.store import _FILE_COLUMNS, file_row
 
@@ -39,11 +39,6 @@ if TYPE_CHECKING:
     from openrlb_cli.ingest.pipeline import Unit
     from openrlb_cli.store import Store
 
-# formats whose unit feeds the one run of its folder (the rest: the runs of the file itself)
-PER_DIRECTORY = {"tensorboard", "sb3-monitor", "sb3-progress-csv", "sb3-progress-json", "sb3-evaluations",
-                 "mlflow-files", "sacred", "wandb-files"}
-KEEPS_IDENTITY = {"parquet"}
-MONITORS = "*.monitor.csv"
 # Stored units of one name compared with a new file shorter than identity.HEAD (their fingerprints
 # cover different lengths, so no index finds them): at most this many, to bound the cost.
 SHORT_ROWS = 200
@@ -74,10 +69,10 @@ class Resolver:
     implied: Callable[[Path, Path], dict[str, Any]] | None = None
 
     def resolve(self, unit: Unit, size: int, mtime: float) -> Resolution:
-        per_dir = unit.fmt in PER_DIRECTORY
-        run_dir = str(layout.run_identity_dir(unit.run_dir)) if per_dir else None
+        spec = registry.spec(unit.fmt)  # feeds the one run of its folder, or the runs of the file itself
+        run_dir = str(layout.run_identity_dir(unit.run_dir)) if spec.per_directory else None
         prior = self.store.file_state(unit.key)
-        if unit.fmt in KEEPS_IDENTITY:
+        if spec.keeps_identity:
             return Resolution(prior, None, None, None, restart=bool(prior and size < prior["offset"]))
         if prior is not None and prior["copy_of"] is None and prior["format"] == unit.fmt:
             return self._known(unit, prior, size, mtime, run_dir)
@@ -91,7 +86,7 @@ class Resolver:
         found = self._match(unit, fp, size, mtime, run_dir)
         if found is not None:
             return found
-        if per_dir and run_dir is not None:
+        if spec.per_directory and run_dir is not None:
             ident = self._dir_ident.get(run_dir) or self._run_at_dir(run_dir)
             if ident is None:
                 ident = self._fresh(fp, unit.key)
@@ -143,7 +138,7 @@ class Resolver:
                             rows.append(r)
                     elif _first_bytes(_row_file(r), fp.head_len) == head:  # this file is the shorter one
                         rows.append(r)
-        legacy_name = MONITORS if unit.fmt == "sb3-monitor" else fp.name
+        legacy_name = registry.spec(unit.fmt).group or fp.name
         rows += [file_row(r) for r in conn.execute(
             f"SELECT {_FILE_COLUMNS} FROM ingest_files WHERE head_hash IS NULL AND name = ? AND format = ? "
             "AND size = ? AND mtime = ? AND path != ?", (legacy_name, unit.fmt, size, mtime, unit.key))]
@@ -193,7 +188,7 @@ class Resolver:
     def _compare(self, unit: Unit, row: dict[str, Any], size: int) -> str:
         """'stored', 'continues' or 'fork': how a copy relates to the unit stored from `row`."""
         there = _row_file(row)
-        if row["head_len"] == identity.ID_BASED or unit.fmt == "sb3-monitor" or unit.paths[0].is_dir():
+        if row["head_len"] == identity.ID_BASED or registry.spec(unit.fmt).group or unit.paths[0].is_dir():
             return "continues" if size > row["size"] else "stored"
         try:
             theirs = there.stat().st_size
@@ -246,10 +241,10 @@ class Resolver:
 
 
 def _row_file(row: dict[str, Any]) -> Path:
-    """The file (or folder) a stored unit row was read from: a monitor group's first file."""
+    """The file (or folder) a stored unit row was read from: a group's (monitor files') first file."""
     path = Path(row["path"])
-    if path.name == MONITORS:
-        return path.parent / row["name"] if row["name"] and row["name"] != MONITORS else path.parent
+    if path.name in {s.group for s in registry.specs() if s.group}:
+        return path.parent / row["name"] if row["name"] and row["name"] != path.name else path.parent
     return path
 
 
