@@ -28,9 +28,9 @@ def ingest_cmd(
     paths: list[Path] = typer.Argument(..., help="Files or directories (walked recursively)."),
     fmt: str | None = typer.Option(
         None, "--format", "-f",
-        help="Force a format: tensorboard, sb3-monitor, sb3-progress-csv, sb3-progress-json, csv, jsonl, "
-        "mlflow-files, mlflow-sqlite, sacred, wandb-offline, wandb-files, wandb-csv, "
-        "parquet (a dataset directory from `openrlb export --format parquet`).",
+        help="Force a format by name, e.g. tensorboard, sb3-progress-csv, csv, jsonl, mlflow-files, wandb-offline, "
+        "parquet (a dataset directory from `openrlb export --format parquet`); an unknown name lists them all "
+        "(each log format declares itself, so this help does not).",
     ),
     project: str | None = typer.Option(
         None, "--project",
