@@ -157,3 +157,45 @@ def test_report_in_chromium_from_file_url(report_html, page):  # noqa: F811
     assert page.canvas_pixels(0) != minmax
     page.page.screenshot(path=str(path.parent / "screenshot.png"), full_page=True)
     assert page.errors == [] and page.dialogs == []
+
+
+@pytest.mark.slow
+def test_lines_on_different_grids_keep_their_gaps(db_path, tmp_path, page, monkeypatch):  # noqa: F811
+    """Two experiments on different step grids, one with seeds that start late and end early (a dashed
+    stretch at both ends and none between). Joined for uPlot, a line has no value at the other line's
+    x values; if those stayed `undefined` next to its nulls, uPlot drew a straight dashed line from the
+    first dashed stretch to the last (clipped only around each null). Every null must be part of one
+    unbroken run of nulls."""
+    with Store(db_path) as s:
+        for seed in (1, 2, 3):
+            a = np.arange(0, 50_000, 1000.0)
+            s.write_run(RunRecord("t", f"a/{seed}", project="g", experiment="a", env="E", seed=seed,
+                                  series={"r": Series(a, np.log1p(a) + seed)}))
+            b = np.arange(10 + 500 * (seed == 3), 100_000 - 5000 * (seed == 2), 777.0)
+            s.write_run(RunRecord("t", f"b/{seed}", project="g", experiment="b", env="E", seed=seed,
+                                  series={"r": Series(b, np.sqrt(b) + seed)}))
+    monkeypatch.setattr(rp, "_PROVIDERS", {})
+    with Store(db_path) as s:
+        curves = load_curves(s, resolve(s, ["a", "b"], metric="r"))
+    result = rp.write_report(curves, tmp_path / "r", rp.ReportOptions(plot=fg.PlotOptions()))
+    assert result.ok, result.errors
+    page.page.goto((tmp_path / "r" / "index.html").as_uri())
+    page.page.wait_for_selector(".or-panel canvas")
+    report = page.page.evaluate("""() => {
+      const u = document.getElementById('openrlb-curves').openrlb.charts[0];
+      return u.openrlbSeries.map((m, k) => {
+        const ys = u.data[k + 1];
+        let broken = 0, nulls = 0, defined = 0;
+        for (let i = 0; i < ys.length; i++) {
+          if (ys[i] === null) {
+            nulls++;
+            if ((i > 0 && ys[i - 1] === undefined) || (i + 1 < ys.length && ys[i + 1] === undefined)) broken++;
+          } else if (ys[i] !== undefined) defined++;
+        }
+        return {label: m.label, role: m.role, nulls: nulls, broken: broken, defined: defined};
+      });
+    }""")
+    partial_b = next(r for r in report if r["label"] == "b" and r["role"] == "partial")
+    assert partial_b["defined"] >= 2 and partial_b["nulls"] > 0  # dashed at both ends, a gap between
+    assert [r for r in report if r["broken"]] == []
+    assert page.errors == []

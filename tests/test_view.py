@@ -245,3 +245,32 @@ def test_keep_alive_responses_are_not_held_back_by_nagle(server):
         handler.setup = original
     assert status == 200
     assert seen and all(seen)
+
+
+def test_a_line_keeps_its_colour_when_the_env_changes(db_path):
+    """Colours follow the whole selection's lines and the store's style book, not the envs on screen:
+    `a` is absent from env Y, and `b`/`c` must not take other colours there."""
+    from openrlb_cli.render import figures as fg
+    from openrlb_cli.render.chart_payload import hex_color
+    from openrlb_cli.render.styles import style_book_path, update_style_book
+
+    with Store(db_path) as s:
+        for exp, envs in (("a", ("X",)), ("b", ("X", "Y")), ("c", ("X", "Y"))):
+            for env in envs:
+                _write(s, exp, env, 0, 0.001)
+    app = ViewApp(db_path)
+    try:
+        x = _get(app, "/api/curves", spec=["?project=p"], env=["X"], metric="r")[1]["colors"]
+        y = _get(app, "/api/curves", spec=["?project=p"], env=["Y"], metric="r")[1]["colors"]
+        assert set(x) == {"a", "b", "c"} and set(y) == {"b", "c"}
+        assert y == {k: x[k] for k in ("b", "c")}
+        assert len(set(x.values())) == 3
+        update_style_book(style_book_path(db_path), ["c", "b"])  # `plot` drew c and b first: c slot 0, b slot 1
+        app2 = ViewApp(db_path)
+        try:
+            y2 = _get(app2, "/api/curves", spec=["?project=p"], env=["Y"], metric="r")[1]["colors"]
+        finally:
+            app2.close()
+        assert y2 == {"c": hex_color(fg.style_of(0).color), "b": hex_color(fg.style_of(1).color)}
+    finally:
+        app.close()

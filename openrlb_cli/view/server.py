@@ -143,6 +143,7 @@ class ViewApp:
         self._fallback_metric: dict[tuple, str] = {}
         self._curves_cache: OrderedDict[tuple, Any] = OrderedDict()  # loaded curves shared by curves/table
         self._selection_cache: OrderedDict[tuple, Any] = OrderedDict()  # resolved selections: curves/runs
+        self._lines_cache: OrderedDict[tuple, list[str]] = OrderedDict()  # every line of a spec list: colours
         # numpy, matplotlib (the figure code's colours) and the analysis code load now, not on the first page
         from openrlb_cli.render import chart_payload, figures, tables  # noqa: F401
 
@@ -352,6 +353,30 @@ class ViewApp:
                     self._curves_cache.popitem(last=False)
         return curves
 
+    def _slots(self, q: Query, labels: list[str]) -> dict[str, int]:
+        """Style slots that do not move when the page switches env: the store's style book (as `plot`
+        keeps it; read here, never written) and then the lines of the whole selection in order, so a
+        line keeps its colour whichever envs are shown. Grouped by a config key, the lines are values
+        of that key, and only the book and this figure's order apply."""
+        from openrlb_cli.render.styles import assign_slots, load_style_book, style_book_path
+
+        book = load_style_book(style_book_path(self.db_path))
+        lines: list[str] = []
+        if not q.str("group_by"):
+            key = (tuple(self._specs(q)), self.version())
+            with self._cache_lock:
+                lines = self._lines_cache.get(key, [])
+            if not lines:
+                with self.store() as s:
+                    lines = list(self._counts(s, list(key[0]), [])["lines"])
+                with self._cache_lock:
+                    self._lines_cache[key] = lines
+                    while len(self._lines_cache) > 16:
+                        self._lines_cache.popitem(last=False)
+        ordered = lines + [label for label in labels if label not in lines]
+        slots = assign_slots(ordered, book)
+        return {label: slots[label] for label in labels}
+
     # ------------------------------------------------------------------ endpoints
     def api_version(self, q: Query) -> dict[str, Any]:
         return {"version": self.version()}
@@ -384,6 +409,8 @@ class ViewApp:
         specs = self._specs(q)
         with self.store() as s:
             counts = self._counts(s, specs, [])
+        with self._cache_lock:
+            self._lines_cache[(tuple(specs), self.version())] = list(counts["lines"])
         if not counts["lines"]:
             from openrlb_cli.selection import resolve
 
@@ -414,7 +441,7 @@ class ViewApp:
         data = fg.compute_panels(curves, opts)
         kinds = () if band == "none" else (band,)
         fig = pl.figure_payload(data, opts, kinds, width=width)
-        colors = fg.experiment_colors(curves.selection.labels)
+        colors = fg.experiment_colors(curves.selection.labels, slots=self._slots(q, curves.selection.labels))
         return {**fig, "colors": {k: pl.hex_color(c) for k, c in colors.items()}, "labels": list(colors),
                 "band": band, "warnings": data.warnings, "seconds": round(time.perf_counter() - t0, 4)}
 

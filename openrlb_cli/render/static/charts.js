@@ -83,7 +83,12 @@
       box.appendChild(el("div", "or-empty", "no data"));
       return null;
     }
-    const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+    // Lines on different grids are joined on the union of their x values; a line has no value at another
+    // line's x (uPlot marks those `undefined` and draws straight across them). NULL_EXPAND (2) turns the
+    // ones beside a null into null too, so a gap (a dashed part's absence, a band's end) stays one gap
+    // instead of a straight line drawn across it and clipped only around each null point.
+    const data = tables.length === 1 ? tables[0]
+      : uPlot.join(tables, tables.map(function (t) { return t.map(function () { return 2; }); }));
     const series = [{}].concat(meta.map(function (m) {
       const band = m.role === "lo" || m.role === "hi";
       return {
