@@ -197,3 +197,16 @@ def test_json_lists_are_valid_json_with_nan_as_null(cli, populated):
     assert code == 0 and run["summary"] == {"best": None, "worst": None} and run["n_points"] == 2
     code, out, _ = cli("runs", "--json", "experiment=x", "state=running")  # known values, no such run
     assert code == 0 and json.loads(out) == []
+
+
+def test_names_are_printed_as_stored(cli, db_path):
+    """`:name:` in a run's metadata is text, not an emoji code (rich would print 👍 for `:thumbsup:`)."""
+    with Store(db_path) as store:
+        rec = RunRecord("test", "e", project="p", name="run:fire:x", experiment="exp:thumbsup:", env="E")
+        rec.add_points("r", Series([0, 1], [1.0, 2.0]))
+        store.write_run(rec)
+    code, out, _ = cli("runs")
+    assert code == 0 and "exp:thumbsup:" in out and "\N{THUMBS UP SIGN}" not in out
+    uid = json.loads(cli("runs", "--json")[1])[0]["uid"]
+    code, out, _ = cli("show", uid)
+    assert code == 0 and "run:fire:x" in out and "\N{FIRE}" not in out

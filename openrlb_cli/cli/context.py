@@ -53,11 +53,11 @@ def reset() -> None:
 
 def out() -> Console:
     """stdout; tables are not squeezed to 80 columns when piped (e.g. into grep)."""
-    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240, emoji=False)
 
 
 def err() -> Console:
-    return Console(stderr=True, soft_wrap=True)
+    return Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 # Library option names whose flag is not `--` + the name with `_` -> `-` (see `OpenrlbError.options`).

@@ -26,7 +26,7 @@ _OPTION, _SWITCH, _TYPES, _REQUIRED = "bold cyan", "bold green", "bold yellow", 
 
 
 def _console() -> Console:
-    return Console(file=sys.stdout, highlight=False)
+    return Console(file=sys.stdout, highlight=False, emoji=False)
 
 
 def _split_extra(record_help: str) -> tuple[str, str]:
