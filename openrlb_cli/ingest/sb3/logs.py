@@ -72,6 +72,7 @@ def _read_monitor(path: Path, warn: list[str]) -> _Episodes:
         data = path.read_bytes()
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    data = data.rstrip(b"\0")  # a zero-filled tail (a killed job's last pages) is a tail: see tabular.open_log
     tabular.check_text(path, data, 0)
     pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     meta: dict[str, Any] = {}

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from openrlb_cli.errors import InputError
+from openrlb_cli.ingest.base import zero_tail_start
 from openrlb_cli.model import RunRecord, Series
 
 STEP_CANDIDATES = ("step", "global_step", "env_step", "_step", "timestep", "timesteps", "total_timesteps",
@@ -66,11 +67,21 @@ def read_csv_quietly(path: Path, buf: Any, warn: list[str] | None, **kwargs: Any
 # ---------------------------------------------------------------- bytes and lines
 
 def open_log(path: Path) -> tuple[int, io.BufferedReader]:
-    """The file's size and an open binary handle, or an InputError naming the file."""
+    """How far the file holds text, and an open binary handle; an InputError naming the file.
+
+    A job killed while writing often leaves the file's last pages as zeros (its size was extended
+    before the data reached the disk). Those zeros are a tail, as a line still being written is:
+    the text before them is read, and they are looked at again when the file changes (text written
+    after them is then a NUL byte inside the log: reported, that file skipped)."""
     try:
         size = path.stat().st_size
-        return size, open(path, "rb")  # noqa: SIM115 - the caller closes it
+        f = open(path, "rb")  # noqa: SIM115 - the caller closes it
     except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        return zero_tail_start(f, size), f
+    except OSError as e:
+        f.close()
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
 
 

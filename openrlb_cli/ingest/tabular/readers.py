@@ -141,7 +141,9 @@ class CsvReader:
         head = read_head(path, 4096)
         if head is None:
             return False
-        return b"\x00" not in head and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+        # zeros up to the end of what was read may be a killed job's zero-filled tail (see `open_log`)
+        text = head.rstrip(b"\x00")
+        return (bool(text) or not head) and b"\x00" not in text and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
 
     def read(self, path: Path, offset: int, state: dict[str, Any], options: ReadOptions,
              max_bytes: int | None = None) -> ReadResult:
