@@ -338,3 +338,66 @@ def test_rewritten_progress_csv_replaces_the_old_run(tmp_path):
         (run,) = store.runs()
         s = store.load_series(run.id, "rollout/ep_rew_mean")
     assert s.values.tolist() == [-float(i) for i in range(150)]
+
+
+# ---------------------------------------------------------------------------- a file renamed in place
+@pytest.mark.parametrize("kind,pattern,new_name", [
+    ("csv", "curves.csv", "curves_old.csv"),
+    ("jsonl", "curves.jsonl", "archive.jsonl"),
+    ("tensorboard", "events.out.tfevents.*", "events.out.tfevents.1700000000.renamed"),
+])
+def test_a_renamed_file_is_the_same_run(kind, pattern, new_name, tmp_path):
+    """`mv progress.csv progress_old.csv`: the same runs, nothing read again (it was a second run
+    holding the same points, which a mean over seeds counts twice); grown after the rename, only the
+    new points are read. With the old row from before migration 0009 (no name-less hash yet), the
+    hash is taken the next time the unchanged file is seen."""
+    db = tmp_path / "s.db"
+    a = tmp_path / "a"
+    _lay_out(kind, a)
+    first = _ingest(db, a)
+    stored = _snapshot(db)
+    files = sorted(a.rglob(pattern))
+    with Store(db) as store:  # as a store written before 0009 left it
+        store.conn.execute("UPDATE ingest_files SET body_hash = NULL")
+        store.conn.commit()
+    assert _ingest(db, a).units == 0
+    with Store(db) as store:
+        assert store.conn.execute("SELECT count(*) FROM ingest_files WHERE body_hash IS NULL").fetchone()[0] == 0
+    target = files[0]
+    target.rename(target.with_name(new_name))
+    again = _ingest(db, a)
+    assert again.new_runs == 0 and again.units == 0 and again.points == 0, again.to_dict()
+    assert _snapshot(db) == stored
+    with Store(db) as store:
+        paths = {r[0] for r in store.conn.execute("SELECT path FROM ingest_files")}
+    assert str(target.with_name(new_name)) in paths and str(target) not in paths
+    assert first.units == len(paths)
+
+
+def test_a_renamed_file_that_grew_reads_only_what_is_new(tmp_path):
+    db = tmp_path / "s.db"
+    a = tmp_path / "a"
+    _lay_out("csv", a)
+    _ingest(db, a)
+    (f,) = a.rglob("curves.csv")
+    g = f.with_name("curves_2024.csv")
+    f.rename(g)
+    with g.open("a") as fh:
+        fh.write("q_learning,FrozenPond-v0,1,99999,1.0,1700099999.0\n")
+    more = _ingest(db, a)
+    assert more.new_runs == 0 and more.units == 1 and more.points == 1, more.to_dict()
+    clean = tmp_path / "clean.db"
+    _ingest(clean, a)
+    assert _snapshot(db) == _snapshot(clean)
+
+
+def test_a_renamed_copy_beside_its_original_is_still_a_run_of_its_own(tmp_path):
+    """Only a file whose original is gone is a rename; an identical file under another name beside
+    its original stays what it was before (a run of its own, as two differently named files are)."""
+    db = tmp_path / "s.db"
+    a = tmp_path / "a"
+    _lay_out("csv", a)
+    n = _ingest(db, a).new_runs
+    (f,) = a.rglob("curves.csv")
+    shutil.copy2(f, f.with_name("curves_copy.csv"))
+    assert _ingest(db, a).new_runs == n

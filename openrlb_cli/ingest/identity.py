@@ -40,6 +40,7 @@ class Fingerprint:
     name: str  # file or folder name
     head_len: int  # bytes hashed (fewer than HEAD: the file was that short), or ID_BASED
     head_hash: str
+    body_hash: str | None = None  # the same bytes without the name (files only): finds a renamed file
 
 
 def _digest(*parts: bytes) -> str:
@@ -57,7 +58,7 @@ def _head(path: Path, n: int = HEAD) -> bytes:
 
 def file_fingerprint(path: Path, head: bytes | None = None) -> Fingerprint:
     head = _head(path) if head is None else head
-    return Fingerprint(path.name, len(head), _digest(path.name.encode(), head))
+    return Fingerprint(path.name, len(head), _digest(path.name.encode(), head), _digest(head))
 
 
 def prefix_hash(name: str, head: bytes, length: int) -> str:
@@ -206,3 +207,15 @@ def salted(fp: Fingerprint | None, salt: str) -> str:
 def new_ident(fp: Fingerprint | None, fallback: str) -> str:
     """The identity of a unit seen for the first time: its fingerprint, or (unreadable) its path."""
     return "fp:" + fp.head_hash[:20] if fp is not None else salted(None, fallback)
+
+
+def body_hash(path: Path, name: str, head_len: int, head_hash: str) -> str | None:
+    """The name-less hash (`Fingerprint.body_hash`) of a stored fingerprint, from the file it was taken
+    of, when that file still begins with the same bytes; None otherwise (or when unreadable)."""
+    try:
+        head = _head(path, head_len)
+    except OSError:
+        return None
+    if len(head) != head_len or _digest(name.encode(), head) != head_hash:
+        return None
+    return _digest(head)

@@ -726,6 +726,7 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
         unit.key, run_id=run_id, fmt=unit.fmt, size=size, mtime=plan.mtime, offset=offset, state=state,
         ident=ident, run_dir=plan.res.run_dir if plan.res else None, name=fp.name if fp else unit.paths[0].name,
         head_len=fp.head_len if fp else None, head_hash=fp.head_hash if fp else None,
+        body_hash=fp.body_hash if fp else None,
         checks=identity.checks(unit.fmt, unit.paths, offset, state) if ident is not None else None, copy_of=None)
     summary.points += points
     return points

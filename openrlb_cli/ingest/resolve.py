@@ -107,8 +107,14 @@ class Resolver:
             fp = identity.fingerprint(unit.fmt, unit.paths)
             if fp is not None:
                 self.store.conn.execute(
-                    "UPDATE ingest_files SET name = ?, head_len = ?, head_hash = ?, ident = ?, run_dir = ? "
-                    "WHERE path = ?", (fp.name, fp.head_len, fp.head_hash, ident, run_dir, unit.key))
+                    "UPDATE ingest_files SET name = ?, head_len = ?, head_hash = ?, ident = ?, run_dir = ?, "
+                    "body_hash = ? WHERE path = ?",
+                    (fp.name, fp.head_len, fp.head_hash, ident, run_dir, fp.body_hash, unit.key))
+        elif prior["body_hash"] is None and prior["head_len"] not in (None, identity.ID_BASED):
+            # a row from before 0009: the hash of the same bytes without the name, once (if unchanged)
+            body = identity.body_hash(unit.paths[0], prior["name"], prior["head_len"], prior["head_hash"])
+            if body is not None:
+                self.store.conn.execute("UPDATE ingest_files SET body_hash = ? WHERE path = ?", (body, unit.key))
         if (prior["size"], prior["mtime"]) == (size, mtime):
             return Resolution(prior, ident, run_dir, fp)
         restart = size < prior["offset"]
@@ -155,6 +161,11 @@ class Resolver:
             there = _row_file(row)
             if not there.exists() or _same_file(there, here):
                 return self._adopt(unit, row, size, mtime, run_dir)
+        renamed = self._renamed(unit, fp, size, mtime)
+        if renamed is not None:
+            self.store.conn.execute("UPDATE ingest_files SET name = ?, head_hash = ? WHERE path = ?",
+                                    (fp.name, fp.head_hash, renamed["path"]))
+            return self._adopt(unit, renamed, size, mtime, run_dir)
         if self.as_copy:
             return None
         rows = [r for r in rows if self._same_place_fields(unit, _row_file(r), r["run_dir"])]
@@ -176,6 +187,20 @@ class Resolver:
                 and self._same_place_fields(unit, twin[0].paths[0], str(twin[0].run_dir))):
             return self._stored(unit, twin[0].key, twin[1], None, fp, size, mtime, run_dir)
         return None
+
+    def _renamed(self, unit: Unit, fp: Fingerprint, size: int, mtime: float) -> dict[str, Any] | None:
+        """The stored unit this file was before it was renamed: the same first bytes under another
+        name, its file gone (a file of that content still in place makes this one a copy instead, which
+        the name-and-bytes look-up decides). Files only; run folders are found by their tools' ids."""
+        if fp.body_hash is None or unit.paths[0].is_dir() or registry.spec(unit.fmt).group:
+            return None
+        rows = [file_row(r) for r in self.store.conn.execute(
+            f"SELECT {_FILE_COLUMNS} FROM ingest_files WHERE body_hash = ? AND head_len = ? AND format = ? "
+            "AND name != ? AND path != ? AND copy_of IS NULL",
+            (fp.body_hash, fp.head_len, unit.fmt, fp.name, unit.key))]
+        gone = [r for r in rows if not _row_file(r).exists()]
+        gone.sort(key=lambda r: ((r["size"], r["mtime"]) != (size, mtime), r["size"] > size, r["path"]))
+        return gone[0] if gone else None
 
     def _same_place_fields(self, unit: Unit, there: Path, there_dir: str | None) -> bool:
         """Whether the place of a stored file implies the same run fields as `unit`'s place."""
@@ -212,7 +237,7 @@ class Resolver:
                 mtime: float, run_dir: str | None) -> Resolution:
         self.store.set_file_state(unit.key, run_id=run_id, fmt=unit.fmt, size=size, mtime=mtime, offset=size,
                                   ident=ident, run_dir=run_dir, name=fp.name, head_len=fp.head_len,
-                                  head_hash=fp.head_hash, checks=None, copy_of=there)
+                                  head_hash=fp.head_hash, checks=None, copy_of=there, body_hash=fp.body_hash)
         self.copies.append((unit.key, there, ident))
         return Resolution(None, ident, run_dir, fp, copy_of=there)
 

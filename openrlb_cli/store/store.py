@@ -482,7 +482,7 @@ class Store:
         }
 
 
-_IDENTITY_COLUMNS = ("ident", "run_dir", "name", "head_len", "head_hash", "checks", "copy_of")
+_IDENTITY_COLUMNS = ("ident", "run_dir", "name", "head_len", "head_hash", "checks", "copy_of", "body_hash")
 _FILE_COLUMNS = "path, run_id, format, size, mtime, offset, state, " + ", ".join(_IDENTITY_COLUMNS)
 
 
