@@ -171,3 +171,54 @@ def test_interval_notes_follow_the_names():
     fig = _draw(af.interval_figure, _intervals(["a", "b"]), METRICS, fg.experiment_colors(["a", "b"]), xlabel="x",
                 titles=TITLES, notes={"b": "(2/3 tasks)"})
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b (2/3 tasks)"]
+
+
+@pytest.mark.parametrize("width", [3.25, 6.75, 10.0])
+def test_width_sets_every_figure_width_and_panels_wrap_when_narrow(width):
+    """`aggregate --width`: each figure is `width` inches wide (a paper's column), its panels sized to
+    fit; panels that would be narrower than their ticks need wrap onto more rows instead."""
+    labels = ["ppo", "sac", "td3"]
+    colors = fg.experiment_colors(labels)
+    taus = np.linspace(0, 1, 11)
+    matrix = ImprovementMatrix(tuple(labels), np.full((3, 3), 0.5), np.full((3, 3), 0.4), np.full((3, 3), 0.6),
+                               100, 0.95, "percentile", 0)
+    grid = np.linspace(0, 1e6, 6)
+    figs = {
+        "intervals": _draw(af.interval_figure, _intervals(labels), METRICS, colors, xlabel="x", titles=TITLES,
+                           width=width),
+        "profiles": _draw(af.profile_figure, taus, {lbl: {"run": _band(1 - taus), "average": _band(1 - taus)}
+                                                    for lbl in labels}, colors, xlabel="x", width=width),
+        "improvement": _draw(af.improvement_figure, matrix, colors, width=width),
+        "efficiency": _draw(af.efficiency_figure, {lbl: _band(np.linspace(0, 1, 6), grid) for lbl in labels},
+                            colors, ylabel="IQM", width=width),
+    }
+    for name, fig in figs.items():
+        assert fig.get_figwidth() == pytest.approx(width), name
+        for ax in fig.axes:
+            if ax.get_visible():
+                assert ax.get_position().width * width >= 0.75, name  # inches: room for the ticks
+    rows = {round(ax.get_position().y0, 3) for ax in figs["intervals"].axes if ax.get_visible()}
+    assert (len(rows) > 1) == (width == 3.25)  # four metrics: wrapped onto more rows in one column, one row when wide
+    rows = {round(ax.get_position().y0, 3) for ax in figs["profiles"].axes if ax.get_visible()}
+    assert len(rows) == (2 if width == 3.25 else 1)
+
+
+def test_cli_width_one_column_and_bad_widths(db_path, cli, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    with Store(db_path) as s:
+        for exp in ("ppo", "sac"):
+            for env in ("A-v0", "B-v0"):
+                for seed in range(3):
+                    s.write_run(RunRecord("t", f"{exp}/{env}/{seed}", project="p", experiment=exp, env=env, seed=seed,
+                                          series={"r": Series(np.arange(20) * 100.0, rng.normal(size=20))}))
+    args = ["aggregate", "ppo", "sac", "-m", "r", "--reps", "200", "--profile-reps", "100", "--poi-reps", "100",
+            "--curve-reps", "100", "--curve-points", "5", "--formats", "png", "-q"]
+    code, _, err = cli(*args, "--width", "one", "--dpi", "100", "-o", str(tmp_path / "a"))
+    assert code == 0, err
+    for name in ("intervals", "profiles", "improvement", "efficiency"):
+        assert Image.open(tmp_path / f"a_{name}.png").size[0] == 325, name
+    for bad in ("0.5", "nan", "wide"):
+        code, _, err = cli(*args, "--width", bad, "-o", str(tmp_path / "b"))
+        assert code == 1 and "--width" in err and "Traceback" not in err, err

@@ -184,8 +184,9 @@ def bootstrap_text(o: AggregateOptions) -> str:
 def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] = ("png", "pdf", "svg"),
                   *, colors: Mapping[str, str | tuple[float, ...]] | None = None, dpi: int = 150,
                   pool: FigurePool | None = None, slots: Mapping[str, int] | None = None,
-                  xlabel: str | None = None, x_scale: float = 1.0) -> list[Path]:
+                  xlabel: str | None = None, x_scale: float = 1.0, width: float | None = None) -> list[Path]:
     """Write the data files and the four figures under ``prefix``; returns the paths written.
+    ``width``: every figure's width in inches (None: sized from its panels).
 
     With a `render.figure_pool.FigurePool` every figure file is written by a worker process (the same
     bytes) and this process need not import matplotlib at all.
@@ -196,8 +197,10 @@ def write_outputs(result: AggregateResult, prefix: Path, formats: Sequence[str] 
     if bad or not formats:
         raise InputError(f"figure formats must be among {', '.join(FIGURE_FORMATS)}, got {', '.join(bad) or 'none'}",
                          option="formats")
+    if width is not None and not 1.5 <= width <= 40:
+        raise InputError(f"width must be between 1.5 and 40 inches (or one, two), got {width:g}", option="width")
     name = output_namer(Path(prefix))
-    figures = figure_jobs(result, colors, dpi, slots=slots, xlabel=xlabel, x_scale=x_scale)
+    figures = figure_jobs(result, colors, dpi, slots=slots, xlabel=xlabel, x_scale=x_scale, width=width)
     paths = [tb.write_text(name(suffix), text) for suffix, text in data_files(result).items()]
     if pool is not None:
         return paths + pool.write([(draw, kwargs, Path(f"{name(fig)}.{fmt}"), dpi)
@@ -217,7 +220,7 @@ FIGURE_FORMATS = ("png", "pdf", "svg")
 
 def figure_jobs(result: AggregateResult, colors: Mapping[str, str | tuple[float, ...]] | None,
                 dpi: int, *, slots: Mapping[str, int] | None = None, xlabel: str | None = None,
-                x_scale: float = 1.0) -> list[tuple[str, str, dict[str, object]]]:
+                x_scale: float = 1.0, width: float | None = None) -> list[tuple[str, str, dict[str, object]]]:
     """``(name, "module:function", kwargs)`` per figure; the function's ``(**kwargs)`` returns it.
 
     Plain data only (picklable for worker processes); ``colors=None`` lets the drawing side pick the
@@ -228,7 +231,7 @@ def figure_jobs(result: AggregateResult, colors: Mapping[str, str | tuple[float,
     order = sorted(result.labels, key=lambda lbl: -np.nan_to_num(result.intervals[lbl]["iqm"].point, nan=-np.inf))
     notes = {lbl: f"({m.n_tasks}/{len(result.env_ids)} tasks)" for lbl, m in result.normalized.items() if m.missing}
     common = {"colors": None if colors is None else dict(colors), "labels": list(result.labels),
-              "subtitle": sub, "dpi": dpi, "slots": dict(slots or {})}
+              "subtitle": sub, "dpi": dpi, "slots": dict(slots or {}), "width": width}
     draw = "openrlb_cli.render.rliable_figures:draw"
     jobs: list[tuple[str, str, dict[str, object]]] = [
         ("intervals", draw, dict(common, figure="intervals", intervals=result.intervals, metrics=result.metrics,

@@ -26,6 +26,7 @@ from openrlb_cli.cli.analysis_cmd import (
     _split,
     check_x,
     pairs,
+    parse_width,
     score_rule,
     style_slots,
 )
@@ -90,6 +91,10 @@ def aggregate(
                                 help="Prefix of the files written (PREFIX_aggregates.json, PREFIX_intervals.png, ...); "
                                      "an existing directory gets the bare names."),
     dpi: int = typer.Option(150, "--dpi"),
+    width: str = typer.Option(None, "--width", metavar="one|two|INCHES", show_default=False,
+                              help="Figure width: one (3.25 in, one column of a two-column paper), two (6.75 in, "
+                                   "full width) or inches; panels are sized to fit and wrap to more rows where they "
+                                   "would be too narrow (long labels may need more). Default: sized from the panels."),
     xlabel: str = typer.Option(None, "--xlabel", show_default=False,
                                help="x label of the sample-efficiency figure (default: what the steps count)."),
     x_scale: float = typer.Option(1.0, "--x-scale", help=X_SCALE_HELP + " (sample-efficiency figure)"),
@@ -140,6 +145,7 @@ def aggregate(
         raise InputError(f"--dpi must be >= 10, got {dpi}")
     if not x_scale > 0:
         raise InputError(f"--x-scale must be > 0, got {x_scale:g}")
+    inches = parse_width(width)
     if x == "time":
         raise InputError("--x time is for plots; aggregate steps are step or a series KEY")
     memory.reuse_freed_blocks()  # ~0.8 s less page faulting in the bootstrap (see openrlb_cli.memory)
@@ -161,7 +167,7 @@ def aggregate(
             raise InputError(f"--color: {exc}") from exc
         colors = colors_of(result.labels, slots, pinned)
     paths = ag.write_outputs(result, output, fmts, dpi=dpi, pool=pool, slots=slots, colors=colors, xlabel=xlabel,
-                             x_scale=x_scale)
+                             x_scale=x_scale, width=inches)
     if as_json:
         sys.stdout.write(ag.data_files(result)["aggregates.json"])
     elif not context.state.quiet:

@@ -90,6 +90,16 @@ def _subtitle(fig: Figure, text: str, height: float) -> None:
         fig.suptitle(text, y=1 - 0.06 / height, va="top", fontsize=8, color="0.35", linespacing=1.3)
 
 
+def _fit(width: float | None, fixed: float, natural: float, least: float, gap: float, n: int) -> tuple[int, float]:
+    """(panels per row, panel width) for a figure ``width`` inches wide (None: ``n`` panels of
+    ``natural`` width in a row). ``fixed`` is the width of labels and margins, ``gap`` the space between
+    panels; panels narrower than ``least`` would not hold their ticks, so the figure wraps to more rows."""
+    if width is None:
+        return n, natural
+    cols = max(1, min(n, int((width - fixed + gap) // (least + gap))))
+    return cols, max(least, (width - fixed - (cols - 1) * gap) / cols)
+
+
 def _xlim(ax, values: Sequence[float]) -> None:
     """Limits that show every bar whole, with some air (bars pin autoscaling to their edges)."""
     finite = [v for v in values if np.isfinite(v)]
@@ -102,17 +112,19 @@ def _xlim(ax, values: Sequence[float]) -> None:
 
 def interval_figure(intervals: Mapping[str, Mapping[str, Interval]], metrics: Sequence[str],
                     colors: Mapping[str, Color], *, xlabel: str, titles: Mapping[str, str],
-                    subtitle: str = "", notes: Mapping[str, str] | None = None, dpi: int = 150) -> Figure:
+                    subtitle: str = "", notes: Mapping[str, str] | None = None, dpi: int = 150,
+                    width: float | None = None) -> Figure:
     """One panel per metric; per experiment a bar from lower to upper bound and a tick at the point.
 
     ``notes`` adds text after an experiment's name (e.g. how many tasks it was aggregated over).
+    ``width``: the figure's width in inches (a paper's column); None sizes it from its panels.
     """
     labels = list(intervals)
     names = [f"{lbl} {notes[lbl]}" if notes and lbl in notes else lbl for lbl in labels]
-    ncols = min(4, len(metrics))
-    nrows = math.ceil(len(metrics) / ncols)
-    panel = (2.1, 0.34 * len(labels) + 0.25)
     left, right, wspace, hspace = _text_width(names) + 0.3, 0.25, 0.3, 0.75
+    ncols, panel_w = _fit(width, left + right, 2.1, 1.0, wspace, min(4, len(metrics)))
+    nrows = math.ceil(len(metrics) / ncols)
+    panel = (panel_w, 0.34 * len(labels) + 0.25)
     width = left + ncols * panel[0] + (ncols - 1) * wspace + right
     subtitle, sub_h = _wrap(subtitle, width)
     top, bottom = 0.4 + sub_h, 0.62
@@ -136,7 +148,7 @@ def interval_figure(intervals: Mapping[str, Mapping[str, Interval]], metrics: Se
         ax.set_yticks(ys, names if k % ncols == 0 else [])
         ax.tick_params(axis="y", length=0)
         ax.grid(axis="y", visible=False)
-        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.xaxis.set_major_locator(MaxNLocator(4 if panel[0] >= 1.6 else 3))
         ax.spines["left"].set_visible(False)
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
@@ -164,21 +176,27 @@ def _legend_markers(labels: Sequence[str], colors: Mapping[str, Color], styles: 
 
 
 def profile_figure(taus: np.ndarray, profiles: Mapping[str, Mapping[str, Band]], colors: Mapping[str, Color], *,
-                   xlabel: str, subtitle: str = "", dpi: int = 150, slots: Mapping[str, int] | None = None) -> Figure:
-    """Run-score and average-score distributions side by side, each line with its pointwise band."""
+                   xlabel: str, subtitle: str = "", dpi: int = 150, slots: Mapping[str, int] | None = None,
+                   width: float | None = None) -> Figure:
+    """Run-score and average-score distributions side by side (stacked when ``width`` inches cannot
+    hold both), each line with its pointwise band."""
     labels = list(profiles)
     kinds = [k for k in PROFILE_TITLES if any(k in p for p in profiles.values())]
-    panel = (3.2, 2.4)
-    left, right, wspace, bottom = 0.7, 0.3, 0.75, 0.6
-    width = left + len(kinds) * panel[0] + (len(kinds) - 1) * wspace + right
+    left, right, wspace, bottom, hspace = 0.7, 0.3, 0.75, 0.6, 0.85
+    ncols, panel_w = _fit(width, left + right, 3.2, 2.2, wspace, len(kinds))
+    nrows = math.ceil(len(kinds) / ncols)
+    panel = (panel_w, 2.4 if width is None else min(2.4, max(1.8, 0.75 * panel_w)))
+    width = left + ncols * panel[0] + (ncols - 1) * wspace + right
     subtitle, sub_h = _wrap(subtitle, width)
     top = 0.1 + sub_h + _legend_height(len(labels), labels, width) + 0.3
-    height = top + panel[1] + bottom
+    height = top + nrows * panel[1] + (nrows - 1) * hspace + bottom
     fig = Figure(figsize=(width, height), dpi=dpi)
-    _margins(fig, width, height, left, right, top, bottom, wspace, 0, panel)
-    axes = np.atleast_1d(fig.subplots(1, len(kinds), squeeze=False)).ravel()
+    _margins(fig, width, height, left, right, top, bottom, wspace, hspace, panel)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes[len(kinds):]:
+        ax.set_visible(False)
     styles, slot_of = _markers(labels, slots), fg.assign_slots(list(labels), slots)
-    for ax, kind in zip(axes, kinds, strict=True):
+    for ax, kind in zip(axes, kinds, strict=False):
         for label in labels:
             band = profiles[label][kind]
             ax.fill_between(taus, band.lower, band.upper, color=colors[label], alpha=0.2, lw=0)
@@ -197,17 +215,20 @@ def profile_figure(taus: np.ndarray, profiles: Mapping[str, Mapping[str, Band]],
 
 
 def improvement_figure(matrix: ImprovementMatrix, colors: Mapping[str, Color], *, order: Sequence[str] | None = None,
-                       subtitle: str = "", dpi: int = 150) -> Figure:
+                       subtitle: str = "", dpi: int = 150, width: float | None = None) -> Figure:
     """P(X > Y) for every pair, X ranked above Y in ``order``: interval bar, point tick, line at ½."""
     names = list(order or matrix.names)
     index = {n: i for i, n in enumerate(matrix.names)}
     pairs = [(x, y) for a, x in enumerate(names) for y in names[a + 1:]]
-    panel = (3.0, 0.26 * max(len(pairs), 1) + 0.2)
     left = _text_width(names) + 0.3
     right = _text_width(names) + 0.3
+    panel = (_fit(width, left + right, 3.0, 0.8, 0, 1)[1], 0.26 * max(len(pairs), 1) + 0.2)
     width = left + panel[0] + right
     subtitle, sub_h = _wrap(subtitle, width)
-    top, bottom = 0.4 + sub_h, 0.6
+    title = "Probability of improvement: X (left) vs Y (right)"
+    if len(title) * 0.075 > width:  # wider than the figure (10 pt at ~0.075 in a character): two lines
+        title = "Probability of improvement:\nX (left) vs Y (right)"
+    top, bottom = 0.4 + sub_h + 0.17 * title.count("\n"), 0.6
     height = top + panel[1] + bottom
     fig = Figure(figsize=(width, height), dpi=dpi)
     _margins(fig, width, height, left, right, top, bottom)
@@ -227,7 +248,7 @@ def improvement_figure(matrix: ImprovementMatrix, colors: Mapping[str, Color], *
     ax.axvline(0.5, color="0.4", lw=0.8, ls=(0, (3, 2)))
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.6, len(pairs) - 0.4)
-    ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1] if panel[0] >= 1.6 else [0, 0.5, 1])
     ax.set_yticks(ys, [x for x, _ in pairs])
     ax.grid(axis="y", visible=False)
     ax.tick_params(axis="y", length=0)
@@ -240,18 +261,19 @@ def improvement_figure(matrix: ImprovementMatrix, colors: Mapping[str, Color], *
     for side in ("top", "right", "left", "bottom"):
         twin.spines[side].set_visible(False)
     ax.set_xlabel("P(X > Y)")
-    ax.set_title("Probability of improvement: X (left) vs Y (right)")
+    ax.set_title(title)
     _subtitle(fig, subtitle, height)
     return fig
 
 
 def efficiency_figure(bands: Mapping[str, Band], colors: Mapping[str, Color], *, ylabel: str, subtitle: str = "",
                       dpi: int = 150, slots: Mapping[str, int] | None = None, xlabel: str = "Steps",
-                      x_scale: float = 1.0) -> Figure:
+                      x_scale: float = 1.0, width: float | None = None) -> Figure:
     """An aggregate against steps (× ``x_scale``) per experiment, with its pointwise band."""
     labels = list(bands)
-    panel = (5.0, 3.0)
     left, right, bottom = 0.8, 0.3, 0.6
+    panel_w = _fit(width, left + right, 5.0, 1.6, 0, 1)[1]
+    panel = (panel_w, 3.0 if width is None else min(3.0, max(1.8, 0.62 * panel_w)))
     width = left + panel[0] + right
     subtitle, sub_h = _wrap(subtitle, width)
     top = 0.1 + sub_h + _legend_height(len(labels), labels, width) + 0.1
