@@ -199,3 +199,39 @@ def test_lines_on_different_grids_keep_their_gaps(db_path, tmp_path, page, monke
     assert partial_b["defined"] >= 2 and partial_b["nulls"] > 0  # dashed at both ends, a gap between
     assert [r for r in report if r["broken"]] == []
     assert page.errors == []
+
+
+@pytest.mark.slow
+def test_lines_sharing_a_colour_are_told_apart_by_markers(db_path, tmp_path, page, monkeypatch):  # noqa: F811
+    """Ten experiments: the palette has eight colours, so the 9th and 10th share the 1st and 2nd's
+    colours. As in `plot`'s figure, each line carries its marker (hollow and another shape for slots
+    8-15), drawn on the line and shown in the legend; hiding a line hides its markers."""
+    names = [f"exp{k}" for k in range(10)]
+    with Store(db_path) as s:
+        for k, exp in enumerate(names):
+            for seed in (1, 2):
+                steps = np.arange(40) * 100.0
+                s.write_run(RunRecord("t", f"{exp}/{seed}", project="m", experiment=exp, env="E", seed=seed,
+                                      series={"r": Series(steps, np.log1p(steps) * (k + 1) + seed)}))
+    monkeypatch.setattr(rp, "_PROVIDERS", {})
+    with Store(db_path) as s:
+        curves = load_curves(s, resolve(s, names, metric="r"))
+    result = rp.write_report(curves, tmp_path / "r", rp.ReportOptions(plot=fg.PlotOptions()))
+    assert result.ok, result.errors
+    static = fg.experiment_styles(names)
+    page.page.goto((tmp_path / "r" / "index.html").as_uri())
+    page.page.wait_for_selector(".or-panel canvas")
+    drawn = page.page.evaluate("document.getElementById('openrlb-curves').openrlb.charts[0].openrlbMarkers")
+    seen = {}
+    for m in drawn:
+        seen.setdefault(m["label"], set()).add((m["marker"], m["filled"]))
+    assert set(seen) == set(names)
+    for label in names:  # the PNG's markers, one style per line
+        assert seen[label] == {(static[label].marker, static[label].filled)}
+    assert static["exp8"].color == static["exp0"].color and seen["exp8"] != seen["exp0"]
+    legend = page.page.locator("#openrlb-curves .or-legend-item .or-marker").all_text_contents()
+    assert len(legend) == 10 and len(set(legend)) == 10
+    page.page.get_by_role("button", name="exp8").click()
+    drawn = page.page.evaluate("document.getElementById('openrlb-curves').openrlb.charts[0].openrlbMarkers")
+    assert "exp8" not in {m["label"] for m in drawn} and "exp0" in {m["label"] for m in drawn}
+    assert page.errors == []

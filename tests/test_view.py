@@ -198,7 +198,7 @@ def test_view_in_chromium(server, store_path, page, tmp_path):  # noqa: F811
     drawn += 1
     page.page.select_option("#groupby", "lr")
     page.page.wait_for_function(f"() => document.body.dataset.drawn > {drawn}")
-    legend = page.page.locator("#charts .or-legend-item").all_text_contents()
+    legend = page.page.eval_on_selector_all("#charts .or-legend-item", "els => els.map(e => e.lastChild.textContent)")
     assert sorted(legend) == sorted(["ppo lr=0.001", "ppo lr=0.003", f"{EVIL} lr=0.001", f"{EVIL} lr=0.003"])
     assert page.canvas_pixels(0) != before
 

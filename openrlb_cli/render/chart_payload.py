@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,15 @@ BAND_KINDS = ("std", "ci", "minmax")
 
 def hex_color(rgba: Sequence[float]) -> str:
     return "#" + "".join(f"{round(float(c) * 255):02x}" for c in rgba[:3])
+
+
+def marker_styles(labels: Sequence[str], slots: Mapping[str, int] | None = None) -> dict[str, dict[str, Any]]:
+    """label -> the marker `plot` draws on its line (shape, filled or hollow, style slot). Why: the palette
+    has 8 colours, so lines 9-16 share a colour with lines 1-8 and only their markers (hollow, another
+    shape) tell them apart — in print as in the interactive charts, which draw the same markers."""
+    assigned = fg.assign_slots(list(labels), slots)
+    return {label: {"marker": st.marker, "filled": st.filled, "slot": assigned[label]}
+            for label, st in fg.experiment_styles(list(labels), slots=slots).items()}
 
 
 def extreme_indices(x: np.ndarray, lows: Iterable[np.ndarray], highs: Iterable[np.ndarray],
@@ -149,5 +158,5 @@ def for_script_tag(text: str) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-__all__ = ["BAND_KINDS", "dumps", "extreme_indices", "figure_payload", "for_script_tag", "hex_color",
+__all__ = ["BAND_KINDS", "dumps", "extreme_indices", "figure_payload", "for_script_tag", "hex_color", "marker_styles",
            "line_payload", "n_points"]

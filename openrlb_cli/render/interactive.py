@@ -51,6 +51,7 @@ def interactive_html(curves: Curves, opts: fg.PlotOptions, colors: dict[str, fg.
     data = {
         "colors": {label: pl.hex_color(c) for label, c in colors.items()},
         "labels": list(colors),
+        "markers": pl.marker_styles(list(colors), opts.slots),
         "band": opts.band, "smooth": str(0 if opts.smooth <= 1 else opts.smooth),
         "levels": figs,
     }
@@ -71,7 +72,8 @@ def interactive_html(curves: Curves, opts: fg.PlotOptions, colors: dict[str, fg.
   function draw() {{
     if (root.openrlb) root.openrlb.destroy();
     OpenrlbCharts.render(root, data.levels[smooth.value],
-                         {{band: band.value, colors: data.colors, labels: data.labels.slice(), hidden: hidden}});
+                         {{band: band.value, colors: data.colors, markers: data.markers, labels: data.labels.slice(),
+                          hidden: hidden}});
   }}
   band.addEventListener("change", draw);
   smooth.addEventListener("change", draw);

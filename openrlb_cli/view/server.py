@@ -441,8 +441,10 @@ class ViewApp:
         data = fg.compute_panels(curves, opts)
         kinds = () if band == "none" else (band,)
         fig = pl.figure_payload(data, opts, kinds, width=width)
-        colors = fg.experiment_colors(curves.selection.labels, slots=self._slots(q, curves.selection.labels))
+        slots = self._slots(q, curves.selection.labels)
+        colors = fg.experiment_colors(curves.selection.labels, slots=slots)
         return {**fig, "colors": {k: pl.hex_color(c) for k, c in colors.items()}, "labels": list(colors),
+                "markers": pl.marker_styles(curves.selection.labels, slots),
                 "band": band, "warnings": data.warnings, "seconds": round(time.perf_counter() - t0, 4)}
 
     def api_table(self, q: Query) -> dict[str, Any]:

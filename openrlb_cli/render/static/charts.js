@@ -52,6 +52,86 @@
     return (colors && colors[label]) || PALETTE[i % PALETTE.length];
   }
 
+  /* Markers as `openrlb plot` draws them: the palette has 8 colours, so lines 9-16 share a colour with
+     lines 1-8 and are told apart by their marker (another shape, hollow). About six per line, at indices
+     offset by the line's style slot so markers of different lines do not sit on top of each other
+     (render/figures.py `_marker_positions`). */
+  const GLYPHS = {o: "\u25CF\u25CB", s: "\u25A0\u25A1", "^": "\u25B2\u25B3", D: "\u25C6\u25C7",
+                  v: "\u25BC\u25BD", P: "\u271A\u271B", X: "\u2716\u2715", "*": "\u2605\u2606"};
+
+  function markerPositions(n, slot, count) {
+    count = count || 6;
+    const out = [];
+    if (n <= count) { for (let i = 0; i < n; i++) out.push(i); return out; }
+    const spacing = n / count, offset = ((slot % 8) + 0.5) / 8 * spacing;
+    for (let k = 0; k < count; k++) {
+      const i = Math.min(n - 1, Math.max(0, Math.floor(offset + spacing * k)));
+      if (out.indexOf(i) < 0) out.push(i);
+    }
+    return out;
+  }
+
+  function shape(ctx, kind, x, y, r) {
+    ctx.beginPath();
+    if (kind === "s") ctx.rect(x - r * 0.85, y - r * 0.85, r * 1.7, r * 1.7);
+    else if (kind === "^" || kind === "v") {
+      const d = kind === "^" ? 1 : -1;
+      ctx.moveTo(x, y - d * r * 1.1); ctx.lineTo(x + r, y + d * r * 0.8); ctx.lineTo(x - r, y + d * r * 0.8);
+      ctx.closePath();
+    } else if (kind === "D") {
+      ctx.moveTo(x, y - r * 1.15); ctx.lineTo(x + r * 0.8, y); ctx.lineTo(x, y + r * 1.15); ctx.lineTo(x - r * 0.8, y);
+      ctx.closePath();
+    } else if (kind === "P" || kind === "X") {
+      const w = r * 0.38, a = kind === "X" ? Math.PI / 4 : 0;
+      for (let q = 0; q < 4; q++) {
+        const t = a + q * Math.PI / 2, c = Math.cos(t), sn = Math.sin(t);
+        const pts = [[-w, w], [-w, r * 1.05], [w, r * 1.05], [w, w]];
+        pts.forEach(function (pt, j) {
+          const px = x + pt[0] * c - pt[1] * sn, py = y + pt[0] * sn + pt[1] * c;
+          if (q === 0 && j === 0) ctx.moveTo(px, py); else ctx.lineTo(px, py);
+        });
+      }
+      ctx.closePath();
+    } else if (kind === "*") {
+      for (let k = 0; k < 10; k++) {
+        const rad = k % 2 ? r * 0.5 : r * 1.2, t = -Math.PI / 2 + k * Math.PI / 5;
+        if (k === 0) ctx.moveTo(x + rad * Math.cos(t), y + rad * Math.sin(t));
+        else ctx.lineTo(x + rad * Math.cos(t), y + rad * Math.sin(t));
+      }
+      ctx.closePath();
+    } else ctx.arc(x, y, r, 0, 2 * Math.PI);
+  }
+
+  function drawMarkers(u, p, fig, opts, labels) {
+    const drawn = [];
+    if (!opts.markers) { u.openrlbMarkers = drawn; return; }
+    const ctx = u.ctx, ratio = uPlot.pxRatio || 1, div = fig.x_div || 1;
+    const xmin = u.scales.x.min, xmax = u.scales.x.max, b = u.bbox;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(b.left, b.top, b.width, b.height);
+    ctx.clip();
+    p.lines.forEach(function (line) {
+      const style = opts.markers[line.label];
+      if (!style || opts.hidden.has(line.label)) return;
+      const color = colorOf(opts.colors, line.label, labels.indexOf(line.label));
+      markerPositions(line.x.length, style.slot).forEach(function (i) {
+        const y = line.solid[i] !== null ? line.solid[i] : (line.dashed ? line.dashed[i] : null);
+        const x = line.x[i] / div;
+        if (y === null || y === undefined || x < xmin || x > xmax) return;
+        shape(ctx, style.marker, u.valToPos(x, "x", true), u.valToPos(y, "y", true), 3.2 * ratio);
+        ctx.fillStyle = style.filled ? color : "#ffffff";
+        ctx.fill();
+        ctx.lineWidth = 1.1 * ratio;
+        ctx.strokeStyle = color;
+        ctx.stroke();
+        drawn.push({label: line.label, marker: style.marker, filled: style.filled, x: x, y: y});
+      });
+    });
+    ctx.restore();
+    u.openrlbMarkers = drawn;
+  }
+
   /* One panel: returns the uPlot instance (or null for a panel without data). */
   function panel(box, p, fig, opts, labels) {
     const div = fig.x_div || 1;
@@ -109,7 +189,8 @@
         {values: function (u, splits) { return splits.map(fig.x === "time" ? num : si); }, size: 34},
         {values: function (u, splits) { return splits.map(num); }, size: 52},
       ],
-      hooks: {setCursor: [function (u) { tooltip(u, tip, p, fig, opts, labels); }]},
+      hooks: {setCursor: [function (u) { tooltip(u, tip, p, fig, opts, labels); }],
+              draw: [function (u) { drawMarkers(u, p, fig, opts, labels); }]},
     }, data, chart);
     u.openrlbSeries = meta;
     return u;
@@ -177,6 +258,13 @@
       const sw = el("span", "or-swatch");
       sw.style.background = colorOf(opts.colors, label, i);
       item.appendChild(sw);
+      const style = opts.markers && opts.markers[label];
+      if (style && GLYPHS[style.marker]) {
+        const glyph = el("span", "or-marker", GLYPHS[style.marker][style.filled ? 0 : 1]);
+        glyph.setAttribute("aria-hidden", "true");  // the button is named by its label alone
+        glyph.style.color = colorOf(opts.colors, label, i);
+        item.appendChild(glyph);
+      }
       item.appendChild(document.createTextNode(label));
       item.title = "show or hide " + label;
       item.addEventListener("click", function () {

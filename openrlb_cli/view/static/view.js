@@ -168,7 +168,8 @@
       x: state.x, grid: state.grid, width: Math.round(size.width * (window.devicePixelRatio || 1))}));
     if (!fig) return;
     if (chartsCtl) chartsCtl.destroy();
-    chartsCtl = OpenrlbCharts.render($("charts"), fig, {band: state.band, colors: fig.colors, labels: fig.labels.slice(),
+    chartsCtl = OpenrlbCharts.render($("charts"), fig, {band: state.band, colors: fig.colors, markers: fig.markers,
+      labels: fig.labels.slice(),
       hidden: state.hidden, cols: size.cols, width: size.width, height: 260});
     message((fig.warnings || []).join("\n"), true);
     $("timing").textContent = "curves: server " + (fig.seconds * 1000).toFixed(0) + " ms, page " +
