@@ -279,6 +279,14 @@ def _csv_like(kind: str, dest: Path) -> Path:
     if kind == "events":
         _samples("cleanrl/runs/CartPole-v1__q_learning__1__1700000000")(dest)
         return next(dest.rglob("events.out.tfevents.*"))
+    if kind == "sb3-json":  # SB3's own progress.json (JSON lines), alone in its run folder
+        run = dest / "PPO_CartPole-v1_seed1"
+        run.mkdir(parents=True)
+        shutil.copy2(ROOT / "tests" / "data" / "formats" / "sb3" / run.name / "progress.json", run / "progress.json")
+        return run / "progress.json"
+    if kind == "mlflow-metric":  # one metric file of a real MLflow file store (read on by byte offset)
+        _mlflow(dest)
+        return sorted(dest.rglob("metrics/episodic_return"))[0]
     _lay_out(kind, dest)
     return next(p for p in dest.rglob("*") if p.is_file() and p.suffix in (".csv", ".jsonl") and
                 "monitor" not in p.name)
@@ -301,7 +309,7 @@ def _mutants(data: bytes, cut: int) -> dict[str, bytes]:
             "edited-before-offset": edit(prefix, tail_at), "edited-whole": data.replace(b"1", b"2")}
 
 
-@pytest.mark.parametrize("kind", ["csv", "jsonl", "sb3", "events"])
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "sb3", "events", "sb3-json", "mlflow-metric"])
 @pytest.mark.parametrize("mutant", ["shorter", "edited-head", "edited-header", "edited-before-offset",
                                     "edited-whole"])
 def test_rewritten_file_is_read_again_from_its_start(kind, mutant, tmp_path):
