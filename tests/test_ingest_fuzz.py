@@ -89,6 +89,8 @@ def _corpus(root: Path) -> list[Path]:
     (root / "records" / "results.json").write_text(json.dumps(rows, indent=1))
     _sacred_run(root / "sacred" / "1")
     _wandb_folder(root / "wandbfiles" / "run-20240101_000000-abcd1234")
+    offline = next((ROOT / "tests" / "data" / "formats" / "wandb" / "wandb").glob("offline-run-*"))
+    _copy(offline, root / "wandboffline" / "wandb" / offline.name)  # a `.wandb` log the W&B SDK wrote
     if FORMATS.is_dir():
         _copy(FORMATS / "sb3" / "PPO_CartPole-v1_seed1", root / "ppo" / "PPO_CartPole-v1_seed1")
         _copy(FORMATS / "sb3" / "logs" / "a2c" / "Acrobot-v1_1", root / "zoo" / "logs" / "a2c" / "Acrobot-v1_1")
@@ -182,7 +184,7 @@ def test_no_mutant_aborts_the_ingest_and_good_files_are_exact(tmp_path):
     assert ref.returncode == 0, ref.stderr
     expected = _series(ref_db)
     good_ids = {k[1] for k in expected}
-    assert len({k[1] for k in expected}) >= 8  # runs of every corpus folder
+    assert len({k[1] for k in expected}) >= 9  # runs of every corpus folder
 
     got = _run(db, tree)
     assert got.returncode == 2, got.stderr[-3000:]  # some mutants are skipped (garbage is never a log)
