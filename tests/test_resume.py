@@ -365,3 +365,21 @@ def test_mlflow_run_resumed_into_the_same_run(tmp_path, monkeypatch):
         assert any("5 points preempted" in w for w in summary.warnings)
     assert _stored(tmp_path / "s.db", "r") == [(float(s), _dead(s)) for s in range(0, 500, 100)] + \
         [(500.0, 1005.0), (600.0, 1006.0)]
+
+
+def test_a_restart_marker_cuts_only_the_event_files_series(tmp_path, cli):
+    """An event file's restart marker (purge_step) is about the event file's series (TensorBoard reads
+    nothing else): a progress.csv beside it in the same run folder keeps its points, which its own
+    rules (preemption when its steps go back, a rewrite read again) look after."""
+    logdir, db = tmp_path / "run", tmp_path / "s.db"
+    logdir.mkdir()
+    rows = "".join(f"{s},{s / 10}\n" for s in range(0, 1000, 100))
+    (logdir / "progress.csv").write_text("time/total_timesteps,rollout/ep_rew_mean\n" + rows)
+    _job("tensorboardX", logdir, range(0, 1000, 100), _dead)
+    assert _ingest(cli, logdir, db)[0] == 0
+    _job("tensorboardX", logdir, range(700, 900, 100), _resumed, purge_step=500)
+    code, err = _ingest(cli, logdir, db)
+    assert code == 0 and "preempted" in err
+    assert _stored(db) == _accumulator(logdir) == [(float(s), _dead(s)) for s in range(0, 500, 100)] + \
+        [(700.0, _resumed(700)), (800.0, _resumed(800))]
+    assert _stored(db, "rollout/ep_rew_mean") == [(float(s), s / 10) for s in range(0, 1000, 100)]

@@ -690,7 +690,7 @@ def _ingest_unit(store: Store, plan: _Plan, results: Iterator[ReadResult], overr
             if created:
                 deferred.add(run_id)
             elif rec.restart_at is not None and pre:
-                preempted += store.truncate_run(run_id, rec.restart_at)
+                preempted += store.truncate_run(run_id, rec.restart_at, keep=drop)  # siblings' keys stay
             summary.new_runs += 1 if created else 0
             summary.runs.add(run_id)
             produced.add(run_id)

@@ -313,10 +313,12 @@ class Store:
             (n_points, next_seq, lo, hi, last_value, last_wall, series_id),
         )
 
-    def truncate_run(self, run_id: int, cut: float) -> int:
-        """`truncate_series` for every series of a run (a restart marker preempts them all)."""
+    def truncate_run(self, run_id: int, cut: float, keep: Iterable[str] = ()) -> int:
+        """`truncate_series` for every series of a run (a restart marker preempts them all) but those
+        of the keys in `keep` (another log of the run provides them: the marker is not about them)."""
+        kept = set(keep)
         ids = [r[0] for r in self.conn.execute(
-            "SELECT id FROM series WHERE run_id = ? AND step_max >= ?", (run_id, cut))]
+            "SELECT id, key FROM series WHERE run_id = ? AND step_max >= ?", (run_id, cut)) if r[1] not in kept]
         return sum(self.truncate_series(i, cut) for i in ids)
 
     def replace_series(self, run_id: int, key: str, series: Series, *, preempt: bool = False) -> int:
