@@ -409,3 +409,28 @@ def test_a_renamed_copy_beside_its_original_is_still_a_run_of_its_own(tmp_path):
     (f,) = a.rglob("curves.csv")
     shutil.copy2(f, f.with_name("curves_copy.csv"))
     assert _ingest(db, a).new_runs == n
+
+
+def test_a_renamed_file_takes_the_run_of_its_own_folder(tmp_path):
+    """The same bytes in two env folders (Tianshou ships one file for several envs); one deleted, the
+    other renamed in place: the renamed file takes the run of its own folder, not its twin's."""
+    db = tmp_path / "s.db"
+    body = "step,episodic_return\n" + "".join(f"{s},{s / 100}\n" for s in range(0, 2000, 100))
+    for env in ("Hopper-v3", "Walker2d-v3"):
+        (tmp_path / "logs" / env / "ppo").mkdir(parents=True)
+        (tmp_path / "logs" / env / "ppo" / "log.csv").write_text(body)
+        os.utime(tmp_path / "logs" / env / "ppo" / "log.csv", (1.7e9, 1.7e9))  # as unpacked from one archive
+    _ingest(db, tmp_path / "logs")
+    with Store(db) as store:
+        before = {r.env: r.uid for r in store.runs()}
+    assert len(before) == 2
+    (tmp_path / "logs" / "Hopper-v3" / "ppo" / "log.csv").unlink()  # its twin gone too: also a candidate
+    f = tmp_path / "logs" / "Walker2d-v3" / "ppo" / "log.csv"
+    f.rename(f.with_name("progress_old.csv"))
+    again = _ingest(db, tmp_path / "logs")
+    assert again.new_runs == 0 and again.points == 0, again.to_dict()
+    with Store(db) as store:
+        assert {r.env: r.uid for r in store.runs()} == before
+        paths = {r[0] for r in store.conn.execute("SELECT path FROM ingest_files")}
+    assert str(f.with_name("progress_old.csv")) in paths
+    assert str(tmp_path / "logs" / "Hopper-v3" / "ppo" / "log.csv") in paths  # the gone one keeps its row

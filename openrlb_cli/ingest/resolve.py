@@ -199,7 +199,12 @@ class Resolver:
             "AND name != ? AND path != ? AND copy_of IS NULL",
             (fp.body_hash, fp.head_len, unit.fmt, fp.name, unit.key))]
         gone = [r for r in rows if not _row_file(r).exists()]
-        gone.sort(key=lambda r: ((r["size"], r["mtime"]) != (size, mtime), r["size"] > size, r["path"]))
+        here = unit.paths[0].parent
+        # byte-identical logs in several folders (Tianshou ships one file for 9 envs) all renamed: each
+        # takes the row of its own folder, else of a place implying the same run fields
+        gone.sort(key=lambda r: (_row_file(r).parent != here,
+                                 not self._same_place_fields(unit, _row_file(r), r["run_dir"]),
+                                 (r["size"], r["mtime"]) != (size, mtime), r["size"] > size, r["path"]))
         return gone[0] if gone else None
 
     def _same_place_fields(self, unit: Unit, there: Path, there_dir: str | None) -> bool:
