@@ -114,6 +114,30 @@ class Query:
         return value
 
 
+class _Recent:
+    """The last `size` values by key (least recently used dropped first), safe across the server's
+    request threads: what each of the app's caches needs, in one place."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Any:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 def read_only(path: Path) -> Store:
     """A Store whose connection cannot write (URI mode=ro); the schema is checked as usual."""
     store = Store.__new__(Store)
@@ -137,13 +161,11 @@ class ViewApp:
         self._version_conn = read_only(self.db_path).conn
         self._version_lock = threading.Lock()
         self._version = (0, None)  # (counter, last data_version)
-        self._cache: OrderedDict[tuple, bytes] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self._cache_size = cache_size
+        self._cache = _Recent(cache_size)  # answers, per request and store version
         self._fallback_metric: dict[tuple, str] = {}
-        self._curves_cache: OrderedDict[tuple, Any] = OrderedDict()  # loaded curves shared by curves/table
-        self._selection_cache: OrderedDict[tuple, Any] = OrderedDict()  # resolved selections: curves/runs
-        self._lines_cache: OrderedDict[tuple, list[str]] = OrderedDict()  # every line of a spec list: colours
+        self._curves_cache = _Recent(8)  # loaded curves shared by curves/table/aggregate
+        self._selection_cache = _Recent(16)  # resolved selections shared by curves/table/runs
+        self._lines_cache = _Recent(16)  # every line of a spec list: stable colours
         # numpy, matplotlib (the figure code's colours) and the analysis code load now, not on the first page
         from openrlb_cli.render import chart_payload, figures, tables  # noqa: F401
 
@@ -199,17 +221,12 @@ class ViewApp:
             key = (path, tuple(sorted((k, tuple(v)) for k, v in q.params.items())), self.version()) if cacheable \
                 else None
             if key is not None:
-                with self._cache_lock:
-                    hit = self._cache.get(key)
-                    if hit is not None:
-                        self._cache.move_to_end(key)
-                        return 200, "application/json", hit
+                hit = self._cache.get(key)
+                if hit is not None:
+                    return 200, "application/json", hit
             body = _json(route(q))
             if key is not None:
-                with self._cache_lock:
-                    self._cache[key] = body
-                    while len(self._cache) > self._cache_size:
-                        self._cache.popitem(last=False)
+                self._cache.put(key, body)
             return 200, "application/json", body
         except BadRequest as exc:
             return exc.status, "application/json", _json({"error": str(exc)})
@@ -317,18 +334,14 @@ class ViewApp:
 
         specs, envs = self._specs(q), envs if envs is not None else q.all("env")
         key = (tuple(specs), tuple(envs), q.str("metric"), q.str("group_by"), self.version())
-        with self._cache_lock:
-            hit = self._selection_cache.get(key)
+        hit = self._selection_cache.get(key)
         if hit is not None:
             return hit
         sel = self._resolve(store, specs, envs, q.str("metric"))
         group_by = q.str("group_by")
         if group_by:
             sel = group_by_config(sel, group_by)
-        with self._cache_lock:
-            self._selection_cache[key] = sel
-            while len(self._selection_cache) > 16:
-                self._selection_cache.popitem(last=False)
+        self._selection_cache.put(key, sel)
         return sel
 
     def _curves(self, store: Store, q: Query, x: str = "step"):
@@ -341,16 +354,12 @@ class ViewApp:
             raise BadRequest(400, "max_steps must be > 0")
         key = (tuple(self._specs(q)), tuple(q.all("env")), q.str("metric"), q.str("group_by"), max_steps, x,
                self.version())
-        with self._cache_lock:
-            hit = self._curves_cache.get(key)
+        hit = self._curves_cache.get(key)
         if hit is not None:
             return hit
         curves = load_curves(store, self._selection(store, q), max_steps=max_steps, x=x)
         if sum(len(v) for v in curves.by_cell.values()) <= 5000:
-            with self._cache_lock:
-                self._curves_cache[key] = curves
-                while len(self._curves_cache) > 8:
-                    self._curves_cache.popitem(last=False)
+            self._curves_cache.put(key, curves)
         return curves
 
     def _slots(self, q: Query, labels: list[str]) -> dict[str, int]:
@@ -364,15 +373,11 @@ class ViewApp:
         lines: list[str] = []
         if not q.str("group_by"):
             key = (tuple(self._specs(q)), self.version())
-            with self._cache_lock:
-                lines = self._lines_cache.get(key, [])
+            lines = self._lines_cache.get(key) or []
             if not lines:
                 with self.store() as s:
                     lines = list(self._counts(s, list(key[0]), [])["lines"])
-                with self._cache_lock:
-                    self._lines_cache[key] = lines
-                    while len(self._lines_cache) > 16:
-                        self._lines_cache.popitem(last=False)
+                self._lines_cache.put(key, lines)
         ordered = lines + [label for label in labels if label not in lines]
         slots = assign_slots(ordered, book)
         return {label: slots[label] for label in labels}
@@ -409,8 +414,7 @@ class ViewApp:
         specs = self._specs(q)
         with self.store() as s:
             counts = self._counts(s, specs, [])
-        with self._cache_lock:
-            self._lines_cache[(tuple(specs), self.version())] = list(counts["lines"])
+        self._lines_cache.put((tuple(specs), self.version()), list(counts["lines"]))
         if not counts["lines"]:
             from openrlb_cli.selection import resolve
 
