@@ -37,6 +37,19 @@ def _sb3_copy(root: Path, names: tuple[str, ...]) -> Path:
     return run
 
 
+def _write_log(tmp_path: Path, name: str, data: bytes) -> Path:
+    """`data` as the one log of a run folder under tmp_path/runs; returns the file."""
+    log = tmp_path / "runs" / "ppo_CartPole-v1_1" / name
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(data)
+    return log
+
+
+def _ingest(cli, log: Path) -> tuple[int, str]:
+    code, _, err = cli("ingest", str(log.parent.parent), "--project", "p")
+    return code, err
+
+
 @pytest.mark.parametrize("name", ["progress.csv", "0.monitor.csv", "progress.json"])
 def test_sb3_logs_with_a_zero_tail_store_what_they_hold(cli, tmp_path, name):
     clean = _sb3_copy(tmp_path / "clean", (name,))
@@ -51,25 +64,22 @@ def test_sb3_logs_with_a_zero_tail_store_what_they_hold(cli, tmp_path, name):
 
 
 def test_a_torn_line_before_the_zeros_waits_and_the_rest_is_read_when_written(cli, tmp_path, db_path):
-    log = tmp_path / "runs" / "ppo_CartPole-v1_1" / "log.csv"
-    log.parent.mkdir(parents=True)
-    log.write_bytes(b"step,episodic_return\n0,1.5\n100,2.5\n200," + ZEROS)
-    code, _, err = cli("ingest", str(log.parent.parent), "--project", "p")
+    log = _write_log(tmp_path, "log.csv", b"step,episodic_return\n0,1.5\n100,2.5\n200," + ZEROS)
+    code, err = _ingest(cli, log)
     assert code == 0, err
     (key, points), = _points(db_path).items()
     assert points == [(0.0, 1.5), (100.0, 2.5)]
     # the disk caught up: the zeros were the rest of the file
     log.write_bytes(b"step,episodic_return\n0,1.5\n100,2.5\n200,3.5\n300,4.5\n")
-    code, _, err = cli("ingest", str(log.parent.parent), "--project", "p")
+    code, err = _ingest(cli, log)
     assert code == 0, err
     assert list(_points(db_path).values()) == [[(0.0, 1.5), (100.0, 2.5), (200.0, 3.5), (300.0, 4.5)]]
 
 
 def test_jsonl_with_a_zero_tail(cli, tmp_path, db_path):
-    log = tmp_path / "runs" / "ppo_CartPole-v1_1" / "metrics.jsonl"
-    log.parent.mkdir(parents=True)
-    log.write_bytes(b'{"step": 0, "episodic_return": 1.5}\n{"step": 100, "episodic_return": 2.5}\n' + ZEROS)
-    code, _, err = cli("ingest", str(log.parent.parent), "--project", "p")
+    log = _write_log(tmp_path, "metrics.jsonl",
+                     b'{"step": 0, "episodic_return": 1.5}\n{"step": 100, "episodic_return": 2.5}\n' + ZEROS)
+    code, err = _ingest(cli, log)
     assert code == 0, err
     assert list(_points(db_path).values()) == [[(0.0, 1.5), (100.0, 2.5)]]
 
@@ -77,13 +87,11 @@ def test_jsonl_with_a_zero_tail(cli, tmp_path, db_path):
 def test_text_written_after_the_zeros_is_reported_and_the_prefix_kept(cli, tmp_path, db_path):
     """A resumed writer that appends after the zeros leaves NUL bytes inside the log: that file is
     reported with the offset (exit 2), what was stored stays, the store stays consistent."""
-    log = tmp_path / "runs" / "ppo_CartPole-v1_1" / "log.csv"
-    log.parent.mkdir(parents=True)
-    log.write_bytes(b"step,episodic_return\n0,1.5\n100,2.5\n" + ZEROS)
-    assert cli("ingest", str(log.parent.parent), "--project", "p")[0] == 0
+    log = _write_log(tmp_path, "log.csv", b"step,episodic_return\n0,1.5\n100,2.5\n" + ZEROS)
+    assert _ingest(cli, log)[0] == 0
     with open(log, "ab") as f:
         f.write(b"200,3.5\n")
-    code, _, err = cli("ingest", str(log.parent.parent), "--project", "p")
+    code, err = _ingest(cli, log)
     assert code == 2 and "NUL byte" in err, err
     assert list(_points(db_path).values()) == [[(0.0, 1.5), (100.0, 2.5)]]
     conn = sqlite3.connect(db_path)
